@@ -1,0 +1,137 @@
+"""Command line: ``customergroup-rpc serve`` and ``customergroup-rpc token create|list|revoke``.
+
+Also ``python -m customergroup_rpc``. Messages for people go to standard error; standard output
+carries only what scripts capture (a new token, the token list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from .app import MiB, AccessLogger, Config, create_app
+from .store import StoreError
+from .tokens import SCOPES, TokenFileError, Tokens, token_path
+
+DEFAULT_DB = "./customergroups.db.json"
+MEMORY = ":memory:"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (StoreError, TokenFileError) as exc:
+        print(f"customergroup-rpc: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="customergroup-rpc", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the JSON-RPC service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    _db_option(serve)
+    serve.add_argument("--max-body", type=_positive, default=MiB, help="largest body in bytes")
+    serve.add_argument("--max-batch", type=_positive, default=100, help="most requests a batch")
+    serve.set_defaults(run=_serve)
+
+    token = commands.add_parser("token", help="create, list or revoke API tokens")
+    actions = token.add_subparsers(required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a token; prints it once on stdout")
+    create.add_argument("--scope", choices=SCOPES, default="manage")
+    actions.add_parser("list", help="list tokens (never the tokens themselves)")
+    revoke = actions.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id", help="the id shown by 'token list'")
+    for action, run in ((create, _token_create), (actions.choices["list"], _token_list)):
+        _db_option(action)
+        action.set_defaults(run=run)
+    _db_option(revoke)
+    revoke.set_defaults(run=_token_revoke)
+    return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("CUSTOMERGROUP_RPC_DB", DEFAULT_DB)
+    parser.add_argument("--db", default=default, help=f"database file, or {MEMORY} ({default})")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = Config(
+        db=None if args.db == MEMORY else Path(args.db),
+        max_body=args.max_body,
+        max_batch=args.max_batch,
+        admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
+        announce=_announce,
+    )
+    print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}", file=sys.stderr)
+    web.run_app(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("customergroup_rpc.access"),
+        print=None,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def _announce(token: str) -> None:
+    print(
+        "First start: created a token with scope manage. It is shown only this once:\n"
+        f"\n    {token}\n\n"
+        "More: customergroup-rpc token create --scope manage|view",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _tokens(args: argparse.Namespace) -> Tokens:
+    if args.db == MEMORY:
+        raise SystemExit("customergroup-rpc: an in-memory database keeps no tokens; use --db FILE")
+    return Tokens(token_path(Path(args.db)))
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    record, token = _tokens(args).create(args.scope)
+    print(f"Created token {record.id} with scope {record.scope}.", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    records = _tokens(args).list()
+    for r in records:
+        print(f"{r.id}  {r.scope:<6}  {r.created}")
+    if not records:
+        print("No tokens yet.", file=sys.stderr)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    if _tokens(args).revoke(args.id):
+        print(f"Revoked token {args.id}.", file=sys.stderr)
+        return 0
+    print(f"customergroup-rpc: no token with id {args.id}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

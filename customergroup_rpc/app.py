@@ -1,0 +1,164 @@
+"""TRANSPORT: the aiohttp application: routes, the token of each request, the access log.
+
+>>> app = create_app(Config(db=None))
+>>> sorted(r.resource.canonical for r in app.router.routes())
+['/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/health']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from .rpc import Context, Dispatcher
+from .schemas import Schemas
+from .service import Clock, Customergroups, utc_now
+from .store import TinyStore
+from .tokens import Tokens, token_path
+
+log = logging.getLogger("customergroup_rpc")
+ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """How one app is set up; ``db=None`` keeps data and tokens in memory."""
+
+    db: Path | None = None
+    max_body: int = MiB
+    max_batch: int = 100
+    admin_token: str | None = None
+    # Told the token created on a first start (serve prints it); None: create none.
+    announce: Callable[[str], None] | None = None
+    clock: Clock = utc_now
+
+
+CONFIG = web.AppKey("config", Config)
+TOKENS = web.AppKey("tokens", Tokens)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+METHODS = web.RequestKey("rpc_methods", list[str])
+
+_INTERNAL = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
+
+
+def create_app(config: Config | None = None) -> web.Application:
+    """The service as an aiohttp application; storage opens when the app starts."""
+    config = config or Config()
+    app = web.Application(client_max_size=config.max_body, middlewares=[_no_crash])
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_state)
+    for path in ENDPOINTS:
+        app.router.add_post(path, _rpc)
+    app.router.add_get("/health", _health)
+    return app
+
+
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    """Open the store and tokens at start; close them after the last request finished."""
+    config = app[CONFIG]
+    schemas = Schemas.load()
+    store = TinyStore.open(config.db)
+    try:
+        tokens = Tokens(None if config.db is None else token_path(config.db))
+        _first_tokens(tokens, config)
+        groups = Customergroups(store, schemas, config.clock)
+        app[TOKENS] = tokens
+        app[DISPATCHER] = Dispatcher(groups, schemas, config.max_batch)
+        yield
+    finally:
+        store.close()
+
+
+def _first_tokens(tokens: Tokens, config: Config) -> None:
+    if config.admin_token:
+        tokens.ensure(config.admin_token, "manage")
+    elif config.announce and not tokens.list():
+        _, secret = tokens.create("manage")
+        config.announce(secret)
+
+
+async def _rpc(request: web.Request) -> web.Response:
+    limit = request.app[CONFIG].max_body
+    if request.content_length is not None and request.content_length > limit:
+        return _too_large(limit)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _too_large(limit)
+    token = _token(request)
+    context = Context(scope=request.app[TOKENS].scope_of(token) if token else None)
+    request[METHODS] = context.methods
+    answer = await request.app[DISPATCHER].handle(body, context)
+    if answer is None:
+        return web.Response(status=204)
+    return web.Response(body=answer, content_type="application/json")
+
+
+def _token(request: web.Request) -> str | None:
+    """The ``auth`` query parameter (the platform's convention) or a Bearer token."""
+    if "auth" in request.query:
+        return request.query["auth"]
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _too_large(limit: int) -> web.Response:
+    reason = f"The request body is larger than {limit} bytes; nothing was processed."
+    error = {"code": -32600, "message": "Invalid Request", "data": reason}
+    body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
+    return web.Response(status=413, body=body, content_type="application/json")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _no_crash(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A bug is logged with its traceback and answered -32603 without details (SPEC 7)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("Unexpected error on %s %s", request.method, request.path)
+        return web.Response(body=_INTERNAL, content_type="application/json")
+
+
+# Names and paths come from clients: keep log lines one line each, free of quotes and controls.
+_UNSAFE = re.compile(r"[^\w.\-]")
+_UNSAFE_PATH = re.compile(r"[^\w./\-~%]")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: client, path without query (tokens stay out), RPC methods, status."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        names = request.get(METHODS) or []
+        methods = ",".join(_UNSAFE.sub("?", name)[:64] for name in names[:20]) or "-"
+        more = f"+{len(names) - 20}" if len(names) > 20 else ""
+        self.logger.info(
+            '%s "%s %s" %s%s %d %.1fms',
+            request.remote,
+            request.method,
+            _UNSAFE_PATH.sub("?", request.path)[:200],
+            methods,
+            more,
+            response.status,
+            time * 1000,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)

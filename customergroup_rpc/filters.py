@@ -1,0 +1,337 @@
+"""The filter-object language (SPEC 6): parse a filter object to nodes, then compile a predicate.
+
+Parsing raises every problem at once, each with its JSON Pointer into the params; compiling
+cannot fail. Operators and field types live in two registries, so a new type is new entries.
+
+>>> fields = {"/uid": FieldType.INTEGER, "/name": FieldType.STRING}
+>>> node = parse({"/name": {"startsWith": "STA"}, "/uid": {"min": 2}}, fields, "/0")
+>>> matches = compile_filter(node)
+>>> matches({"uid": 3, "name": "Staff"}), matches({"uid": 1, "name": "Staff"})
+(True, False)
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from customergroup_rpc.errors import InvalidParams, Problem, join
+from customergroup_rpc.text import fold
+
+MAX_DEPTH = 32
+"""How many condition objects may nest (through ``not``); deeper is a problem, not a crash."""
+
+
+class FieldType(enum.StrEnum):
+    """The type of a filterable property; it decides which operators fit."""
+
+    INTEGER = "integer"
+    STRING = "string"
+    DATETIME = "datetime"
+
+
+Fields: TypeAlias = Mapping[str, FieldType]
+ValueTest: TypeAlias = Callable[[Any], bool]
+Predicate: TypeAlias = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One operator and its parsed operand (a ``Condition`` for ``not``)."""
+
+    op: str
+    operand: Any
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition object: every term must hold; no terms holds always."""
+
+    terms: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One key of a filter object: a record property, its type and its condition."""
+
+    prop: str
+    type: FieldType
+    condition: Condition
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed filter object: every clause must hold."""
+
+    clauses: tuple[Clause, ...] = ()
+
+
+MATCH_ALL = Filter()
+"""The filter ``{}``."""
+
+
+class _Bad(ValueError):
+    """An operand that does not fit; the message completes a sentence about the field."""
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where parsing stands: the field, the pointer into the params, the nesting depth."""
+
+    field: str
+    type: FieldType
+    at: str
+    problems: list[Problem]
+    depth: int = 1
+
+    def child(self, token: str | int) -> _Scope:
+        """The scope one reference token further in."""
+        return replace(self, at=join(self.at, token))
+
+    def report(self, message: str) -> None:
+        """Record a problem at this scope's pointer."""
+        self.problems.append(Problem(pointer=self.at, message=message))
+
+
+def _describe(raw: object) -> str:
+    """Name a JSON value briefly for a message, without echoing long input."""
+    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
+    return next((name for kind, name in kinds if isinstance(raw, kind)), json.dumps(raw))
+
+
+def _quote(text: str) -> str:
+    """Quote client text in a message, cut short so hostile input stays out of logs."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _integer(raw: object) -> int:
+    """An integer operand; JSON booleans are not integers, 5.0 is 5."""
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    raise _Bad(f"give a whole number such as 42, not {_describe(raw)}")
+
+
+def _string(raw: object) -> str:
+    """A string operand."""
+    if isinstance(raw, str):
+        return raw
+    raise _Bad(f"give a string, not {_describe(raw)}")
+
+
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?",
+    re.ASCII,
+)
+_ISO_HINT = "write it like 2013-01-14T15:04:34Z, 2013-01-14T16:04:34+01:00 or 2013-01-14"
+
+
+def _instant(raw: object) -> datetime:
+    """A date-time operand as an aware datetime; a plain date is midnight UTC."""
+    if not isinstance(raw, str):
+        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {_describe(raw)}")
+    match = _ISO.fullmatch(raw.upper())  # RFC 3339 allows a lower-case t and z
+    if match is None:
+        raise _Bad(f"{_quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
+    if match[1] and not match[3]:
+        raise _Bad(f"{_quote(raw)} has no time zone: add Z or an offset such as +01:00")
+    if match[2] and match[2][7:].strip("0"):
+        # fromisoformat would silently truncate, and truncating moves a bound.
+        raise _Bad(f"{_quote(raw)} is finer than a microsecond: use at most 6 decimals")
+    try:
+        moment = datetime.fromisoformat(match[0])
+    except ValueError as exc:
+        raise _Bad(f"{_quote(raw)} is not a real date-time ({exc})") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _only(kind: type) -> Callable[[object], Any]:
+    """Read a stored value of exactly one kind (so not a bool for int); else None."""
+    return lambda value: value if type(value) is kind else None
+
+
+def _record_instant(value: object) -> datetime | None:
+    """A stored canonical UTC date-time as an aware datetime, or None when absent or broken."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    # A naive value would make comparisons with aware operands raise; treat it as broken.
+    return moment if moment and moment.tzinfo else None
+
+
+@dataclass(frozen=True)
+class _Type:
+    """A field type: how messages name it, how operands parse, how record values read."""
+
+    singular: str
+    plural: str
+    parse: Callable[[object], Any]
+    decode: Callable[[object], Any]
+    bare: str = "equals"  # the operator a bare value stands for
+
+
+TYPES: Mapping[FieldType, _Type] = {
+    FieldType.INTEGER: _Type("an integer", "integers", _integer, _only(int)),
+    FieldType.STRING: _Type("a string", "strings", _string, _only(str)),
+    FieldType.DATETIME: _Type("a date-time", "date-times", _instant, _record_instant),
+}
+
+
+def _strict(raw: object, scope: _Scope) -> Any:
+    """A value of the field's type, reporting a problem if it is not one."""
+    try:
+        return TYPES[scope.type].parse(raw)
+    except _Bad as bad:
+        scope.report(f"{scope.field} holds {TYPES[scope.type].plural}; {bad}.")
+        return None
+
+
+def _value(raw: object, scope: _Scope) -> Any:
+    """A value of the field's type, or null (which only an absent value equals)."""
+    return None if raw is None else _strict(raw, scope)
+
+
+def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
+    """The array operand of ``in``, element by element."""
+    if not isinstance(raw, list):
+        scope.report(f"The in condition takes an array of values, not {_describe(raw)}.")
+        return frozenset()
+    return frozenset(_value(item, scope.child(index)) for index, item in enumerate(raw))
+
+
+def _folded(raw: object, scope: _Scope) -> str:
+    """A string to match case-insensitively, folded once here rather than per record."""
+    if isinstance(raw, str):
+        return fold(raw)
+    scope.report(f"Give a string to match against, not {_describe(raw)}.")
+    return ""
+
+
+def _negated(raw: object, scope: _Scope) -> Condition:
+    """The operand of ``not``: a bare value or a condition object, one level deeper."""
+    return _condition(raw, replace(scope, depth=scope.depth + 1))
+
+
+def _matching(match: Callable[[str, str], bool]) -> Callable[[str], ValueTest]:
+    """A case-insensitive string test; the operand arrives folded, the value is folded here."""
+    return lambda operand: lambda value: value is not None and match(fold(value), operand)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A registry entry: the field types it fits, how its operand parses, how it tests."""
+
+    types: frozenset[FieldType]
+    parse: Callable[[object, _Scope], Any]
+    build: Callable[[Any], ValueTest]
+
+
+_SCALARS = frozenset({FieldType.INTEGER, FieldType.STRING, FieldType.DATETIME})
+_ORDERED = frozenset({FieldType.INTEGER, FieldType.DATETIME})
+_TEXT = frozenset({FieldType.STRING})
+
+OPERATORS: Mapping[str, Operator] = {
+    "equals": Operator(_SCALARS, _value, lambda x: lambda v: v == x),
+    "in": Operator(_SCALARS, _choices, lambda xs: lambda v: v in xs),
+    "not": Operator(frozenset(FieldType), _negated, lambda c: _negate(_compile_condition(c))),
+    "startsWith": Operator(_TEXT, _folded, _matching(str.startswith)),
+    "endsWith": Operator(_TEXT, _folded, _matching(str.endswith)),
+    "contains": Operator(_TEXT, _folded, _matching(str.__contains__)),
+    "min": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v >= x),
+    "max": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v <= x),
+}
+
+
+def _unfit(name: str, scope: _Scope) -> str:
+    """The message for an operator that does not fit the field's type."""
+    fits = [TYPES[t].plural for t in FieldType if t in OPERATORS[name].types]
+    return f"{scope.field} is {TYPES[scope.type].singular}; {name} applies to {' and '.join(fits)}."
+
+
+def _unknown(name: str, scope: _Scope) -> str:
+    """The message for an unknown operator, naming those that fit this field."""
+    fitting = sorted(n for n, op in OPERATORS.items() if scope.type in op.types)
+    return f"Unknown condition {_quote(name)}. Use one of: {', '.join(fitting)}."
+
+
+def _term(name: str, raw: object, scope: _Scope) -> Term:
+    """One operator of a condition object, checked against the registry."""
+    operator = OPERATORS.get(name)
+    if operator is None:
+        scope.report(_unknown(name, scope))
+    elif scope.type not in operator.types:
+        scope.report(_unfit(name, scope))
+    else:
+        return Term(name, operator.parse(raw, scope))
+    return Term(name, None)
+
+
+def _condition(raw: object, scope: _Scope) -> Condition:
+    """A bare value (the type's bare operator) or a condition object."""
+    if isinstance(raw, list):
+        scope.report('A bare array is not a condition; to match any of them write {"in": [...]}.')
+        return Condition()
+    if not isinstance(raw, dict):
+        return Condition((_term(TYPES[scope.type].bare, raw, scope),))
+    if scope.depth > MAX_DEPTH:
+        scope.report(f"Conditions nest more than {MAX_DEPTH} levels deep; simplify this one.")
+        return Condition()
+    return Condition(tuple(_term(str(k), v, scope.child(str(k))) for k, v in raw.items()))
+
+
+def _unknown_pointer(key: str, fields: Fields) -> str:
+    """The message for a key that names no filterable property."""
+    if "/" + key in fields:
+        return f"Unknown filter pointer {_quote(key)}. Keys are JSON Pointers: write '/{key}'."
+    return f"Unknown filter pointer {_quote(key)}. Filterable: {', '.join(sorted(fields))}."
+
+
+def parse(raw: object, fields: Fields, at: str) -> Filter:
+    """Parse a decoded filter object; raise ``InvalidParams`` listing every problem in it."""
+    if not isinstance(raw, dict):
+        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {_describe(raw)}.'
+        raise InvalidParams.at(at, message)
+    problems: list[Problem] = []
+    clauses = tuple(_clause(str(key), value, fields, at, problems) for key, value in raw.items())
+    if problems:
+        raise InvalidParams(problems)
+    return Filter(clauses)
+
+
+def _clause(key: str, raw: object, fields: Fields, at: str, problems: list[Problem]) -> Clause:
+    """One key of the filter object and its condition."""
+    if key not in fields:
+        problems.append(Problem(pointer=join(at, key), message=_unknown_pointer(key, fields)))
+        return Clause(key[1:], FieldType.STRING, Condition())
+    scope = _Scope(key, fields[key], join(at, key), problems)
+    return Clause(key[1:], scope.type, _condition(raw, scope))
+
+
+def _negate(test: ValueTest) -> ValueTest:
+    """The opposite test."""
+    return lambda value: not test(value)
+
+
+def _compile_condition(node: Condition) -> ValueTest:
+    """A test of one (decoded) value that holds when every term holds."""
+    tests = tuple(OPERATORS[term.op].build(term.operand) for term in node.terms)
+    return lambda value: all(test(value) for test in tests)
+
+
+def _compile_clause(node: Clause) -> Predicate:
+    """A test of a record: decode its property once, then test the condition."""
+    decode, test = TYPES[node.type].decode, _compile_condition(node.condition)
+    return lambda record: test(decode(record.get(node.prop)))
+
+
+def compile_filter(node: Filter) -> Predicate:
+    """A predicate over records keyed by property name that holds when every clause holds."""
+    tests = tuple(_compile_clause(clause) for clause in node.clauses)
+    return lambda record: all(test(record) for test in tests)

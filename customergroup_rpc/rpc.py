@@ -1,0 +1,211 @@
+"""DISPATCH: JSON-RPC 2.0 over the service; the one place exceptions become error responses.
+
+jsonrpcserver looks methods up and handles notifications. We parse the body, split batches
+and check each member ourselves, because the library rejects a whole batch for one bad member,
+has no batch limit, and copies exception text into responses (SPEC 1, 7).
+
+>>> import asyncio
+>>> from customergroup_rpc.schemas import Schemas
+>>> from customergroup_rpc.service import Customergroups
+>>> from customergroup_rpc.store import TinyStore
+>>> rpc = Dispatcher(Customergroups(TinyStore.open(None), Schemas.load()), Schemas.load())
+>>> body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}'
+>>> asyncio.run(rpc.handle(body, Context(scope="view")))
+b'{"jsonrpc":"2.0","result":0,"id":1}'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonrpcserver import Error, Success, async_dispatch_to_serializable
+from jsonrpcserver.result import NODATA
+
+from . import query
+from .errors import BadAuthToken, Forbidden, InternalError, RpcError
+from .params import Args, Binder
+from .schemas import Method, Schemas
+from .service import Customergroups
+from .tokens import GRANTS
+
+log = logging.getLogger("customergroup_rpc")
+_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
+
+
+@dataclass
+class Context:
+    """One HTTP request's caller: the scope of its token (None: no valid token)."""
+
+    scope: str | None
+    methods: list[str] = field(default_factory=list)
+
+    def authorize(self, needed: str) -> None:
+        if self.scope is None:
+            raise BadAuthToken
+        if needed not in GRANTS[self.scope]:
+            raise Forbidden
+
+
+Handler = Callable[[Customergroups, Args], Any]
+
+
+def _count(groups: Customergroups, args: Args) -> Any:
+    return groups.count(args.filters("filters"))
+
+
+def _create(groups: Customergroups, args: Args) -> Any:
+    shape = args.query("query")
+    return query.apply(shape, groups.set(None, args.raw("patch")))
+
+
+def _delete(groups: Customergroups, args: Args) -> Any:
+    groups.delete(args.uid("uid"), args.at("uid"))
+    return True
+
+
+def _get(groups: Customergroups, args: Args) -> Any:
+    shape = args.query("query")
+    return query.apply(shape, groups.get(args.uid("uid"), args.at("uid")))
+
+
+def _get_schema(groups: Customergroups, args: Args) -> Any:
+    return groups.schema(args.uid_or_none("uid"), args.at("uid"))
+
+
+def _list(groups: Customergroups, args: Args) -> Any:
+    shape, selection = args.query("query"), args.selection("selection")
+    return [query.apply(shape, group) for group in groups.list(selection)]
+
+
+def _set(groups: Customergroups, args: Args) -> Any:
+    shape = args.query("query")
+    return query.apply(shape, groups.set(args.uid_or_none("uid"), args.raw("patch"), args.at("uid")))
+
+
+def _validate(groups: Customergroups, args: Args) -> Any:
+    return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "Customergroup.count": _count,
+    "Customergroup.create": _create,
+    "Customergroup.delete": _delete,
+    "Customergroup.get": _get,
+    "Customergroup.getSchema": _get_schema,
+    "Customergroup.list": _list,
+    "Customergroup.set": _set,
+    "Customergroup.validate": _validate,
+}
+
+
+class Dispatcher:
+    """Answers request bodies: parse, split batches, check members, dispatch, serialise."""
+
+    def __init__(self, groups: Customergroups, schemas: Schemas, max_batch: int = 100) -> None:
+        if set(HANDLERS) != set(schemas.methods):
+            raise RuntimeError("methods.json and rpc.HANDLERS disagree")
+        self.max_batch = max_batch
+        self._binder = Binder(schemas)
+        self._methods = {
+            name: self._method(schemas.methods[name], handler, groups)
+            for name, handler in HANDLERS.items()
+        }
+
+    async def handle(self, body: bytes, context: Context) -> bytes | None:
+        """The response body for a request body; None when nothing is to be answered."""
+        try:
+            doc = json.loads(body, parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            return _dump(_error(None, -32700, "Parse error"))
+        if not isinstance(doc, list):
+            answer = await self._one(doc, context)
+            return None if answer is None else _dump(answer)
+        if not doc:
+            return _dump(_invalid(None, "The batch is empty."))
+        if len(doc) > self.max_batch:
+            return _dump(_invalid(None, f"A batch may hold at most {self.max_batch} requests."))
+        answers = [a for member in doc if (a := await self._one(member, context)) is not None]
+        return _dump(answers) if answers else None
+
+    async def _one(self, member: Any, context: Context) -> dict[str, Any] | None:
+        problem = _problem(member)
+        if problem:
+            context.methods.append("-")
+            return _invalid(_id_of(member), problem)
+        context.methods.append(member["method"])
+        answer: dict[str, Any] | None = await async_dispatch_to_serializable(
+            member, self._methods, context=context, deserializer=_same, validator=_same
+        )
+        return answer
+
+    def _method(self, spec: Method, handler: Handler, groups: Customergroups) -> Any:
+        binder = self._binder
+
+        # No functools.wraps: jsonrpcserver would bind params against the inner signature.
+        async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+            try:
+                context.authorize(spec.scope)
+                result = handler(groups, binder.bind(spec, kwargs if kwargs else list(args)))
+            except RpcError as exc:
+                return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
+            except Exception:
+                log.exception("%s failed", spec.name)
+                return Error(InternalError.code, InternalError.message)
+            return Success(result)
+
+        return method
+
+
+def _problem(member: Any) -> str | None:
+    """Why a batch member or body is not a JSON-RPC 2.0 request, or None."""
+    if not isinstance(member, dict):
+        return "A request must be a JSON object."
+    if member.get("jsonrpc") != "2.0":
+        return 'The "jsonrpc" member must be the string "2.0".'
+    if not isinstance(member.get("method"), str):
+        return 'The "method" member must be a string.'
+    if "params" in member and not isinstance(member["params"], list | dict):
+        return 'The "params" member must be an array or an object.'
+    if "id" in member and not _valid_id(member["id"]):
+        return 'The "id" member must be a string, a number or null.'
+    extra = sorted(member.keys() - _MEMBERS)
+    if extra:
+        return f"Unknown members: {', '.join(extra)}. A request has jsonrpc, method, params, id."
+    return None
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _id_of(member: Any) -> Any:
+    if isinstance(member, dict) and _valid_id(member.get("id")):
+        return member.get("id")
+    return None
+
+
+def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "error": error, "id": id_}
+
+
+def _invalid(id_: Any, reason: str) -> dict[str, Any]:
+    return _error(id_, -32600, "Invalid Request", reason)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _dump(answer: Any) -> bytes:
+    return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode("ascii")

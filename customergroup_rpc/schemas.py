@@ -1,0 +1,190 @@
+"""The JSON Schemas in ``schemas/``: loaded once, compiled once, errors made readable.
+
+``customergroup.json`` is the object schema: ``getSchema`` returns it, and ``create``, ``set`` and
+``validate`` check patches with it (``readOnly`` is enforced on writes), so client-side and
+server-side validation cannot drift. ``methods.json`` holds every method's params, result and
+scope; params are validated with it and discovery documents are generated from it.
+
+>>> s = Schemas.load()
+>>> s.check_patch({"name": 5, "uid": 1}, new=True)
+[{'pointer': '/name', 'message': 'name must be a string, not an integer.'}, \
+{'pointer': '/uid', 'message': 'uid is read-only: the server sets it.'}]
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator, ValidationError, validators
+
+from .errors import Problem, join
+
+OBJECT_ID = "urn:customergroup-rpc:customergroup"
+_JSON_TYPES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
+
+
+def schema_dir() -> Path:
+    """The folder of the schema files: bundled in a wheel, or ``schemas/`` in a checkout."""
+    bundled = Path(__file__).parent / "_schemas"
+    return bundled if bundled.is_dir() else Path(__file__).parent.parent / "schemas"
+
+
+def _read_only(validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    # Draft-07 treats readOnly as an annotation; on writes it is a rule (SPEC 4, patch rules).
+    if value:
+        yield ValidationError("read-only")
+
+
+# Formats are asserted only with a checker; date-time needs rfc3339-validator installed.
+_Validator = validators.extend(Draft7Validator, {"readOnly": _read_only})
+_FORMATS = Draft7Validator.FORMAT_CHECKER
+assert "date-time" in _FORMATS.checkers, "rfc3339-validator is missing: date-time is unchecked"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method, in positional order."""
+
+    name: str
+    required: bool
+    schema: Mapping[str, Any]
+    validator: Any
+
+
+@dataclass(frozen=True)
+class Method:
+    """What ``methods.json`` says of one method."""
+
+    name: str
+    summary: str
+    scope: str
+    params: tuple[Param, ...]
+    result: Mapping[str, Any]
+    errors: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The loaded schemas and their compiled validators; build one with ``Schemas.load()``."""
+
+    object_schema: Mapping[str, Any]
+    methods: Mapping[str, Method]
+    _new_patch: Any
+    _patch: Any
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> Schemas:
+        """Read and check the schema files; a broken schema stops the start."""
+        folder = folder or schema_dir()
+        obj = json.loads((folder / "customergroup.json").read_text(encoding="utf-8"))
+        doc = json.loads((folder / "methods.json").read_text(encoding="utf-8"))
+        for schema in (obj, doc):
+            Draft7Validator.check_schema(schema)
+        resolved = _inline_refs(doc, doc["definitions"], {OBJECT_ID: obj})
+        methods = {name: _method(name, spec) for name, spec in resolved["methods"].items()}
+        new = {**obj, "required": ["name"]}
+        return cls(obj, methods, _Validator(new, format_checker=_FORMATS), _Validator(obj))
+
+    def object_for(self, *, new: bool) -> dict[str, Any]:
+        """The schema ``getSchema`` returns: ``required: ["name"]`` only for a new group."""
+        schema = copy.deepcopy(dict(self.object_schema))
+        if new:
+            schema["required"] = ["name"]
+        return schema
+
+    def properties(self) -> dict[str, Mapping[str, Any]]:
+        """The object's properties in their order (the order results are returned in)."""
+        return dict(self.object_schema["properties"])
+
+    def check_patch(self, patch: Mapping[str, Any], *, new: bool) -> list[Problem]:
+        """Every schema problem of a patch, pointers into the patch."""
+        validator = self._new_patch if new else self._patch
+        return problems(validator.iter_errors(patch), "", "patch")
+
+    def check_param(self, param: Param, value: Any, at: str) -> list[Problem]:
+        """Every schema problem of one param value, pointers into the params."""
+        return problems(param.validator.iter_errors(value), at, param.name)
+
+
+def _method(name: str, spec: Mapping[str, Any]) -> Method:
+    params = tuple(
+        Param(p["name"], p.get("required", False), p["schema"], _Validator(p["schema"]))
+        for p in spec["params"]
+    )
+    return Method(name, spec["summary"], spec["scope"], params, spec["result"], tuple(spec["errors"]))
+
+
+def _inline_refs(node: Any, definitions: Mapping[str, Any], external: Mapping[str, Any]) -> Any:
+    """Replace ``$ref``s with what they name, so each param schema stands alone."""
+    if isinstance(node, list):
+        return [_inline_refs(n, definitions, external) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target = external[ref] if ref in external else definitions[ref.rsplit("/", 1)[-1]]
+        return _inline_refs(target, definitions, external)
+    return {k: _inline_refs(v, definitions, external) for k, v in node.items()}
+
+
+def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[Problem]:
+    """Turn jsonschema errors into problems: a pointer to the exact key and a sentence."""
+    found: list[Problem] = []
+    for error in errors:
+        at = join(base, *error.absolute_path)
+        name = str(error.absolute_path[-1]) if error.absolute_path else label
+        if error.validator == "required":
+            missing = [k for k in error.validator_value if k not in error.instance]
+            found += [Problem(pointer=join(at, k), message=f"{k} is required.") for k in missing]
+        elif error.validator == "additionalProperties":
+            known = sorted(error.schema.get("properties", {}))
+            extra = sorted(set(error.instance) - set(known))
+            found += [Problem(pointer=join(at, k), message=_unknown(k, known)) for k in extra]
+        else:
+            found.append(Problem(pointer=at, message=_message(error, name)))
+    return sorted(found, key=lambda p: (p["pointer"], p["message"]))
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    return f"Unknown key '{key}'. Allowed keys: {', '.join(known)}."
+
+
+def _message(error: ValidationError, name: str) -> str:
+    custom = error.schema.get("errorMessage", {})
+    if isinstance(custom, dict) and error.validator in custom:
+        return str(custom[error.validator])
+    value = error.validator_value
+    match error.validator:
+        case "type":
+            expected = [value] if isinstance(value, str) else list(value)
+            wanted = " or ".join(_ARTICLES.get(t, f"a {t}") for t in expected)
+            return f"{name} must be {wanted}, not {_JSON_TYPES[type(error.instance)]}."
+        case "minLength" if value == 1:
+            return f"{name} must not be empty."
+        case "minLength":
+            return f"{name} must be at least {value} characters long."
+        case "maxLength":
+            return f"{name} must be at most {value} characters long (it has {len(error.instance)})."
+        case "minimum":
+            return f"{name} must be at least {value}."
+        case "enum":
+            return f"{name} must be one of: {', '.join(map(str, value))}."
+        case "readOnly":
+            return f"{name} is read-only: the server sets it."
+        case "format":
+            return f"{name} must be a date-time such as 2014-01-16T14:14:18Z."
+    return f"{name}: {error.message}."

@@ -1,0 +1,91 @@
+"""Shared fixtures: an app on an in-memory or on-disk store, a client, and a ``call`` helper."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from customergroup_rpc.app import TOKENS, Config, create_app
+
+MANAGE = "test-manage-token"
+VIEW = "test-view-token"
+ENDPOINT = "/backend/jsonrpc/v1/"
+
+Call = Callable[..., Awaitable[dict[str, Any]]]
+
+
+class Clock:
+    """A clock the tests move by hand; starts at the source document's example moment."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2014, 1, 16, 14, 14, 18, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "disk"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """Each app test runs on both storages."""
+    return None if request.param == "memory" else tmp_path / "groups.db.json"
+
+
+@pytest.fixture
+def config(db: Path | None, clock: Clock) -> Config:
+    return Config(db=db, admin_token=MANAGE, clock=clock)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient[Any, Any]]], config: Config
+) -> TestClient[Any, Any]:
+    """A client of a started app that knows a manage and a view token."""
+    client = await aiohttp_client(create_app(config))
+    client.app[TOKENS].create("view", VIEW)
+    return client
+
+
+@pytest.fixture
+def call(client: TestClient[Any, Any]) -> Call:
+    """``await call("get", 1, "name")`` posts one request and returns the decoded response."""
+
+    async def call(method: str, *params: Any, token: str = MANAGE, **named: Any) -> Any:
+        request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": 1}
+        if params or named:
+            request["params"] = named or list(params)
+        response = await client.post(f"{ENDPOINT}?auth={token}", json=request)
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/json"
+        return await response.json()
+
+    return call
+
+
+@pytest.fixture
+def ok(call: Call) -> Call:
+    """Like ``call``, but returns the result and fails the test on an error."""
+
+    async def ok(method: str, *params: Any, **named: Any) -> Any:
+        answer = await call(method, *params, **named)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    return ok
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    yield from path.read_text(encoding="utf-8").splitlines()

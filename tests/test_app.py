@@ -1,0 +1,262 @@
+"""End to end over HTTP: transport, auth, batches and the source document's four examples."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from customergroup_rpc.app import TOKENS, AccessLogger, Config, create_app
+
+from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock
+
+Client = TestClient[Any, Any]
+
+
+def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
+    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
+    if params is not None:
+        request["params"] = params
+    return request
+
+
+async def post(client: Client, body: Any, token: str | None = MANAGE, **kw: Any) -> Any:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    url = ENDPOINT if token is None else f"{ENDPOINT}?auth={token}"
+    response = await client.post(url, data=data, **kw)
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"] == "application/json"
+    return await response.json()
+
+
+# --- the four examples of the source document, exactly as documented ---
+
+
+async def test_seed_create_returns_name_and_uid(call: Call) -> None:
+    answer = await call("create", {"name": "Students"}, ["uid", "name"])
+    assert json.dumps(answer["result"]) == '{"name": "Students", "uid": 1}'
+
+
+async def test_seed_get_returns_only_the_name(call: Call) -> None:
+    await call("create", {"name": "Students"})
+    assert (await call("get", 1, "name"))["result"] == {"name": "Students"}
+
+
+async def test_seed_list_returns_two_groups_in_property_order(call: Call, clock: Clock) -> None:
+    await call("create", {"name": "Staff"})
+    clock.advance(3600)
+    for name in ("Students", "Teachers"):
+        await call("create", {"name": name})
+    answer = await call("list", ["changed", "created", "name", "uid"], {"limit": 2})
+    assert answer["result"] == [
+        {"changed": "2014-01-16T14:14:18Z", "created": "2014-01-16T14:14:18Z", "name": "Staff", "uid": 1},
+        {"changed": "2014-01-16T15:14:18Z", "created": "2014-01-16T15:14:18Z", "name": "Students", "uid": 2},
+    ]
+    assert list(answer["result"][0]) == ["changed", "created", "name", "uid"]
+
+
+async def test_seed_set_renames_and_moves_changed(call: Call, clock: Clock) -> None:
+    await call("create", {"name": "Students"})
+    clock.advance(60)
+    answer = await call("set", 1, {"name": "Students and teachers"}, ["name", "changed", "created", "uid"])
+    assert answer["result"] == {
+        "changed": "2014-01-16T14:15:18Z",
+        "created": "2014-01-16T14:14:18Z",
+        "name": "Students and teachers",
+        "uid": 1,
+    }
+
+
+async def test_seed_count_starts_with_staff(call: Call) -> None:
+    for name in ("Staff", "Students", "Staffing agency"):
+        await call("create", {"name": name})
+    assert (await call("count", {"/name": {"startsWith": "Staff"}}))["result"] == 2
+
+
+# --- transport (SPEC 1) ---
+
+
+@pytest.mark.parametrize("path", ["/backend/jsonrpc/v1/", "/backend/jsonrpc/v1"])
+async def test_endpoint_answers_with_and_without_trailing_slash(client: Client, path: str) -> None:
+    response = await client.post(f"{path}?auth={MANAGE}", json=req("count"))
+    assert (await response.json())["result"] == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json-rpc", "text/plain", None])
+async def test_any_content_type_is_accepted(client: Client, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    assert (await post(client, req("count"), headers=headers))["result"] == 0
+
+
+@pytest.mark.parametrize("id_", ["jsonrpc", "6f1c8a52-6b8e-4f0b-9c84-3c1d8f6e2a10", 7, "a b", 0, None, 2.5, 10**30])
+async def test_ids_are_echoed_exactly(client: Client, id_: Any) -> None:
+    raw = await client.post(f"{ENDPOINT}?auth={MANAGE}", data=json.dumps(req("count", id_=id_)))
+    text = await raw.text()
+    assert f'"id":{json.dumps(id_)}' in text.replace(" ", "") or json.loads(text)["id"] == id_
+
+
+async def test_by_name_params_equal_positional(call: Call) -> None:
+    await call("create", patch={"name": "Staff"})
+    assert (await call("get", uid=1, query="name"))["result"] == {"name": "Staff"}
+    assert (await call("get", 1, "name"))["result"] == {"name": "Staff"}
+
+
+async def test_notification_gets_204_and_empty_body(client: Client) -> None:
+    notification = {"jsonrpc": "2.0", "method": "Customergroup.count"}
+    response = await client.post(f"{ENDPOINT}?auth={MANAGE}", json=notification)
+    assert response.status == 204
+    assert await response.read() == b""
+
+
+async def test_notification_writes_happen(client: Client, call: Call) -> None:
+    notification = {"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": "Quiet"}]}
+    assert (await client.post(f"{ENDPOINT}?auth={MANAGE}", json=notification)).status == 204
+    assert (await call("count"))["result"] == 1
+
+
+async def test_batch_answers_in_order_without_notifications(client: Client) -> None:
+    batch = [
+        req("create", [{"name": "A"}], id_="first"),
+        {"jsonrpc": "2.0", "method": "Customergroup.count"},
+        req("count", id_="second"),
+    ]
+    answers = await post(client, batch)
+    assert [a["id"] for a in answers] == ["first", "second"]
+    assert answers[1]["result"] == 1
+
+
+async def test_batch_invalid_members_get_their_own_errors(client: Client) -> None:
+    answers = await post(client, [1, req("count", id_=5), {"jsonrpc": "1.0", "method": "x", "id": 6}])
+    assert [a.get("error", {}).get("code") for a in answers] == [-32600, None, -32600]
+    assert [a["id"] for a in answers] == [None, 5, 6]
+    assert all(isinstance(a["error"]["data"], str) for a in (answers[0], answers[2]))
+
+
+async def test_empty_batch_is_one_invalid_request(client: Client) -> None:
+    answer = await post(client, [])
+    assert answer["error"]["code"] == -32600 and answer["id"] is None
+
+
+async def test_batch_over_the_limit_is_one_invalid_request(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(Config(admin_token=MANAGE, max_batch=3)))
+    answer = await post(client, [req("count", id_=i) for i in range(4)])
+    assert answer["error"] == {"code": -32600, "message": "Invalid Request", "data": "A batch may hold at most 3 requests."}
+    assert len(await post(client, [req("count", id_=i) for i in range(3)])) == 3
+
+
+async def test_all_notification_batch_gets_204(client: Client) -> None:
+    batch = [{"jsonrpc": "2.0", "method": "Customergroup.count"}] * 2
+    assert (await client.post(f"{ENDPOINT}?auth={MANAGE}", json=batch)).status == 204
+
+
+@pytest.mark.parametrize("body", [b"{", b"", b"\xff\xfe{", b'{"jsonrpc": "2.0", "method": "x", "id": NaN}', b"[" * 100_000])
+async def test_unparseable_body_is_parse_error(client: Client, body: bytes) -> None:
+    answer = await post(client, body)
+    assert answer == {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
+
+
+async def test_body_over_max_body_is_413_and_nothing_happens(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(Config(admin_token=MANAGE, max_body=1000)))
+    big = req("create", [{"name": "x" * 2000}])
+    response = await client.post(f"{ENDPOINT}?auth={MANAGE}", json=big)
+    assert response.status == 413
+    assert (await response.json())["error"]["code"] == -32600
+    assert (await post(client, req("count")))["result"] == 0
+
+
+async def test_unknown_method_names_the_method(client: Client) -> None:
+    answer = await post(client, {"jsonrpc": "2.0", "method": "Customergroup.explode", "id": 1})
+    assert answer["error"] == {"code": -32601, "message": "Method not found", "data": "Customergroup.explode"}
+
+
+async def test_health_needs_no_token(client: Client) -> None:
+    response = await client.get("/health")
+    assert response.status == 200 and await response.json() == {"status": "ok"}
+
+
+# --- auth (SPEC 2) ---
+
+
+async def test_missing_token_is_1004_and_reads_nothing(client: Client) -> None:
+    answer = await post(client, req("get", [1, "name"], id_="x"), token=None)
+    assert answer == {"jsonrpc": "2.0", "error": {"code": 1004, "message": "Bad auth token"}, "id": "x"}
+
+
+async def test_bad_token_with_bad_params_is_still_1004(client: Client) -> None:
+    answer = await post(client, req("get", ["not a uid", 5]), token="wrong")
+    assert answer["error"]["code"] == 1004
+
+
+async def test_bearer_header_is_accepted(client: Client) -> None:
+    headers = {"Authorization": f"Bearer {VIEW}"}
+    assert (await post(client, req("count"), token=None, headers=headers))["result"] == 0
+
+
+async def test_non_ascii_bearer_header_is_1004_not_a_crash(client: Client) -> None:
+    headers = {"Authorization": "Bearer tökén".encode().decode("latin-1")}
+    assert (await post(client, req("count"), token=None, headers=headers))["error"]["code"] == 1004
+
+
+@pytest.mark.parametrize("method", ["create", "set", "delete"])
+async def test_view_token_cannot_write(client: Client, method: str) -> None:
+    params = {"create": [{"name": "A"}], "set": [None, {"name": "A"}], "delete": [1]}[method]
+    answer = await post(client, req(method, params), token=VIEW)
+    assert answer["error"] == {"code": 1006, "message": "Forbidden"}
+    assert (await post(client, req("count"), token=VIEW))["result"] == 0
+
+
+@pytest.mark.parametrize("method", ["count", "list", "getSchema", "validate"])
+async def test_view_token_may_read(client: Client, method: str) -> None:
+    params = {"validate": [None, {"name": "A"}]}.get(method)
+    assert "result" in await post(client, req(method, params), token=VIEW)
+
+
+async def test_batch_members_are_authorised_one_by_one(client: Client) -> None:
+    answers = await post(client, [req("count", id_=1), req("create", [{"name": "A"}], id_=2)], token=VIEW)
+    assert answers[0]["result"] == 0 and answers[1]["error"]["code"] == 1006
+
+
+async def test_revoked_token_is_refused_on_the_next_request(client: Client) -> None:
+    tokens = client.app[TOKENS]
+    record, secret = tokens.create("manage")
+    assert "result" in await post(client, req("count"), token=secret)
+    tokens.revoke(record.id)
+    assert (await post(client, req("count"), token=secret))["error"]["code"] == 1004
+
+
+# --- errors never leak (SPEC 7) ---
+
+
+async def test_a_bug_is_internal_error_without_data(client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def explode(*args: Any) -> Any:
+        raise RuntimeError("/secret/path/db.json exploded")
+
+    monkeypatch.setattr("customergroup_rpc.service.Customergroups.count", explode)
+    with caplog.at_level(logging.ERROR):
+        answer = await post(client, req("count"))
+    assert answer["error"] == {"code": -32603, "message": "Internal error"}
+    assert "/secret/path" in caplog.text  # logged for the operator, not sent to the client
+
+
+# --- access log (SPEC 9) ---
+
+
+async def test_access_log_names_methods_and_never_the_token(
+    aiohttp_server: Any, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await aiohttp_server(create_app(Config(admin_token=MANAGE)), access_log_class=AccessLogger)
+    client = await aiohttp_client(server)
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        await post(client, [req("count"), req("list")])
+        await post(client, req("count"), token=None, headers={"Authorization": f"Bearer {MANAGE}"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("Customergroup.count,Customergroup.list 200" in line for line in lines)
+    assert MANAGE not in caplog.text
+
+
+def test_create_app_builds_without_starting() -> None:
+    assert isinstance(create_app(), web.Application)

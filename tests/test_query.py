@@ -1,0 +1,205 @@
+"""The query language (SPEC 5): the cases in cases/query.json, then the rules they cannot show."""
+
+from __future__ import annotations
+
+import doctest
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from customergroup_rpc import query
+from customergroup_rpc.errors import InvalidParams
+from customergroup_rpc.query import WHOLE, Query, apply, keys, parse
+
+CASES = json.loads((Path(__file__).parent / "cases" / "query.json").read_text("utf-8"))
+SHAPE: dict[str, Any] = CASES["shape"]
+OBJECT: dict[str, Any] = CASES["object"]
+
+GROUP_SHAPE = {"changed": None, "created": None, "name": None, "uid": None}
+GROUP = {
+    "changed": "2014-01-16T14:14:18Z",
+    "created": "2014-01-16T14:14:18Z",
+    "name": "Students",
+    "uid": 123123,
+}
+
+
+def cases(kind: str) -> list[Any]:
+    """The cases of one kind ("result" or "error") as params named after the case."""
+    return [pytest.param(c, id=c["name"]) for c in CASES["cases"] if kind in c]
+
+
+def pointers(raw: object, shape: Any = SHAPE, at: str = "/1") -> list[str]:
+    """The sorted pointers of the problems ``parse`` raises for ``raw``."""
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, shape, at)
+    return sorted(problem["pointer"] for problem in caught.value.problems)
+
+
+def ordered(value: object) -> str:
+    """A dict as text, so comparisons see key order at every level."""
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize("case", cases("result"))
+def test_result_case(case: dict[str, Any]) -> None:
+    assert ordered(apply(parse(case["query"], SHAPE, "/1"), OBJECT)) == ordered(case["result"])
+
+
+@pytest.mark.parametrize("case", cases("error"))
+def test_error_case(case: dict[str, Any]) -> None:
+    assert pointers(case["query"]) == sorted(case["error"])
+
+
+@pytest.mark.parametrize("case", cases("error"))
+def test_every_problem_is_a_sentence(case: dict[str, Any]) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse(case["query"], SHAPE, "/1")
+    for problem in caught.value.problems:
+        assert problem["message"][0].isupper() or problem["message"].startswith(("'", "false"))
+        assert problem["message"].endswith(".")
+
+
+@pytest.mark.parametrize("raw", [True, {}, None])
+def test_spec_whole_object_forms(raw: object) -> None:
+    assert ordered(apply(parse(raw, GROUP_SHAPE, "/1"), GROUP)) == ordered(GROUP)
+
+
+def test_spec_string_selects_one_property() -> None:
+    assert apply(parse("name", GROUP_SHAPE, "/1"), GROUP) == {"name": "Students"}
+
+
+def test_spec_create_example_returns_name_then_uid() -> None:
+    result = apply(parse(["uid", "name"], GROUP_SHAPE, "/1"), GROUP)
+    assert list(result.items()) == [("name", "Students"), ("uid", 123123)]
+
+
+def test_spec_object_form_selects_several() -> None:
+    result = apply(parse({"uid": True, "name": True}, GROUP_SHAPE, "/1"), GROUP)
+    assert list(result.items()) == [("name", "Students"), ("uid", 123123)]
+
+
+def test_spec_into_a_scalar_points_at_the_property() -> None:
+    assert pointers({"name": {"en": True}}, GROUP_SHAPE) == ["/1/name"]
+
+
+def test_unknown_property_message_lists_the_properties() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse({"nme": True}, GROUP_SHAPE, "/1")
+    assert caught.value.problems == [
+        {
+            "pointer": "/1/nme",
+            "message": "Unknown property 'nme'. A customer group has: changed, created, name, uid.",
+        }
+    ]
+
+
+def test_into_a_scalar_message_says_use_true() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse({"name": "en"}, GROUP_SHAPE, "/1")
+    assert caught.value.problems[0]["message"] == "'name' is a single value; select it with true."
+
+
+def test_unknown_nested_property_names_the_sub_object() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse({"address": "town"}, SHAPE, "/1")
+    message = caught.value.problems[0]["message"]
+    assert message == "Unknown property 'town'. 'address' has: street, zip, city."
+
+
+def test_top_level_false_explains_what_to_use() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse(False, GROUP_SHAPE, "/1")
+    assert [p["message"] for p in caught.value.problems] == [
+        "false selects nothing; use true for the whole object, a property name, "
+        "an array of names or an object."
+    ]
+
+
+def test_hostile_key_is_cut_short_in_the_message() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse("x" * 10_000, GROUP_SHAPE, "/1")
+    assert len(caught.value.problems[0]["message"]) < 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("nme", ["/query"]), (["nme"], ["/query/0"]), ({"a/b": True}, ["/query/a~1b"])],
+)
+def test_by_name_base_pointer(raw: object, expected: list[str]) -> None:
+    assert pointers(raw, GROUP_SHAPE, "/query") == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (True, ("changed", "created", "name", "uid")),
+        (["uid", "name"], ("name", "uid")),
+        ({"uid": True, "changed": True, "name": False}, ("changed", "uid")),
+        ([], ()),
+    ],
+)
+def test_keys_in_shape_order(raw: object, expected: tuple[str, ...]) -> None:
+    assert keys(parse(raw, GROUP_SHAPE, "/1"), GROUP_SHAPE) == expected
+
+
+def test_keys_of_whole_is_every_shape_key() -> None:
+    assert keys(WHOLE, SHAPE) == ("address", "changed", "created", "name", "uid")
+
+
+def test_keys_of_nested_query_is_top_level_only() -> None:
+    assert keys(parse({"address": "city"}, SHAPE, "/1"), SHAPE) == ("address",)
+
+
+def deep(levels: int, key: str | None) -> object:
+    """A query nested ``levels`` deep, built without recursion: objects under ``key``, or arrays."""
+    raw: object = True
+    for _ in range(levels):
+        raw = [raw] if key is None else {key: raw}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (deep(10_000, "name"), ["/1/name"]),
+        (deep(10_000, "nme"), ["/1/nme"]),
+        (deep(10_000, None), ["/1/0"]),
+        ({"address": {"city": deep(10_000, "city")}}, ["/1/address/city"]),
+    ],
+    ids=["into-scalar", "unknown", "arrays", "nested"],
+)
+def test_deep_query_is_a_clean_error(raw: object, expected: list[str]) -> None:
+    assert pointers(raw) == expected
+
+
+def test_whole_object_leaves_out_keys_the_shape_lacks() -> None:
+    stored = {"secret": "x", **GROUP, "address": {"city": "Oslo", "internal": 1}}
+    assert apply(parse(True, SHAPE, "/1"), stored) == {**GROUP, "address": {"city": "Oslo"}}
+
+
+def test_apply_skips_missing_keys_and_keeps_null_sub_objects() -> None:
+    selected = parse({"address": "city", "name": True, "uid": True}, SHAPE, "/1")
+    assert apply(selected, {"address": None, "uid": 7}) == {"address": None, "uid": 7}
+
+
+def test_apply_whole_copies_the_object() -> None:
+    result = apply(WHOLE, GROUP)
+    assert result == GROUP
+    assert result is not GROUP
+
+
+def test_parsed_nodes_are_frozen_and_comparable() -> None:
+    first = parse(["uid", "name"], GROUP_SHAPE, "/1")
+    assert first == parse({"name": True, "uid": True}, GROUP_SHAPE, "/1")
+    assert isinstance(first, Query)
+    with pytest.raises(AttributeError):
+        first.picks = None  # type: ignore[misc]
+
+
+def test_docstring_examples() -> None:
+    outcome = doctest.testmod(query)
+    assert outcome.attempted > 0
+    assert outcome.failed == 0
