@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app import MiB, AccessLogger, Config, create_app
+from .app import AccessLogger, Config, MiB, create_app
 from .store import StoreError
 from .tokens import SCOPES, TokenFileError, Tokens, token_path
 

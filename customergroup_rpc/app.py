@@ -1,7 +1,7 @@
 """TRANSPORT: the aiohttp application: routes, the token of each request, the access log.
 
 >>> app = create_app(Config(db=None))
->>> sorted(r.resource.canonical for r in app.router.routes())
+>>> sorted({r.resource.canonical for r in app.router.routes()})
 ['/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/health']
 """
 

@@ -8,7 +8,7 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 >>> from customergroup_rpc.schemas import Schemas
 >>> binder = Binder(Schemas.load())
 >>> args = binder.bind(binder.schemas.methods["Customergroup.get"], ["12", ["name"]])
->>> args.uid("uid"), args.query("query").fields
+>>> args.uid("uid"), query.keys(args.query("query"), binder.shape)
 (12, ('name',))
 """
 
@@ -31,7 +31,7 @@ class Binder:
     def __init__(self, schemas: Schemas) -> None:
         self.schemas = schemas
         props = schemas.properties()
-        self.shape: query.Shape = {name: None for name in props}
+        self.shape: query.Shape = dict.fromkeys(props)
         self.fields: filters.Fields = {"/" + name: _field_type(s) for name, s in props.items()}
 
     def bind(self, method: Method, params: list[Any] | Mapping[str, Any]) -> Args:

@@ -20,10 +20,10 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jsonrpcserver import Error, Success, async_dispatch_to_serializable
-from jsonrpcserver.result import NODATA
+from jsonrpcserver.result import NODATA  # type: ignore[attr-defined]  # exported, not in __all__
 
 from . import query
 from .errors import BadAuthToken, Forbidden, InternalError, RpcError
@@ -78,12 +78,14 @@ def _get_schema(groups: Customergroups, args: Args) -> Any:
 
 def _list(groups: Customergroups, args: Args) -> Any:
     shape, selection = args.query("query"), args.selection("selection")
-    return [query.apply(shape, group) for group in groups.list(selection)]
+    return [query.apply(shape, group) for group in groups.select(selection)]
 
 
 def _set(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
-    return query.apply(shape, groups.set(args.uid_or_none("uid"), args.raw("patch"), args.at("uid")))
+    return query.apply(
+        shape, groups.set(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
+    )
 
 
 def _validate(groups: Customergroups, args: Args) -> Any:
@@ -137,10 +139,10 @@ class Dispatcher:
             context.methods.append("-")
             return _invalid(_id_of(member), problem)
         context.methods.append(member["method"])
-        answer: dict[str, Any] | None = await async_dispatch_to_serializable(
+        answer = await async_dispatch_to_serializable(
             member, self._methods, context=context, deserializer=_same, validator=_same
         )
-        return answer
+        return cast(dict[str, Any] | None, answer)  # one member in, one answer (or none) out
 
     def _method(self, spec: Method, handler: Handler, groups: Customergroups) -> Any:
         binder = self._binder

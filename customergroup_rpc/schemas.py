@@ -43,7 +43,9 @@ def schema_dir() -> Path:
     return bundled if bundled.is_dir() else Path(__file__).parent.parent / "schemas"
 
 
-def _read_only(validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+def _read_only(
+    validator: Any, value: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[Any]:
     # Draft-07 treats readOnly as an annotation; on writes it is a rule (SPEC 4, patch rules).
     if value:
         yield ValidationError("read-only")
@@ -125,7 +127,9 @@ def _method(name: str, spec: Mapping[str, Any]) -> Method:
         Param(p["name"], p.get("required", False), p["schema"], _Validator(p["schema"]))
         for p in spec["params"]
     )
-    return Method(name, spec["summary"], spec["scope"], params, spec["result"], tuple(spec["errors"]))
+    return Method(
+        name, spec["summary"], spec["scope"], params, spec["result"], tuple(spec["errors"])
+    )
 
 
 def _inline_refs(node: Any, definitions: Mapping[str, Any], external: Mapping[str, Any]) -> Any:
@@ -141,10 +145,15 @@ def _inline_refs(node: Any, definitions: Mapping[str, Any], external: Mapping[st
     return {k: _inline_refs(v, definitions, external) for k, v in node.items()}
 
 
+# When one value breaks several rules, the first of these says what matters most.
+_FIRST = {"readOnly": 0, "type": 1}
+
+
 def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[Problem]:
-    """Turn jsonschema errors into problems: a pointer to the exact key and a sentence."""
+    """Turn jsonschema errors into problems: one per pointer, at the exact key, as a sentence."""
     found: list[Problem] = []
-    for error in errors:
+    seen: set[str] = set()
+    for error in sorted(errors, key=lambda e: _FIRST.get(str(e.validator), 2)):
         at = join(base, *error.absolute_path)
         name = str(error.absolute_path[-1]) if error.absolute_path else label
         if error.validator == "required":
@@ -154,9 +163,10 @@ def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[P
             known = sorted(error.schema.get("properties", {}))
             extra = sorted(set(error.instance) - set(known))
             found += [Problem(pointer=join(at, k), message=_unknown(k, known)) for k in extra]
-        else:
+        elif at not in seen:
             found.append(Problem(pointer=at, message=_message(error, name)))
-    return sorted(found, key=lambda p: (p["pointer"], p["message"]))
+        seen.add(at)
+    return sorted(found, key=lambda p: p["pointer"])
 
 
 def _unknown(key: str, known: list[str]) -> str:

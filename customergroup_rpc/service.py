@@ -84,7 +84,7 @@ class Customergroups:
             raise ObjectNotFound(uid, at)
         return _group(uid, fields)
 
-    def list(self, selection: Selection) -> list[Group]:
+    def select(self, selection: Selection) -> list[Group]:
         """The groups a selection picks, ordered and paged."""
         test = filters.compile_filter(selection.where)
         found = [group for group in self._all() if test(group)]
@@ -137,7 +137,7 @@ class Customergroups:
         name = patch.get("name")
         if isinstance(name, str) and not any(p["pointer"] == "/name" for p in problems):
             problems += self._name_taken(uid, name)
-        return problems
+        return sorted(problems, key=lambda p: p["pointer"])
 
     def _name_taken(self, uid: int | None, name: str) -> list[Problem]:
         key = fold(name)

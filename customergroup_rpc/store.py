@@ -11,7 +11,8 @@ Each change is one transaction: one atomic, fsynced replacement of the whole fil
 served from memory; the file is read only at open.
 
 >>> store = TinyStore.open(None)
->>> store.insert({"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"})
+>>> moment = "2014-01-16T14:14:18Z"
+>>> store.insert({"name": "Staff", "created": moment, "changed": moment})
 1
 >>> store.get(1)["name"]
 'Staff'
@@ -51,7 +52,7 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class AtomicStorage(Storage):  # type: ignore[misc]
+class AtomicStorage(Storage):
     """A TinyDB storage that keeps the data in memory and commits by atomic replacement.
 
     Inside ``transaction()`` TinyDB's writes only touch memory; leaving it writes once. If the
@@ -122,6 +123,8 @@ class TinyStore:
         """Lock the file (one server per database), read and check it, or start empty."""
         lock = None
         if path is not None:
+            if not path.parent.is_dir():
+                raise StoreError(f"The folder of {path} does not exist.")
             lock = Lock(path)
             try:
                 lock.acquire()
@@ -145,7 +148,7 @@ class TinyStore:
 
     def insert(self, fields: Fields) -> int:
         """Store a new group under the next uid, never used before; return the uid."""
-        meta = self._meta.get(doc_id=1) or {}
+        meta: Mapping[str, Any] = self._meta.get(doc_id=1) or {}
         known = max(self._groups, default=0)
         uid = max(int(meta.get("last_uid", 0)), known) + 1
         with self._storage.transaction():
@@ -186,8 +189,6 @@ def _id(item: tuple[str, Any]) -> int:
 
 def _load(path: Path | None) -> dict[str, Any]:
     """Read and check the database file; anything odd stops the start, the file untouched."""
-    if path is not None and not path.parent.is_dir():
-        raise StoreError(f"The folder of {path} does not exist.")
     if path is None or not path.exists():
         return {}
     try:
@@ -195,7 +196,9 @@ def _load(path: Path | None) -> dict[str, Any]:
     except OSError as exc:
         raise StoreError(f"Cannot read {path}: {exc.strerror}.") from None
     except (ValueError, RecursionError):
-        raise StoreError(f"{path} is not a valid database file (not JSON). Left untouched.") from None
+        raise StoreError(
+            f"{path} is not a valid database file (not JSON). Left untouched."
+        ) from None
     problem = _shape_problem(data)
     if problem:
         raise StoreError(f"{path} is not a customergroup-rpc database: {problem}. Left untouched.")

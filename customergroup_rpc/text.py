@@ -18,6 +18,6 @@ def fold(text: str) -> str:
     >>> fold("  Staff   Room ") == fold("STAFF room") == fold("ｓｔａｆｆ ｒｏｏｍ")
     True
     """
-    # Case folding can undo NFKC (e.g. "ß" -> "ss" is fine, but some folds decompose): normalise again.
+    # Case folding can leave text that is not NFKC any more: normalise again.
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return _SPACES.sub(" ", folded).strip()

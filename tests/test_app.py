@@ -53,8 +53,18 @@ async def test_seed_list_returns_two_groups_in_property_order(call: Call, clock:
         await call("create", {"name": name})
     answer = await call("list", ["changed", "created", "name", "uid"], {"limit": 2})
     assert answer["result"] == [
-        {"changed": "2014-01-16T14:14:18Z", "created": "2014-01-16T14:14:18Z", "name": "Staff", "uid": 1},
-        {"changed": "2014-01-16T15:14:18Z", "created": "2014-01-16T15:14:18Z", "name": "Students", "uid": 2},
+        {
+            "changed": "2014-01-16T14:14:18Z",
+            "created": "2014-01-16T14:14:18Z",
+            "name": "Staff",
+            "uid": 1,
+        },
+        {
+            "changed": "2014-01-16T15:14:18Z",
+            "created": "2014-01-16T15:14:18Z",
+            "name": "Students",
+            "uid": 2,
+        },
     ]
     assert list(answer["result"][0]) == ["changed", "created", "name", "uid"]
 
@@ -62,7 +72,9 @@ async def test_seed_list_returns_two_groups_in_property_order(call: Call, clock:
 async def test_seed_set_renames_and_moves_changed(call: Call, clock: Clock) -> None:
     await call("create", {"name": "Students"})
     clock.advance(60)
-    answer = await call("set", 1, {"name": "Students and teachers"}, ["name", "changed", "created", "uid"])
+    answer = await call(
+        "set", 1, {"name": "Students and teachers"}, ["name", "changed", "created", "uid"]
+    )
     assert answer["result"] == {
         "changed": "2014-01-16T14:15:18Z",
         "created": "2014-01-16T14:14:18Z",
@@ -86,13 +98,17 @@ async def test_endpoint_answers_with_and_without_trailing_slash(client: Client, 
     assert (await response.json())["result"] == 0
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json-rpc", "text/plain", None])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json-rpc", "text/plain", None]
+)
 async def test_any_content_type_is_accepted(client: Client, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     assert (await post(client, req("count"), headers=headers))["result"] == 0
 
 
-@pytest.mark.parametrize("id_", ["jsonrpc", "6f1c8a52-6b8e-4f0b-9c84-3c1d8f6e2a10", 7, "a b", 0, None, 2.5, 10**30])
+@pytest.mark.parametrize(
+    "id_", ["jsonrpc", "6f1c8a52-6b8e-4f0b-9c84-3c1d8f6e2a10", 7, "a b", 0, None, 2.5, 10**30]
+)
 async def test_ids_are_echoed_exactly(client: Client, id_: Any) -> None:
     raw = await client.post(f"{ENDPOINT}?auth={MANAGE}", data=json.dumps(req("count", id_=id_)))
     text = await raw.text()
@@ -113,7 +129,11 @@ async def test_notification_gets_204_and_empty_body(client: Client) -> None:
 
 
 async def test_notification_writes_happen(client: Client, call: Call) -> None:
-    notification = {"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": "Quiet"}]}
+    notification = {
+        "jsonrpc": "2.0",
+        "method": "Customergroup.create",
+        "params": [{"name": "Quiet"}],
+    }
     assert (await client.post(f"{ENDPOINT}?auth={MANAGE}", json=notification)).status == 204
     assert (await call("count"))["result"] == 1
 
@@ -130,7 +150,9 @@ async def test_batch_answers_in_order_without_notifications(client: Client) -> N
 
 
 async def test_batch_invalid_members_get_their_own_errors(client: Client) -> None:
-    answers = await post(client, [1, req("count", id_=5), {"jsonrpc": "1.0", "method": "x", "id": 6}])
+    answers = await post(
+        client, [1, req("count", id_=5), {"jsonrpc": "1.0", "method": "x", "id": 6}]
+    )
     assert [a.get("error", {}).get("code") for a in answers] == [-32600, None, -32600]
     assert [a["id"] for a in answers] == [None, 5, 6]
     assert all(isinstance(a["error"]["data"], str) for a in (answers[0], answers[2]))
@@ -138,13 +160,18 @@ async def test_batch_invalid_members_get_their_own_errors(client: Client) -> Non
 
 async def test_empty_batch_is_one_invalid_request(client: Client) -> None:
     answer = await post(client, [])
-    assert answer["error"]["code"] == -32600 and answer["id"] is None
+    assert answer["error"]["code"] == -32600
+    assert answer["id"] is None
 
 
 async def test_batch_over_the_limit_is_one_invalid_request(aiohttp_client: Any) -> None:
     client = await aiohttp_client(create_app(Config(admin_token=MANAGE, max_batch=3)))
     answer = await post(client, [req("count", id_=i) for i in range(4)])
-    assert answer["error"] == {"code": -32600, "message": "Invalid Request", "data": "A batch may hold at most 3 requests."}
+    assert answer["error"] == {
+        "code": -32600,
+        "message": "Invalid Request",
+        "data": "A batch may hold at most 3 requests.",
+    }
     assert len(await post(client, [req("count", id_=i) for i in range(3)])) == 3
 
 
@@ -153,10 +180,17 @@ async def test_all_notification_batch_gets_204(client: Client) -> None:
     assert (await client.post(f"{ENDPOINT}?auth={MANAGE}", json=batch)).status == 204
 
 
-@pytest.mark.parametrize("body", [b"{", b"", b"\xff\xfe{", b'{"jsonrpc": "2.0", "method": "x", "id": NaN}', b"[" * 100_000])
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"", b"\xff\xfe{", b'{"jsonrpc": "2.0", "method": "x", "id": NaN}', b"[" * 100_000],
+)
 async def test_unparseable_body_is_parse_error(client: Client, body: bytes) -> None:
     answer = await post(client, body)
-    assert answer == {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
+    assert answer == {
+        "jsonrpc": "2.0",
+        "error": {"code": -32700, "message": "Parse error"},
+        "id": None,
+    }
 
 
 async def test_body_over_max_body_is_413_and_nothing_happens(aiohttp_client: Any) -> None:
@@ -170,12 +204,17 @@ async def test_body_over_max_body_is_413_and_nothing_happens(aiohttp_client: Any
 
 async def test_unknown_method_names_the_method(client: Client) -> None:
     answer = await post(client, {"jsonrpc": "2.0", "method": "Customergroup.explode", "id": 1})
-    assert answer["error"] == {"code": -32601, "message": "Method not found", "data": "Customergroup.explode"}
+    assert answer["error"] == {
+        "code": -32601,
+        "message": "Method not found",
+        "data": "Customergroup.explode",
+    }
 
 
 async def test_health_needs_no_token(client: Client) -> None:
     response = await client.get("/health")
-    assert response.status == 200 and await response.json() == {"status": "ok"}
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
 
 
 # --- auth (SPEC 2) ---
@@ -183,7 +222,11 @@ async def test_health_needs_no_token(client: Client) -> None:
 
 async def test_missing_token_is_1004_and_reads_nothing(client: Client) -> None:
     answer = await post(client, req("get", [1, "name"], id_="x"), token=None)
-    assert answer == {"jsonrpc": "2.0", "error": {"code": 1004, "message": "Bad auth token"}, "id": "x"}
+    assert answer == {
+        "jsonrpc": "2.0",
+        "error": {"code": 1004, "message": "Bad auth token"},
+        "id": "x",
+    }
 
 
 async def test_bad_token_with_bad_params_is_still_1004(client: Client) -> None:
@@ -216,8 +259,11 @@ async def test_view_token_may_read(client: Client, method: str) -> None:
 
 
 async def test_batch_members_are_authorised_one_by_one(client: Client) -> None:
-    answers = await post(client, [req("count", id_=1), req("create", [{"name": "A"}], id_=2)], token=VIEW)
-    assert answers[0]["result"] == 0 and answers[1]["error"]["code"] == 1006
+    answers = await post(
+        client, [req("count", id_=1), req("create", [{"name": "A"}], id_=2)], token=VIEW
+    )
+    assert answers[0]["result"] == 0
+    assert answers[1]["error"]["code"] == 1006
 
 
 async def test_revoked_token_is_refused_on_the_next_request(client: Client) -> None:
@@ -231,7 +277,9 @@ async def test_revoked_token_is_refused_on_the_next_request(client: Client) -> N
 # --- errors never leak (SPEC 7) ---
 
 
-async def test_a_bug_is_internal_error_without_data(client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_bug_is_internal_error_without_data(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def explode(*args: Any) -> Any:
         raise RuntimeError("/secret/path/db.json exploded")
 
@@ -248,7 +296,9 @@ async def test_a_bug_is_internal_error_without_data(client: Client, monkeypatch:
 async def test_access_log_names_methods_and_never_the_token(
     aiohttp_server: Any, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = await aiohttp_server(create_app(Config(admin_token=MANAGE)), access_log_class=AccessLogger)
+    server = await aiohttp_server(
+        create_app(Config(admin_token=MANAGE)), access_log_class=AccessLogger
+    )
     client = await aiohttp_client(server)
     with caplog.at_level(logging.INFO, logger="aiohttp.access"):
         await post(client, [req("count"), req("list")])

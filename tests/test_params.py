@@ -1,0 +1,82 @@
+"""Binding params: positional and by name, arity, pointers that follow the form of the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from customergroup_rpc.errors import InvalidParams
+from customergroup_rpc.params import Binder
+from customergroup_rpc.schemas import Schemas
+
+
+@pytest.fixture(scope="module")
+def binder() -> Binder:
+    return Binder(Schemas.load())
+
+
+def pointers(binder: Binder, method: str, params: Any) -> list[str]:
+    with pytest.raises(InvalidParams) as caught:
+        binder.bind(binder.schemas.methods[f"Customergroup.{method}"], params)
+    return [p["pointer"] for p in caught.value.problems]
+
+
+def test_positional_and_named_bind_the_same_values(binder: Binder) -> None:
+    method = binder.schemas.methods["Customergroup.get"]
+    by_position = binder.bind(method, [7, ["name"]])
+    by_name = binder.bind(method, {"query": ["name"], "uid": "7"})
+    assert by_position.uid("uid") == by_name.uid("uid") == 7
+    assert by_position.query("query") == by_name.query("query")
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "expected"),
+    [
+        ("get", [], ["/0"]),
+        ("get", {}, ["/uid"]),
+        ("get", {"query": "name"}, ["/uid"]),
+        ("get", [1, "name", 3], ["/2"]),
+        ("get", {"uid": 1, "fields": "name"}, ["/fields"]),
+        ("get", [True], ["/0"]),
+        ("get", [1.5], ["/0"]),
+        ("get", ["-3"], ["/0"]),
+        ("get", [None], ["/0"]),
+        ("set", [None], ["/1"]),
+        ("set", {"uid": None, "patch": []}, ["/patch"]),
+        ("create", ["Staff"], ["/0"]),
+        ("list", [None, {"limit": "2", "offset": -1}], ["/1/limit", "/1/offset"]),
+        ("list", [None, False], ["/1"]),
+        ("list", {"selection": {"sort": "size"}}, ["/selection/sort"]),
+        ("count", ["/name"], ["/0"]),
+    ],
+)
+def test_bad_params_point_at_the_param(
+    binder: Binder, method: str, params: Any, expected: list[str]
+) -> None:
+    assert pointers(binder, method, params) == expected
+
+
+def test_uid_accepts_digit_strings_and_integral_numbers(binder: Binder) -> None:
+    method = binder.schemas.methods["Customergroup.delete"]
+    assert binder.bind(method, ["123123"]).uid("uid") == 123123
+    assert binder.bind(method, [5.0]).uid("uid") == 5
+
+
+def test_query_and_filter_pointers_follow_the_call_form(binder: Binder) -> None:
+    method = binder.schemas.methods["Customergroup.list"]
+    named = binder.bind(method, {"selection": {"filters": {"/name": {"startsWith": 1}}}})
+    with pytest.raises(InvalidParams) as caught:
+        named.selection("selection")
+    assert caught.value.problems[0]["pointer"] == "/selection/filters/~1name/startsWith"
+    positional = binder.bind(method, [["nme"]])
+    with pytest.raises(InvalidParams) as caught:
+        positional.query("query")
+    assert caught.value.problems[0]["pointer"] == "/0/0"
+
+
+@pytest.mark.parametrize("selection", [True, None, {}])
+def test_true_null_and_empty_select_everything(binder: Binder, selection: Any) -> None:
+    args = binder.bind(binder.schemas.methods["Customergroup.list"], [None, selection])
+    chosen = args.selection("selection")
+    assert (chosen.limit, chosen.offset, chosen.sort, chosen.descending) == (None, 0, "uid", False)

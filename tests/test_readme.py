@@ -1,0 +1,37 @@
+"""The README stays true: every method, error code, flag and Makefile target it must show."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from customergroup_rpc.__main__ import _parser
+from customergroup_rpc.errors import ERRORS
+from customergroup_rpc.schemas import Schemas
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_lists_every_method() -> None:
+    for name in Schemas.load().methods:
+        assert f"| `{name}` |" in README, name
+
+
+def test_readme_lists_every_error_code() -> None:
+    for code in [-32700, *(error.code for error in ERRORS)]:
+        assert re.search(rf"^\| {code} \|", README, re.MULTILINE), code
+
+
+def test_readme_shows_every_serve_flag() -> None:
+    serve = _parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    for action in serve._actions:
+        for flag in action.option_strings:
+            assert flag in README or flag in ("-h", "--help"), flag
+
+
+def test_readme_commands_are_makefile_targets() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("serve", "test"):
+        assert f"make {target}" in README
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE)

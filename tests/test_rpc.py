@@ -1,0 +1,111 @@
+"""The dispatcher: request checks, batches, the method table, errors that never leak."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from customergroup_rpc.rpc import HANDLERS, Context, Dispatcher
+from customergroup_rpc.schemas import Schemas
+from customergroup_rpc.service import Customergroups
+from customergroup_rpc.store import TinyStore
+
+
+@pytest.fixture
+def rpc() -> Dispatcher:
+    schemas = Schemas.load()
+    return Dispatcher(Customergroups(TinyStore.open(None), schemas), schemas, max_batch=5)
+
+
+async def answer(rpc: Dispatcher, body: Any, scope: str | None = "manage") -> Any:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    out = await rpc.handle(raw, Context(scope=scope))
+    return None if out is None else json.loads(out)
+
+
+def test_every_method_in_methods_json_has_a_handler() -> None:
+    assert set(HANDLERS) == set(Schemas.load().methods)
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        ("hello", "A request must be a JSON object."),
+        (
+            {"method": "Customergroup.count", "id": 1},
+            'The "jsonrpc" member must be the string "2.0".',
+        ),
+        ({"jsonrpc": "2.0", "method": 5, "id": 1}, 'The "method" member must be a string.'),
+        (
+            {"jsonrpc": "2.0", "method": "m", "params": "x", "id": 1},
+            'The "params" member must be an array or an object.',
+        ),
+        (
+            {"jsonrpc": "2.0", "method": "m", "id": {}},
+            'The "id" member must be a string, a number or null.',
+        ),
+        (
+            {"jsonrpc": "2.0", "method": "m", "id": True},
+            'The "id" member must be a string, a number or null.',
+        ),
+        (
+            {"jsonrpc": "2.0", "method": "m", "id": 1, "auth": "x"},
+            "Unknown members: auth. A request has jsonrpc, method, params, id.",
+        ),
+    ],
+)
+async def test_invalid_requests_say_why(rpc: Dispatcher, member: Any, reason: str) -> None:
+    error = (await answer(rpc, member))["error"]
+    assert error == {"code": -32600, "message": "Invalid Request", "data": reason}
+
+
+async def test_invalid_member_echoes_a_readable_id(rpc: Dispatcher) -> None:
+    assert (await answer(rpc, {"jsonrpc": "1.0", "method": "m", "id": "abc"}))["id"] == "abc"
+
+
+async def test_every_member_of_a_full_batch_is_answered(rpc: Dispatcher) -> None:
+    batch = [{"jsonrpc": "2.0", "method": "Customergroup.count", "id": i} for i in range(5)]
+    assert [a["id"] for a in await answer(rpc, batch)] == list(range(5))
+
+
+async def test_batch_members_run_in_order(rpc: Dispatcher) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": "A"}], "id": 1},
+        {"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": "a"}], "id": 2},
+        {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 3},
+    ]
+    first, second, third = await answer(rpc, batch)
+    assert first["result"]["uid"] == 1
+    assert second["error"]["code"] == -32602
+    assert third["result"] == 1
+
+
+async def test_unauthenticated_notification_is_silent(rpc: Dispatcher) -> None:
+    assert (
+        await answer(rpc, {"jsonrpc": "2.0", "method": "Customergroup.count"}, scope=None) is None
+    )
+
+
+async def test_lone_surrogate_id_is_answered_as_valid_json(rpc: Dispatcher) -> None:
+    body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": "\\ud800"}'
+    out = await rpc.handle(body, Context(scope="view"))
+    assert out is not None
+    assert b'"id":"\\ud800"' in out
+
+
+async def test_internal_error_has_no_data(rpc: Dispatcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: Any) -> Any:
+        raise KeyError("/var/lib/secret")
+
+    monkeypatch.setattr("customergroup_rpc.service.Customergroups.select", explode)
+    reply = await answer(rpc, {"jsonrpc": "2.0", "method": "Customergroup.list", "id": 1})
+    assert reply["error"] == {"code": -32603, "message": "Internal error"}
+
+
+async def test_context_collects_method_names_for_the_log(rpc: Dispatcher) -> None:
+    context = Context(scope="view")
+    body = [{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}, 7]
+    await rpc.handle(json.dumps(body).encode(), context)
+    assert context.methods == ["Customergroup.count", "-"]

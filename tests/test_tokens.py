@@ -1,0 +1,66 @@
+"""Tokens: hashed at rest, scoped, and picked up from the file without a restart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from customergroup_rpc.tokens import Tokens, token_path
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return token_path(tmp_path / "groups.db.json")
+
+
+def test_token_file_sits_beside_the_database(tmp_path: Path) -> None:
+    assert token_path(tmp_path / "x.json") == tmp_path / "x.json.tokens.json"
+
+
+def test_tokens_are_stored_hashed_with_mode_0600(path: Path) -> None:
+    _, secret = Tokens(path).create("manage")
+    assert secret not in path.read_text()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_manage_may_view_but_view_may_not_manage(path: Path) -> None:
+    tokens = Tokens(path)
+    _, manage = tokens.create("manage")
+    _, view = tokens.create("view")
+    assert (tokens.allows(manage, "manage"), tokens.allows(manage, "view")) == (True, True)
+    assert (tokens.allows(view, "manage"), tokens.allows(view, "view")) == (False, True)
+    assert tokens.allows("nope", "view") is None
+    assert tokens.allows(None, "view") is None
+
+
+def test_another_process_creating_or_revoking_is_seen_at_once(path: Path) -> None:
+    server, cli = Tokens(path), Tokens(path)
+    record, secret = cli.create("view")
+    assert server.scope_of(secret) == "view"
+    cli.revoke(record.id)
+    assert server.scope_of(secret) is None
+
+
+def test_ensure_adds_a_given_token_once(path: Path) -> None:
+    tokens = Tokens(path)
+    assert tokens.ensure("from-the-environment") is True
+    assert tokens.ensure("from-the-environment") is False
+    assert len(tokens.list()) == 1
+
+
+def test_revoking_an_unknown_id_says_so(path: Path) -> None:
+    assert Tokens(path).revoke("nothere") is False
+
+
+def test_a_broken_token_file_keeps_the_known_tokens(path: Path) -> None:
+    tokens = Tokens(path)
+    _, secret = tokens.create("manage")
+    path.write_text("{not json")
+    assert tokens.scope_of(secret) == "manage"
+
+
+def test_unknown_scope_is_refused(path: Path) -> None:
+    with pytest.raises(ValueError, match="Unknown scope"):
+        Tokens(path).create("admin")
