@@ -84,10 +84,12 @@ class Args:
         if raw.get("filters") is not None:
             at = join(self._pointers[name], "filters")
             where = filters.parse(raw["filters"], self._binder.fields, at)
+        limit = raw.get("limit")
+        # JSON Schema counts 5.0 as an integer; Python's slicing does not.
         return Selection(
             where=where,
-            limit=raw.get("limit"),
-            offset=raw.get("offset", 0),
+            limit=None if limit is None else int(limit),
+            offset=int(raw.get("offset", 0)),
             sort=raw.get("sort", "uid"),
             descending=raw.get("descending", False),
         )

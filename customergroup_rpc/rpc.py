@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -120,7 +121,7 @@ class Dispatcher:
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
         try:
-            doc = json.loads(body, parse_constant=_no_constants)
+            doc = json.loads(body, parse_constant=_no_constants, parse_float=_finite)
         except (ValueError, RecursionError):
             return _dump(_error(None, -32700, "Parse error"))
         if not isinstance(doc, list):
@@ -203,6 +204,14 @@ def _invalid(id_: Any, reason: str) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e400 is valid JSON but overflows to infinity, which no answer could carry back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large")
+    return value
 
 
 def _same(value: Any) -> Any:

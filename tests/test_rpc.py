@@ -109,3 +109,23 @@ async def test_context_collects_method_names_for_the_log(rpc: Dispatcher) -> Non
     body = [{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}, 7]
     await rpc.handle(json.dumps(body).encode(), context)
     assert context.methods == ["Customergroup.count", "-"]
+
+
+async def test_number_too_large_for_a_double_is_a_parse_error(rpc: Dispatcher) -> None:
+    body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1e400}'
+    assert (await answer(rpc, body))["error"]["code"] == -32700
+
+
+@pytest.mark.parametrize("selection", [{"limit": 1.0}, {"offset": 1.0, "limit": 5.0}])
+async def test_integral_floats_page_like_integers(rpc: Dispatcher, selection: Any) -> None:
+    for name in ("A", "B"):
+        create = {"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": name}]}
+        await answer(rpc, create)
+
+    request = {
+        "jsonrpc": "2.0",
+        "method": "Customergroup.list",
+        "params": ["name", selection],
+        "id": 1,
+    }
+    assert len((await answer(rpc, request))["result"]) == 1

@@ -1,0 +1,236 @@
+"""The examples run against a real server: ``examples/curl.sh`` and ``examples/client.py``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+TOKEN = "examples-test-token"
+METHODS = ("create", "get", "getSchema", "list", "count", "set", "validate", "delete")
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # the JSON-RPC endpoint
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    """This environment without CUSTOMERGROUP_RPC_* settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMERGROUP_RPC_")}
+    return env | extra
+
+
+def _healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=1) as response:
+            answer: object = json.load(response)
+    except (OSError, ValueError):
+        return False
+    return answer == {"status": "ok"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``serve`` process on a database file for the module, stopped by its PID."""
+    folder = tmp_path_factory.mktemp("examples")
+    port, log = _free_port(), folder / "serve.log"
+    command = [sys.executable, "-m", "customergroup_rpc", "serve", "--port", str(port)]
+    command += ["--db", str(folder / "db.json")]
+    with open(log, "wb") as stderr:  # the child keeps its own copy
+        process = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=_environment(CUSTOMERGROUP_RPC_ADMIN_TOKEN=TOKEN),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while not _healthy(base):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start:\n{log.read_text('utf-8', 'replace')}")
+            time.sleep(0.05)
+        yield Server(url=f"{base}/backend/jsonrpc/v1/")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run(
+    command: list[str], server: Server, token: str | None = TOKEN
+) -> subprocess.CompletedProcess[str]:
+    """Run an example with the URL and token in the environment, capturing its output."""
+    env = _environment(CUSTOMERGROUP_RPC_URL=server.url)
+    if token is not None:
+        env["CUSTOMERGROUP_RPC_TOKEN"] = token
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def client(
+    server: Server, *args: str, token: str | None = TOKEN
+) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, str(EXAMPLES / "client.py"), *args], server, token)
+
+
+def report(stdout: str) -> list[str]:
+    """The lines client.py prints before its table: "created  NAME (uid N)", "exists ..."."""
+    return stdout.split("\n\n", 1)[0].splitlines()
+
+
+def table(stdout: str) -> list[list[str]]:
+    """The rows of client.py's table (uid, name, created), without the header."""
+    lines = stdout.split("\n\n", 1)[1].splitlines()
+    assert lines[0].split() == ["uid", "name", "created"]
+    return [
+        [line.split()[0], " ".join(line.split()[1:-1]), line.split()[-1]] for line in lines[1:-1]
+    ]
+
+
+# -- curl.sh ----------------------------------------------------------------------------------
+
+
+def curl_sh(server: Server, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+    if shutil.which("curl") is None or shutil.which("bash") is None:
+        pytest.skip("curl.sh needs bash and curl")
+    return run(["bash", str(EXAMPLES / "curl.sh")], server, token)
+
+
+def calls(stdout: str) -> list[tuple[str, Any]]:
+    """The (call line, decoded response) pairs curl.sh prints."""
+    lines = stdout.splitlines()
+    return [
+        (line, json.loads(answer))
+        for line, answer in itertools.pairwise(lines)
+        if line.startswith(("Customergroup.", "Batch:"))
+    ]
+
+
+def test_curl_sh_calls_every_method(server: Server) -> None:
+    done = curl_sh(server)
+    assert done.returncode == 0, done.stderr
+    answers = calls(done.stdout)
+
+    for method in METHODS:
+        found = [answer for line, answer in answers if line.startswith(f"Customergroup.{method}(")]
+        assert found, f"no call of {method}"
+        assert "result" in found[0], (method, found[0])
+    assert 'Customergroup.list(["changed", "created", "name", "uid"], {"limit": 2})' in done.stdout
+
+    results = {line.split("(")[0]: answer.get("result") for line, answer in answers[:-2]}
+    assert results["Customergroup.getSchema"]["required"] == ["name"]
+    assert results["Customergroup.validate"][0]["pointer"] == "/name"  # the duplicate name
+    assert results["Customergroup.delete"] is True
+
+    batch = [answer for line, answer in answers if line.startswith("Batch:")]
+    assert len(batch) == 1
+    assert [("result" in member, member["id"]) for member in batch[0]] == [(True, 1), (True, 2)]
+
+    line, error = answers[-1]
+    assert line.startswith("Customergroup.get(")
+    assert error["error"]["code"] == 9003
+
+
+def test_curl_sh_runs_again_on_the_same_database(server: Server) -> None:
+    first, second = curl_sh(server), curl_sh(server)
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    assert calls(first.stdout)[0] != calls(second.stdout)[0]  # new names, new uids
+
+
+def test_curl_sh_is_executable() -> None:
+    assert os.access(EXAMPLES / "curl.sh", os.X_OK)
+
+
+def test_curl_sh_needs_a_token(server: Server) -> None:
+    done = curl_sh(server, token=None)
+    assert done.returncode == 1
+    assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
+    assert done.stdout == ""
+
+
+# -- client.py --------------------------------------------------------------------------------
+
+
+def test_client_creates_missing_groups_once(server: Server) -> None:
+    first = client(server, "Alpha Club", "Beta Club")
+    assert first.returncode == 0, first.stderr
+    assert "created  Alpha Club (uid" in first.stdout
+    assert "created  Beta Club (uid" in first.stdout
+
+    # Names compare as the service compares them: case and spacing do not matter.
+    second = client(server, "alpha club", "  BETA   club ", "Gamma Club")
+    assert second.returncode == 0, second.stderr
+    assert "exists   Alpha Club (uid" in second.stdout
+    assert "exists   Beta Club (uid" in second.stdout
+    assert [line.split(" (")[0] for line in report(second.stdout)] == [
+        "exists   Alpha Club",
+        "exists   Beta Club",
+        "created  Gamma Club",
+    ]
+
+    rows = table(second.stdout)
+    names = [name for _, name, _ in rows]
+    assert {"Alpha Club", "Beta Club", "Gamma Club"} <= set(names)
+    assert names == sorted(names, key=str.casefold)
+    assert all(uid.isdigit() and created.endswith("Z") for uid, _, created in rows)
+    assert second.stdout.rstrip().endswith(f"{len(rows)} groups")
+
+
+def test_client_default_names(server: Server) -> None:
+    first, second = client(server), client(server)
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    for name in ("Staff", "Students", "Wholesale"):
+        assert f"created  {name} (uid" in first.stdout
+        assert f"exists   {name} (uid" in second.stdout
+    assert not any(line.startswith("created") for line in report(second.stdout))
+
+
+def test_client_validates_everything_before_creating(server: Server) -> None:
+    done = client(server, "Delta Club", "", "tab\there")
+    assert done.returncode == 1
+    assert "invalid  '': /name: " in done.stderr
+    assert "invalid  'tab\\there': /name: " in done.stderr
+    assert "Nothing was created." in done.stderr
+    assert "Delta Club" not in client(server, "Zeta Club").stdout
+
+
+def test_client_reports_rpc_errors(server: Server) -> None:
+    done = client(server, "Epsilon Club", token="not-a-token")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "Customergroup.list: error 1004: Bad auth token"
+    assert done.stdout == ""
+
+
+def test_client_needs_a_token(server: Server) -> None:
+    done = client(server, token=None)
+    assert done.returncode == 2
+    assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
