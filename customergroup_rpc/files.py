@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 from pathlib import Path
 
@@ -38,6 +39,15 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete temporary files a killed writer of ``path`` left behind; call only under the lock."""
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return stale
 
 
 def fsync_dir(folder: Path) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,8 +31,9 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from .files import FileLocked, Lock, write_atomic
+from .files import FileLocked, Lock, remove_stale_temporaries, write_atomic
 
+log = logging.getLogger(__name__)
 Fields = dict[str, Any]
 TABLE = "customergroups"
 META = "meta"
@@ -132,6 +134,9 @@ class TinyStore:
                 raise StoreError(f"{path} is in use by another customergroup-rpc server.") from None
         try:
             data = _load(path)
+            if path is not None:
+                for stale in remove_stale_temporaries(path):
+                    log.warning("Removed %s, left by a writer that was killed", stale.name)
         except BaseException:
             if lock:
                 lock.release()

@@ -133,3 +133,14 @@ def test_write_atomic_replaces_and_sets_the_mode(tmp_path: Path) -> None:
     files.write_atomic(target, b"new", mode=0o600)
     assert target.read_bytes() == b"new"
     assert os.stat(target).st_mode & 0o777 == 0o600
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_at_open(path: Path) -> None:
+    TinyStore.open(path).close()
+    stale = path.with_name(f".{path.name}.4242.tmp")
+    stale.write_bytes(b'{"half": ')
+    other = path.with_name(".other.json.1.tmp")
+    other.write_bytes(b"not ours")
+    TinyStore.open(path).close()
+    assert not stale.exists()
+    assert other.exists()

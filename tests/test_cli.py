@@ -1,0 +1,218 @@
+"""The command line (SPEC 2 tokens, 8 storage, 9 command line), with real server processes.
+
+Every test runs ``sys.executable -m customergroup_rpc`` in its own ``tmp_path`` on a free port;
+the servers are always stopped by PID (see ``server_process.Server``).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
+
+TOKEN = re.compile(r"cgr_[A-Za-z0-9_\-]+")
+BAD_AUTH, FORBIDDEN = 1004, 1006
+
+
+def error_code(answer: dict[str, object]) -> object:
+    error = answer.get("error")
+    assert isinstance(error, dict), answer
+    return error.get("code")
+
+
+def test_first_start_prints_one_manage_token_on_stderr_and_a_restart_prints_none(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path, admin_token=None) as server:
+        first_stderr = server.stderr()
+        printed = TOKEN.findall(first_stderr)
+        assert len(printed) == 1, first_stderr
+        server.token = printed[0]
+        # A write works: the token has the manage scope.
+        assert server.result("Customergroup.create", [{"name": "A"}])["name"] == "A"
+        assert server.result("Customergroup.count", []) == 1
+
+        assert server.stop() == 0
+        assert server.stderr().count(printed[0]) == 1  # shown once, never logged again
+        server.start()
+        assert TOKEN.findall(server.stderr()) == []
+        assert server.result("Customergroup.count", []) == 1
+
+
+def test_token_create_list_revoke_take_effect_on_a_running_server(tmp_path: Path) -> None:
+    with Server(tmp_path) as server:
+        db = server.db
+        before = cli("token", "list", "--db", db, cwd=tmp_path)
+        assert before.returncode == 0, before.stderr
+        known_ids = {line.split()[0] for line in before.stdout.splitlines() if line.strip()}
+
+        created = cli("token", "create", "--scope", "view", "--db", db, cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        lines = created.stdout.splitlines()
+        assert len(lines) == 1, created.stdout  # the token alone, so scripts can capture it
+        view = lines[0]
+        assert view == view.strip()
+        assert view.startswith("cgr_")
+
+        # The running server takes it at the next request, with its scope.
+        count = server.call("Customergroup.count", [], token=view)
+        assert count.get("result") == 0, count
+        create = server.call("Customergroup.create", [{"name": "Nope"}], token=view)
+        assert error_code(create) == FORBIDDEN
+        assert server.result("Customergroup.count", []) == 0  # nothing was written
+
+        listed = cli("token", "list", "--db", db, cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        rows = [line.split() for line in listed.stdout.splitlines() if line.split()]
+        new = [row for row in rows if row[0] not in known_ids]
+        assert len(new) == 1, listed.stdout
+        token_id, scope = new[0][0], new[0][1]
+        assert scope == "view"
+        for output in (listed.stdout, listed.stderr, created.stderr, before.stdout):
+            assert view not in output
+            assert ADMIN_TOKEN not in output
+
+        token_file = Path(db + ".tokens.json")
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        stored = token_file.read_text("utf-8")
+        assert view not in stored
+        assert ADMIN_TOKEN not in stored
+        assert view.removeprefix("cgr_") not in stored
+
+        revoked = cli("token", "revoke", token_id, "--db", db, cwd=tmp_path)
+        assert revoked.returncode == 0, revoked.stderr
+        after = server.call("Customergroup.count", [], token=view)
+        assert error_code(after) == BAD_AUTH
+        assert "result" not in after
+        # Other tokens are untouched.
+        assert server.result("Customergroup.count", []) == 0
+        relisted = cli("token", "list", "--db", db, cwd=tmp_path)
+        assert token_id not in relisted.stdout
+
+
+def test_second_serve_on_the_same_db_refuses_to_start(tmp_path: Path) -> None:
+    with Server(tmp_path) as server:
+        server.result("Customergroup.create", [{"name": "Kept"}])
+        started = time.monotonic()
+        second = cli(
+            "serve",
+            "--port",
+            str(free_port()),
+            "--db",
+            server.db,
+            cwd=tmp_path,
+            admin_token=ADMIN_TOKEN,
+            timeout=10,
+        )
+        took = time.monotonic() - started
+        assert second.returncode != 0
+        assert took < 5, took
+        assert "in use" in second.stderr, second.stderr
+        assert Path(server.db).name in second.stderr
+        assert "Traceback" not in second.stderr, second.stderr
+        # The first server goes on as if nothing happened.
+        assert server.get("/health")[0] == 200
+        assert server.result("Customergroup.count", []) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b'{"customergroups": ', id="truncated-json"),
+        pytest.param(b"[1,2]", id="json-not-a-database"),
+    ],
+)
+def test_corrupt_db_stops_the_start_and_leaves_the_file_untouched(
+    tmp_path: Path, content: bytes
+) -> None:
+    db = tmp_path / "broken.db.json"
+    db.write_bytes(content)
+    result = cli(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--db",
+        str(db),
+        cwd=tmp_path,
+        admin_token=ADMIN_TOKEN,
+        timeout=10,
+    )
+    assert result.returncode != 0
+    assert db.name in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert db.read_bytes() == content
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_server_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    # A shell without job control starts background children with SIGINT ignored, and a
+    # child inherits that; give it the default disposition so SIGINT reaches Python.
+    previous = signal.getsignal(signal.SIGINT)
+    server = Server(tmp_path)
+    try:
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            server.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        server.result("Customergroup.create", [{"name": "Before the signal"}])
+        started = time.monotonic()
+        code = server.stop(sig, timeout=5)
+        assert code == 0, server.stderr()
+        assert time.monotonic() - started < 5
+        assert "Traceback" not in server.stderr()
+    finally:
+        server.stop()
+
+
+def test_access_log_has_one_line_per_request_and_never_a_token(tmp_path: Path) -> None:
+    unknown = "cgr_not_a_real_token_but_secret_looking"
+    with Server(tmp_path) as server:
+        assert server.call("Customergroup.count", []).get("result") == 0  # ?auth=
+        assert server.call("Customergroup.count", [], bearer=True).get("result") == 0
+        assert error_code(server.call("Customergroup.count", [], token=unknown)) == BAD_AUTH
+        assert error_code(server.call("Customergroup.count", [], token=unknown, bearer=True)) == (
+            BAD_AUTH
+        )
+        status, answer = post(server.port, rpc("Customergroup.count", []))  # no token
+        assert status == 200
+        assert error_code(answer) == BAD_AUTH
+        # Stopping cleanly makes sure every line is written.
+        assert server.stop() == 0
+        log = server.stderr()
+
+    rpc_lines = [line for line in log.splitlines() if "/backend/jsonrpc/v1" in line]
+    assert len(rpc_lines) == 5, log
+    for line in rpc_lines:
+        assert "Customergroup.count" in line
+        assert re.search(r"(?<!\S)200(?!\S)", line), line  # the status, as a word
+    assert ADMIN_TOKEN not in log
+    assert ADMIN_TOKEN.removeprefix("cgr_") not in log
+    assert unknown not in log
+    assert "auth=" not in log
+
+
+def test_help_and_an_in_memory_server(tmp_path: Path) -> None:
+    helped = cli("--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "serve" in helped.stdout
+    assert "token" in helped.stdout
+    serve_help = cli("serve", "--help", cwd=tmp_path)
+    assert serve_help.returncode == 0, serve_help.stderr
+    for option in ("--host", "--port", "--db", "--max-body", "--max-batch"):
+        assert option in serve_help.stdout
+
+    with Server(tmp_path, db=":memory:") as server:
+        assert server.result("Customergroup.create", [{"name": "Volatile"}])["uid"] == 1
+        assert server.result("Customergroup.count", []) == 1
+        assert server.stop() == 0
+        server.start()
+        assert server.result("Customergroup.count", []) == 0  # kept nothing
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".stderr.log")]
