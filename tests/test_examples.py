@@ -6,17 +6,16 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .server_process import Server, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -25,70 +24,22 @@ METHODS = ("create", "get", "getSchema", "list", "count", "set", "validate", "de
 
 
 @dataclass(frozen=True)
-class Server:
-    url: str  # the JSON-RPC endpoint
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    """This environment without CUSTOMERGROUP_RPC_* settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMERGROUP_RPC_")}
-    return env | extra
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/health", timeout=1) as response:
-            answer: object = json.load(response)
-    except (OSError, ValueError):
-        return False
-    return answer == {"status": "ok"}
+class Endpoint:
+    url: str  # the JSON-RPC endpoint of a running server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     """One ``serve`` process on a database file for the module, stopped by its PID."""
-    folder = tmp_path_factory.mktemp("examples")
-    port, log = _free_port(), folder / "serve.log"
-    command = [sys.executable, "-m", "customergroup_rpc", "serve", "--port", str(port)]
-    command += ["--db", str(folder / "db.json")]
-    with open(log, "wb") as stderr:  # the child keeps its own copy
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            env=_environment(CUSTOMERGROUP_RPC_ADMIN_TOKEN=TOKEN),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while not _healthy(base):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log.read_text('utf-8', 'replace')}")
-            time.sleep(0.05)
-        yield Server(url=f"{base}/backend/jsonrpc/v1/")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with Server(tmp_path_factory.mktemp("examples"), admin_token=TOKEN) as running:
+        yield Endpoint(url=f"http://127.0.0.1:{running.port}/backend/jsonrpc/v1/")
 
 
 def run(
-    command: list[str], server: Server, token: str | None = TOKEN
+    command: list[str], server: Endpoint, token: str | None = TOKEN
 ) -> subprocess.CompletedProcess[str]:
     """Run an example with the URL and token in the environment, capturing its output."""
-    env = _environment(CUSTOMERGROUP_RPC_URL=server.url)
+    env = environment() | {"CUSTOMERGROUP_RPC_URL": server.url}
     if token is not None:
         env["CUSTOMERGROUP_RPC_TOKEN"] = token
     return subprocess.run(
@@ -97,7 +48,7 @@ def run(
 
 
 def client(
-    server: Server, *args: str, token: str | None = TOKEN
+    server: Endpoint, *args: str, token: str | None = TOKEN
 ) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, str(EXAMPLES / "client.py"), *args], server, token)
 
@@ -119,7 +70,7 @@ def table(stdout: str) -> list[list[str]]:
 # -- curl.sh ----------------------------------------------------------------------------------
 
 
-def curl_sh(server: Server, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+def curl_sh(server: Endpoint, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None or shutil.which("bash") is None:
         pytest.skip("curl.sh needs bash and curl")
     return run(["bash", str(EXAMPLES / "curl.sh")], server, token)
@@ -135,7 +86,7 @@ def calls(stdout: str) -> list[tuple[str, Any]]:
     ]
 
 
-def test_curl_sh_calls_every_method(server: Server) -> None:
+def test_curl_sh_calls_every_method(server: Endpoint) -> None:
     done = curl_sh(server)
     assert done.returncode == 0, done.stderr
     answers = calls(done.stdout)
@@ -160,7 +111,7 @@ def test_curl_sh_calls_every_method(server: Server) -> None:
     assert error["error"]["code"] == 9003
 
 
-def test_curl_sh_runs_again_on_the_same_database(server: Server) -> None:
+def test_curl_sh_runs_again_on_the_same_database(server: Endpoint) -> None:
     first, second = curl_sh(server), curl_sh(server)
     assert (first.returncode, second.returncode) == (0, 0), second.stderr
     assert calls(first.stdout)[0] != calls(second.stdout)[0]  # new names, new uids
@@ -170,7 +121,7 @@ def test_curl_sh_is_executable() -> None:
     assert os.access(EXAMPLES / "curl.sh", os.X_OK)
 
 
-def test_curl_sh_needs_a_token(server: Server) -> None:
+def test_curl_sh_needs_a_token(server: Endpoint) -> None:
     done = curl_sh(server, token=None)
     assert done.returncode == 1
     assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
@@ -180,7 +131,7 @@ def test_curl_sh_needs_a_token(server: Server) -> None:
 # -- client.py --------------------------------------------------------------------------------
 
 
-def test_client_creates_missing_groups_once(server: Server) -> None:
+def test_client_creates_missing_groups_once(server: Endpoint) -> None:
     first = client(server, "Alpha Club", "Beta Club")
     assert first.returncode == 0, first.stderr
     assert "created  Alpha Club (uid" in first.stdout
@@ -205,7 +156,7 @@ def test_client_creates_missing_groups_once(server: Server) -> None:
     assert second.stdout.rstrip().endswith(f"{len(rows)} groups")
 
 
-def test_client_default_names(server: Server) -> None:
+def test_client_default_names(server: Endpoint) -> None:
     first, second = client(server), client(server)
     assert (first.returncode, second.returncode) == (0, 0), second.stderr
     for name in ("Staff", "Students", "Wholesale"):
@@ -214,7 +165,7 @@ def test_client_default_names(server: Server) -> None:
     assert not any(line.startswith("created") for line in report(second.stdout))
 
 
-def test_client_validates_everything_before_creating(server: Server) -> None:
+def test_client_validates_everything_before_creating(server: Endpoint) -> None:
     done = client(server, "Delta Club", "", "tab\there")
     assert done.returncode == 1
     assert "invalid  '': /name: " in done.stderr
@@ -223,14 +174,14 @@ def test_client_validates_everything_before_creating(server: Server) -> None:
     assert "Delta Club" not in client(server, "Zeta Club").stdout
 
 
-def test_client_reports_rpc_errors(server: Server) -> None:
+def test_client_reports_rpc_errors(server: Endpoint) -> None:
     done = client(server, "Epsilon Club", token="not-a-token")
     assert done.returncode == 1
     assert done.stderr.strip() == "Customergroup.list: error 1004: Bad auth token"
     assert done.stdout == ""
 
 
-def test_client_needs_a_token(server: Server) -> None:
+def test_client_needs_a_token(server: Endpoint) -> None:
     done = client(server, token=None)
     assert done.returncode == 2
     assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
