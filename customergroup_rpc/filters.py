@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from customergroup_rpc.errors import InvalidParams, Problem, join
 from customergroup_rpc.text import fold
@@ -33,6 +33,7 @@ class FieldType(enum.StrEnum):
     INTEGER = "integer"
     STRING = "string"
     DATETIME = "datetime"
+    UID_SET = "uid set"  # a group's customers: matched with containsAny / containsAll
 
 
 Fields: TypeAlias = Mapping[str, FieldType]
@@ -151,6 +152,23 @@ def _instant(raw: object) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _uid(raw: object) -> int:
+    """One customer uid: a positive integer (5.0 is 5)."""
+    if not _is_uid(raw):
+        raise _Bad(f"give a positive integer such as 17, not {_describe(raw)}")
+    return int(cast(float, raw))
+
+
+def _is_uid(raw: object) -> bool:
+    if isinstance(raw, float):
+        return raw.is_integer() and raw >= 1
+    return isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1
+
+
+def _set_of_uids(value: object) -> frozenset[int] | None:
+    return value if isinstance(value, frozenset) else None
+
+
 def _only(kind: type) -> Callable[[object], Any]:
     """Read a stored value of exactly one kind (so not a bool for int); else None."""
     return lambda value: value if type(value) is kind else None
@@ -181,6 +199,9 @@ TYPES: Mapping[FieldType, _Type] = {
     FieldType.INTEGER: _Type("an integer", "integers", _integer, _only(int)),
     FieldType.STRING: _Type("a string", "strings", _string, _only(str)),
     FieldType.DATETIME: _Type("a date-time", "date-times", _instant, _record_instant),
+    FieldType.UID_SET: _Type(
+        "a set of customer uids", "customer uids", _uid, _set_of_uids, bare="containsAll"
+    ),
 }
 
 
@@ -204,6 +225,13 @@ def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
         scope.report(f"The in condition takes an array of values, not {_describe(raw)}.")
         return frozenset()
     return frozenset(_value(item, scope.child(index)) for index, item in enumerate(raw))
+
+
+def _members(raw: object, scope: _Scope) -> frozenset[Any]:
+    """The operand of containsAny / containsAll: an array of uids, or one uid for [uid]."""
+    if not isinstance(raw, list):
+        return frozenset({_strict(raw, scope)})
+    return frozenset(_strict(item, scope.child(index)) for index, item in enumerate(raw))
 
 
 def _folded(raw: object, scope: _Scope) -> str:
@@ -236,6 +264,7 @@ class Operator:
 _SCALARS = frozenset({FieldType.INTEGER, FieldType.STRING, FieldType.DATETIME})
 _ORDERED = frozenset({FieldType.INTEGER, FieldType.DATETIME})
 _TEXT = frozenset({FieldType.STRING})
+_SETS = frozenset({FieldType.UID_SET})
 
 OPERATORS: Mapping[str, Operator] = {
     "equals": Operator(_SCALARS, _value, lambda x: lambda v: v == x),
@@ -246,6 +275,10 @@ OPERATORS: Mapping[str, Operator] = {
     "contains": Operator(_TEXT, _folded, _matching(str.__contains__)),
     "min": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v >= x),
     "max": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v <= x),
+    "containsAny": Operator(
+        _SETS, _members, lambda xs: lambda v: v is not None and not v.isdisjoint(xs)
+    ),
+    "containsAll": Operator(_SETS, _members, lambda xs: lambda v: v is not None and xs <= v),
 }
 
 
@@ -276,7 +309,10 @@ def _term(name: str, raw: object, scope: _Scope) -> Term:
 def _condition(raw: object, scope: _Scope) -> Condition:
     """A bare value (the type's bare operator) or a condition object."""
     if isinstance(raw, list):
-        scope.report('A bare array is not a condition; to match any of them write {"in": [...]}.')
+        instead = "containsAny" if scope.type is FieldType.UID_SET else "in"
+        scope.report(
+            f'A bare array is not a condition; to match any of them write {{"{instead}": [...]}}.'
+        )
         return Condition()
     if not isinstance(raw, dict):
         return Condition((_term(TYPES[scope.type].bare, raw, scope),))

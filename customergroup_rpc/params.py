@@ -14,15 +14,19 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from . import filters, query
 from .errors import InvalidParams, Problem, join
-from .schemas import Method, Schemas
-from .service import Selection
+from .schemas import Method, Param, Schemas
+from .service import Page, Selection
 
 _FIELD_TYPES = {"integer": filters.FieldType.INTEGER, "string": filters.FieldType.STRING}
+# Filterable without being a property: the groups a customer is in (SPEC 10).
+_EXTRA_FIELDS = {"/customers": filters.FieldType.UID_SET}
+MAX_CUSTOMERS = 10_000
 
 
 class Binder:
@@ -32,18 +36,56 @@ class Binder:
         self.schemas = schemas
         props = schemas.properties()
         self.shape: query.Shape = dict.fromkeys(props)
-        self.fields: filters.Fields = {"/" + name: _field_type(s) for name, s in props.items()}
+        self.fields: filters.Fields = {
+            **{"/" + name: _field_type(s) for name, s in props.items()},
+            **_EXTRA_FIELDS,
+        }
 
     def bind(self, method: Method, params: list[Any] | Mapping[str, Any]) -> Args:
         """The call's params by name, schema-checked; ``InvalidParams`` lists every problem."""
         values, pointers, problems = _by_name(method, params)
         for param in method.params:
             if param.name in values:
-                at = pointers[param.name]
-                problems += self.schemas.check_param(param, values[param.name], at)
+                problems += self._check(param, values[param.name], pointers[param.name])
         if problems:
             raise InvalidParams(problems)
         return Args(self, values, pointers)
+
+    def _check(self, param: Param, value: Any, at: str) -> list[Problem]:
+        if param.name == "customers" and isinstance(value, list):
+            return customer_problems(value, at)
+        return self.schemas.check_param(param, value, at)
+
+
+def customer_problems(customers: list[Any], at: str) -> list[Problem]:
+    """The schema's rules for a customer uid array, checked by hand.
+
+    jsonschema takes ~50 ms for 10,000 items and goes on past ``maxItems``; this loop is the
+    same rules (tests hold the two in agreement) at a fraction of the cost.
+
+    >>> customer_problems([17, 0, "3"], "/1")[0]
+    {'pointer': '/1/1', 'message': 'A customer uid is a positive integer, such as 17; 0 is not.'}
+    """
+    if len(customers) > MAX_CUSTOMERS:
+        message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
+        return [Problem(pointer=at, message=message)]
+    return [
+        Problem(pointer=join(at, i), message=_not_a_uid(value))
+        for i, value in enumerate(customers)
+        if not _is_uid(value)
+    ][:100]
+
+
+def _is_uid(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer() and value >= 1
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _not_a_uid(value: Any) -> str:
+    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
+    kind = next((name for cls, name in kinds if isinstance(value, cls)), None) or json.dumps(value)
+    return f"A customer uid is a positive integer, such as 17; {kind} is not."
 
 
 class Args:
@@ -74,6 +116,25 @@ class Args:
         if raw is None:
             return filters.MATCH_ALL
         return filters.parse(raw, self._binder.fields, self._pointers[name])
+
+    def customers(self, name: str) -> list[int]:
+        """An array of customer uids (checked by ``customer_problems``)."""
+        return [int(value) for value in self._values[name]]
+
+    def customers_or_none(self, name: str) -> list[int] | None:
+        return None if self._values.get(name) is None else self.customers(name)
+
+    def page(self, name: str) -> Page:
+        """A member selection; ``true``, ``null`` and ``{}`` select every uid, ascending."""
+        raw = self._values.get(name)
+        if not isinstance(raw, dict):
+            return Page()
+        limit = raw.get("limit")
+        return Page(
+            limit=None if limit is None else int(limit),
+            offset=int(raw.get("offset", 0)),
+            descending=raw.get("descending", False),
+        )
 
     def selection(self, name: str) -> Selection:
         """A list selection; ``true``, ``null`` and ``{}`` select everything."""

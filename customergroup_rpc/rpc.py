@@ -93,13 +93,35 @@ def _validate(groups: Customergroups, args: Args) -> Any:
     return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
 
 
+def _add_customers(groups: Customergroups, args: Args) -> Any:
+    return groups.add_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
+
+
+def _remove_customers(groups: Customergroups, args: Args) -> Any:
+    return groups.remove_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
+
+
+def _list_customers(groups: Customergroups, args: Args) -> Any:
+    return groups.list_customers(args.uid("uid"), args.page("selection"), args.at("uid"))
+
+
+def _move_customers(groups: Customergroups, args: Args) -> Any:
+    source, target, customers = args.uid("fromUid"), args.uid("toUid"), "customers"
+    where = (args.at("fromUid"), args.at("toUid"), args.at(customers))
+    return groups.move_customers(source, target, args.customers_or_none(customers), where)
+
+
 HANDLERS: Mapping[str, Handler] = {
+    "Customergroup.addCustomers": _add_customers,
     "Customergroup.count": _count,
     "Customergroup.create": _create,
     "Customergroup.delete": _delete,
     "Customergroup.get": _get,
     "Customergroup.getSchema": _get_schema,
     "Customergroup.list": _list,
+    "Customergroup.listCustomers": _list_customers,
+    "Customergroup.moveCustomers": _move_customers,
+    "Customergroup.removeCustomers": _remove_customers,
     "Customergroup.set": _set,
     "Customergroup.validate": _validate,
 }

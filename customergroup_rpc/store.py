@@ -1,12 +1,14 @@
 """STORE: customer groups in one TinyDB JSON file, durable before a write returns (SPEC 8).
 
-The file is an ordinary TinyDB database with two tables::
+The file is an ordinary TinyDB database with three tables::
 
     {"customergroups": {"1": {"name": "Staff", "created": "...", "changed": "..."}},
+     "members": {"1": {"customers": [17, 42]}},
      "meta": {"1": {"last_uid": 1}}}
 
-A document's uid is its TinyDB id, so it is stored once. ``last_uid`` is persisted in the same
-write as the insert, because TinyDB alone would hand a deleted newest id out again.
+A document's uid is its TinyDB id, so it is stored once. A group's customers are kept once, as
+a sorted list under the group's uid; counts are derived from it. ``last_uid`` is persisted in
+the same write as the insert, because TinyDB alone would hand a deleted newest id out again.
 Each change is one transaction: one atomic, fsynced replacement of the whole file. Reads are
 served from memory; the file is read only at open.
 
@@ -36,7 +38,9 @@ from .files import FileLocked, Lock, remove_stale_temporaries, write_atomic
 log = logging.getLogger(__name__)
 Fields = dict[str, Any]
 TABLE = "customergroups"
+MEMBERS = "members"
 META = "meta"
+NONE: frozenset[int] = frozenset()
 
 
 class StoreError(Exception):
@@ -48,8 +52,9 @@ class Store(Protocol):
 
     def get(self, uid: int) -> Fields | None: ...
     def items(self) -> Iterator[tuple[int, Fields]]: ...
+    def members(self, uid: int) -> frozenset[int]: ...
     def insert(self, fields: Fields) -> int: ...
-    def replace(self, uid: int, fields: Fields) -> None: ...
+    def save(self, groups: Mapping[int, Fields], members: Mapping[int, frozenset[int]]) -> None: ...
     def remove(self, uid: int) -> None: ...
     def close(self) -> None: ...
 
@@ -116,9 +121,14 @@ class TinyStore:
     def __init__(self, db: TinyDB, storage: AtomicStorage, lock: Lock | None) -> None:
         self._db, self._storage, self._lock = db, storage, lock
         self._table = db.table(TABLE, cache_size=0)
+        self._members_table = db.table(MEMBERS, cache_size=0)
         self._meta = db.table(META, cache_size=0)
-        raw = storage.read().get(TABLE, {})
+        data = storage.read()
+        raw = data.get(TABLE, {})
         self._groups: dict[int, Fields] = {int(k): dict(v) for k, v in sorted(raw.items(), key=_id)}
+        self._members = {
+            int(k): frozenset(v["customers"]) for k, v in data.get(MEMBERS, {}).items()
+        }
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
@@ -151,6 +161,10 @@ class TinyStore:
         """Every group in ascending uid order."""
         return iter(self._groups.items())
 
+    def members(self, uid: int) -> frozenset[int]:
+        """The customer uids of a group (empty for none)."""
+        return self._members.get(uid, NONE)
+
     def insert(self, fields: Fields) -> int:
         """Store a new group under the next uid, never used before; return the uid."""
         meta: Mapping[str, Any] = self._meta.get(doc_id=1) or {}
@@ -162,15 +176,35 @@ class TinyStore:
         self._groups[uid] = dict(fields)
         return uid
 
-    def replace(self, uid: int, fields: Fields) -> None:
+    def save(self, groups: Mapping[int, Fields], members: Mapping[int, frozenset[int]]) -> None:
+        """Replace groups' fields and memberships, all in one durable write."""
         with self._storage.transaction():
-            self._table.upsert(Document(dict(fields), doc_id=uid))
-        self._groups[uid] = dict(fields)
+            for uid, fields in groups.items():
+                self._table.upsert(Document(dict(fields), doc_id=uid))
+            for uid, customers in members.items():
+                if customers:
+                    self._members_table.upsert(
+                        Document({"customers": sorted(customers)}, doc_id=uid)
+                    )
+                else:
+                    self._members_table.remove(doc_ids=[uid])
+        self._groups.update((uid, dict(fields)) for uid, fields in groups.items())
+        for uid, customers in members.items():
+            self._set_members(uid, customers)
 
     def remove(self, uid: int) -> None:
+        """Delete a group and unassign its customers, in one durable write."""
         with self._storage.transaction():
             self._table.remove(doc_ids=[uid])
+            self._members_table.remove(doc_ids=[uid])
         del self._groups[uid]
+        self._set_members(uid, NONE)
+
+    def _set_members(self, uid: int, customers: frozenset[int]) -> None:
+        if customers:
+            self._members[uid] = customers
+        else:
+            self._members.pop(uid, None)
 
     def close(self) -> None:
         self._db.close()
@@ -213,14 +247,20 @@ def _load(path: Path | None) -> dict[str, Any]:
 def _shape_problem(data: Any) -> str | None:
     if not isinstance(data, dict):
         return "the top level is not an object"
-    groups, meta = data.get(TABLE, {}), data.get(META, {})
-    if not isinstance(groups, dict) or not isinstance(meta, dict):
-        return f"{TABLE} or {META} is not a table"
+    groups, members, meta = (data.get(name, {}) for name in (TABLE, MEMBERS, META))
+    if not all(isinstance(table, dict) for table in (groups, members, meta)):
+        return f"{TABLE}, {MEMBERS} or {META} is not a table"
     for key, doc in groups.items():
         if not key.isdigit() or not isinstance(doc, dict):
             return f"entry {key!r} of {TABLE} is malformed"
         if not all(isinstance(doc.get(p), str) for p in ("name", "created", "changed")):
             return f"customer group {key} lacks name, created or changed"
+    for key, doc in members.items():
+        customers = doc.get("customers") if isinstance(doc, dict) else None
+        if key not in groups or not isinstance(customers, list):
+            return f"entry {key!r} of {MEMBERS} is malformed or names no group"
+        if not all(type(c) is int and c > 0 for c in customers):
+            return f"the customers of group {key} are not all positive integers"
     last = meta.get("1", {}).get("last_uid", 0) if isinstance(meta.get("1", {}), dict) else None
     if not isinstance(last, int) or isinstance(last, bool):
         return "meta.last_uid is not an integer"

@@ -310,3 +310,60 @@ async def test_access_log_names_methods_and_never_the_token(
 
 def test_create_app_builds_without_starting() -> None:
     assert isinstance(create_app(), web.Application)
+
+
+# --- members (SPEC 10) ---
+
+
+async def test_members_end_to_end(call: Call) -> None:
+    for name in ("Staff", "Students"):
+        await call("create", {"name": name})
+    assert (await call("addCustomers", 1, [17, 42, 17]))["result"] == 2
+    assert (await call("addCustomers", uid=2, customers=[17]))["result"] == 1
+    assert (await call("listCustomers", 1, {"descending": True}))["result"] == [42, 17]
+    groups_of_17 = await call("list", ["uid", "customerCount"], {"filters": {"/customers": 17}})
+    assert groups_of_17["result"] == [
+        {"customerCount": 2, "uid": 1},
+        {"customerCount": 1, "uid": 2},
+    ]
+    assert (await call("moveCustomers", 1, 2, None))["result"] == 2
+    by_count = await call("list", "name", {"sort": "customerCount", "descending": True})
+    assert by_count["result"] == [{"name": "Students"}, {"name": "Staff"}]
+    assert (await call("removeCustomers", 2, [42, 7]))["result"] == 1
+    assert (await call("count", {"/customerCount": {"min": 1}}))["result"] == 1
+
+
+async def test_a_bad_customer_uid_points_at_it(call: Call) -> None:
+    await call("create", {"name": "Staff"})
+    answer = await call("addCustomers", 1, [17, 42, 5, 0, "x"])
+    assert [p["pointer"] for p in answer["error"]["data"]] == ["/1/3", "/1/4"]
+    named = await call("removeCustomers", uid=1, customers=[-1])
+    assert named["error"]["data"][0]["pointer"] == "/customers/0"
+
+
+async def test_members_of_a_missing_group_is_9003(call: Call) -> None:
+    answer = await call("moveCustomers", fromUid=1, toUid=2, customers=None)
+    assert answer["error"]["code"] == 9003
+    assert answer["error"]["data"][0]["pointer"] == "/fromUid"
+
+
+async def test_whole_object_shows_customer_count_in_property_order(call: Call) -> None:
+    await call("create", {"name": "Staff"})
+    result = (await call("get", 1))["result"]
+    assert list(result) == ["changed", "created", "customerCount", "name", "uid"]
+    schema = (await call("getSchema", None))["result"]
+    assert schema["properties"]["customerCount"]["readOnly"] is True
+
+
+async def test_view_token_may_list_customers_but_not_change_them(
+    client: Client, call: Call
+) -> None:
+    await call("create", {"name": "Staff"})
+    assert (await post(client, req("listCustomers", [1]), token=VIEW))["result"] == []
+    for method, params in (
+        ("addCustomers", [1, [1]]),
+        ("removeCustomers", [1, [1]]),
+        ("moveCustomers", [1, 1, None]),
+    ):
+        answer = await post(client, req(method, params), token=VIEW)
+        assert answer["error"]["code"] == 1006

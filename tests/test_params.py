@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from customergroup_rpc.errors import InvalidParams
-from customergroup_rpc.params import Binder
+from customergroup_rpc.params import Binder, customer_problems
 from customergroup_rpc.schemas import Schemas
 
 
@@ -80,3 +80,26 @@ def test_true_null_and_empty_select_everything(binder: Binder, selection: Any) -
     args = binder.bind(binder.schemas.methods["Customergroup.list"], [None, selection])
     chosen = args.selection("selection")
     assert (chosen.limit, chosen.offset, chosen.sort, chosen.descending) == (None, 0, "uid", False)
+
+
+@pytest.mark.parametrize(
+    "customers",
+    [[17, 42], [0], [-1, "3", None, True, 2.5, 4.0, [1], {}], [1, 2, 0, 3], list(range(1, 50))],
+)
+def test_hand_check_of_customers_agrees_with_the_schema(binder: Binder, customers: Any) -> None:
+    param = binder.schemas.methods["Customergroup.addCustomers"].params[1]
+    by_schema = [p["pointer"] for p in binder.schemas.check_param(param, customers, "/1")]
+    by_hand = [p["pointer"] for p in customer_problems(customers, "/1")]
+    assert by_hand == by_schema
+
+
+def test_more_than_ten_thousand_customers_is_one_problem(binder: Binder) -> None:
+    method = binder.schemas.methods["Customergroup.addCustomers"]
+    assert pointers(binder, "addCustomers", [1, list(range(1, 10_002))]) == ["/1"]
+    assert binder.bind(method, [1, list(range(1, 10_001))]).customers("customers")[-1] == 10_000
+
+
+def test_move_customers_takes_null_for_all(binder: Binder) -> None:
+    args = binder.bind(binder.schemas.methods["Customergroup.moveCustomers"], [1, 2, None])
+    assert args.customers_or_none("customers") is None
+    assert pointers(binder, "moveCustomers", {"fromUid": 1, "toUid": 2}) == ["/customers"]

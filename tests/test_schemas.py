@@ -25,7 +25,12 @@ def test_schema_files_are_valid_draft_07() -> None:
 
 def test_get_schema_marks_read_only_properties(schemas: Schemas) -> None:
     props = schemas.object_for(new=True)["properties"]
-    assert {k for k, v in props.items() if v.get("readOnly")} == {"uid", "created", "changed"}
+    assert {k for k, v in props.items() if v.get("readOnly")} == {
+        "uid",
+        "created",
+        "changed",
+        "customerCount",
+    }
     assert props["name"]["maxLength"] == 255
     assert all("title" in v and "description" in v for v in props.values())
 
@@ -59,7 +64,12 @@ def test_object_for_returns_a_copy(schemas: Schemas) -> None:
         ),
         (
             {"name": "A", "a/b": 1},
-            [("/a~1b", "Unknown key 'a/b'. Allowed keys: changed, created, name, uid.")],
+            [
+                (
+                    "/a~1b",
+                    "Unknown key 'a/b'. Allowed keys: changed, created, customerCount, name, uid.",
+                )
+            ],
         ),
     ],
 )

@@ -36,6 +36,7 @@ def test_create_sets_created_and_changed_to_now(groups: Customergroups) -> None:
         "name": "Staff",
         "created": "2014-01-16T14:14:18Z",
         "changed": "2014-01-16T14:14:18Z",
+        "customerCount": 0,
         "uid": 1,
     }
 

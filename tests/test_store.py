@@ -26,7 +26,7 @@ def path(tmp_path: Path) -> Path:
 def test_store_keeps_what_it_was_given(db: Path | None) -> None:
     store = TinyStore.open(db)
     uid = store.insert(doc("A"))
-    store.replace(uid, doc("B"))
+    store.save({uid: doc("B")}, {})
     assert store.get(uid) == doc("B")
     assert list(store.items()) == [(uid, doc("B"))]
     store.remove(uid)
@@ -85,7 +85,7 @@ def test_failed_write_changes_nothing_on_disk_or_in_memory(
     with pytest.raises(OSError, match="No space"):
         store.insert(doc("B"))
     with pytest.raises(OSError, match="No space"):
-        store.replace(1, doc("Z"))
+        store.save({1: doc("Z")}, {})
     assert path.read_bytes() == before
     assert list(store.items()) == [(1, doc("A"))]
     monkeypatch.undo()
@@ -144,3 +144,41 @@ def test_temporary_files_of_a_killed_writer_are_removed_at_open(path: Path) -> N
     TinyStore.open(path).close()
     assert not stale.exists()
     assert other.exists()
+
+
+def test_ten_thousand_members_are_one_write(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TinyStore.open(path)
+    uid = store.insert(doc("A"))
+    writes: list[int] = []
+    real = files.write_atomic
+
+    def counted(target: Path, data: bytes, mode: int = 0o600) -> None:
+        writes.append(len(data))
+        real(target, data, mode)
+
+    monkeypatch.setattr("customergroup_rpc.store.write_atomic", counted)
+    store.save({uid: doc("A")}, {uid: frozenset(range(1, 10_001))})
+    assert len(writes) == 1
+    assert json.loads(path.read_text())["members"]["1"]["customers"][:3] == [1, 2, 3]
+    store.close()
+
+
+def test_removing_a_group_removes_its_members_in_the_same_write(path: Path) -> None:
+    store = TinyStore.open(path)
+    store.insert(doc("A"))
+    store.save({}, {1: frozenset({5})})
+    store.remove(1)
+    assert json.loads(path.read_text())["members"] == {}
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{"1": {"customers": [0]}}, {"9": {"customers": [1]}}, {"1": {"customers": "x"}}],
+)
+def test_malformed_members_refuse_to_open(path: Path, members: object) -> None:
+    content = json.dumps({"customergroups": {"1": DOC}, "members": members}).encode()
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match=r"members|customers"):
+        TinyStore.open(path)
+    assert path.read_bytes() == content
