@@ -154,15 +154,24 @@ def _instant(raw: object) -> datetime:
 
 def _uid(raw: object) -> int:
     """One customer uid: a positive integer (5.0 is 5)."""
-    if not _is_uid(raw):
-        raise _Bad(f"give a positive integer such as 17, not {_describe(raw)}")
+    if not is_uid(raw):
+        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {_describe(raw)}")
     return int(cast(float, raw))
 
 
-def _is_uid(raw: object) -> bool:
+MAX_UID = 2**53 - 1
+"""The largest customer uid: exact as a JSON number in every client, JavaScript included."""
+
+
+def is_uid(raw: object) -> bool:
+    """Whether a JSON value is a customer uid: an integer from 1 to ``MAX_UID`` (5.0 is 5).
+
+    >>> is_uid(17), is_uid(17.0), is_uid(True), is_uid(0), is_uid(2**53)
+    (True, True, False, False, False)
+    """
     if isinstance(raw, float):
-        return raw.is_integer() and raw >= 1
-    return isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1
+        return raw.is_integer() and 1 <= raw <= MAX_UID
+    return isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= MAX_UID
 
 
 def _set_of_uids(value: object) -> frozenset[int] | None:

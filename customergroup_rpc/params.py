@@ -64,7 +64,8 @@ def customer_problems(customers: list[Any], at: str) -> list[Problem]:
     same rules (tests hold the two in agreement) at a fraction of the cost.
 
     >>> customer_problems([17, 0, "3"], "/1")[0]
-    {'pointer': '/1/1', 'message': 'A customer uid is a positive integer, such as 17; 0 is not.'}
+    {'pointer': '/1/1', 'message': 'A customer uid is an integer from 1 to 9007199254740991, \
+such as 17; 0 is not.'}
     """
     if len(customers) > MAX_CUSTOMERS:
         message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
@@ -72,20 +73,14 @@ def customer_problems(customers: list[Any], at: str) -> list[Problem]:
     return [
         Problem(pointer=join(at, i), message=_not_a_uid(value))
         for i, value in enumerate(customers)
-        if not _is_uid(value)
+        if not filters.is_uid(value)
     ][:100]
-
-
-def _is_uid(value: Any) -> bool:
-    if isinstance(value, float):
-        return value.is_integer() and value >= 1
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _not_a_uid(value: Any) -> str:
     kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
     kind = next((name for cls, name in kinds if isinstance(value, cls)), None) or json.dumps(value)
-    return f"A customer uid is a positive integer, such as 17; {kind} is not."
+    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {kind} is not."
 
 
 class Args:

@@ -191,6 +191,8 @@ def _message(error: ValidationError, name: str) -> str:
             return f"{name} must be at most {value} characters long (it has {len(error.instance)})."
         case "minimum":
             return f"{name} must be at least {value}."
+        case "maximum":
+            return f"{name} must be at most {value}."
         case "enum":
             return f"{name} must be one of: {', '.join(map(str, value))}."
         case "readOnly":

@@ -84,7 +84,14 @@ def test_true_null_and_empty_select_everything(binder: Binder, selection: Any) -
 
 @pytest.mark.parametrize(
     "customers",
-    [[17, 42], [0], [-1, "3", None, True, 2.5, 4.0, [1], {}], [1, 2, 0, 3], list(range(1, 50))],
+    [
+        [17, 42],
+        [0],
+        [-1, "3", None, True, 2.5, 4.0, [1], {}],
+        [1, 2, 0, 3],
+        list(range(1, 50)),
+        [2**53 - 1, 2**53, 1e20, 12345678901234567890.0],
+    ],
 )
 def test_hand_check_of_customers_agrees_with_the_schema(binder: Binder, customers: Any) -> None:
     param = binder.schemas.methods["Customergroup.addCustomers"].params[1]
