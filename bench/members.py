@@ -20,6 +20,7 @@ temporary folder); durable-write timings depend on that file system's fsync.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
 import os
@@ -128,11 +129,14 @@ def median_of(samples: list[tuple[float, int]]) -> tuple[float, int]:
     return statistics.median(t for t, _ in samples), max(w for _, w in samples)
 
 
-def median_single_adds(groups: Customergroups, uid: int, customers: range) -> tuple[float, float]:
+def median_single_adds(
+    loop: asyncio.AbstractEventLoop, groups: Customergroups, uid: int, customers: range
+) -> tuple[float, float]:
     """The median milliseconds of adding one customer per call, and writes per call."""
     elapsed, total_writes = [], 0
     for customer in customers:
-        took, added, made = measure(functools.partial(groups.add_customers, uid, [customer]))
+        call = functools.partial(groups.add_customers, uid, [customer])
+        took, added, made = measure(functools.partial(loop.run_until_complete, call()))
         assert added == 1
         elapsed.append(took)
         total_writes += made
@@ -142,16 +146,17 @@ def median_single_adds(groups: Customergroups, uid: int, customers: range) -> tu
 def bulk_adds(folder: Path, budget: float) -> Durable:
     """Part a on a durable store in ``folder``."""
     found = Durable()
+    loop = asyncio.new_event_loop()  # writes are coroutines; each call runs to its commit
     store = TinyStore.open(folder / "bench.db.json")
     try:
         groups = Customergroups(store, Schemas.load())
-        bulk = groups.set(None, {"name": "Bulk"})["uid"]
-        single = groups.set(None, {"name": "Single"})["uid"]
-        singles = groups.set(None, {"name": "One by one"})["uid"]
+        bulk = loop.run_until_complete(groups.set(None, {"name": "Bulk"}))["uid"]
+        single = loop.run_until_complete(groups.set(None, {"name": "Single"}))["uid"]
+        singles = loop.run_until_complete(groups.set(None, {"name": "One by one"}))["uid"]
 
         # Baseline: one customer per call.
         found.single_ms, found.single_writes = median_single_adds(
-            groups, single, range(1, SINGLES + 1)
+            loop, groups, single, range(1, SINGLES + 1)
         )
 
         # One call per customer, as many of BULK as fit in the time budget (at least 100).
@@ -162,7 +167,7 @@ def bulk_adds(folder: Path, budget: float) -> Durable:
                 found.one_by_one < 100 or time.perf_counter() < deadline
             ):
                 found.one_by_one += 1
-                groups.add_customers(singles, [found.one_by_one])
+                loop.run_until_complete(groups.add_customers(singles, [found.one_by_one]))
             found.loop_ms = (time.perf_counter() - start) * 1000
         found.loop_writes = counted.count
         assert groups.get(singles)["customerCount"] == found.one_by_one
@@ -171,8 +176,13 @@ def bulk_adds(folder: Path, budget: float) -> Durable:
         # them in one call; ROUNDS times, for medians.
         customers = list(range(1_000_001, 1_000_001 + BULK))
         random.Random(7).shuffle(customers)
-        add_all = functools.partial(groups.add_customers, bulk, customers)
-        remove_all = functools.partial(groups.remove_customers, bulk, customers)
+
+        def add_all() -> int:
+            return loop.run_until_complete(groups.add_customers(bulk, customers))
+
+        def remove_all() -> int:
+            return loop.run_until_complete(groups.remove_customers(bulk, customers))
+
         rounds: dict[str, list[tuple[float, int]]] = {"add": [], "again": [], "remove": []}
         for _ in range(ROUNDS):
             for step, action, expected in (
@@ -191,16 +201,17 @@ def bulk_adds(folder: Path, budget: float) -> Durable:
 
         # One customer per call again, now that the file holds the BULK memberships too.
         found.single_after_ms, _ = median_single_adds(
-            groups, single, range(SINGLES + 1, 2 * SINGLES + 1)
+            loop, groups, single, range(SINGLES + 1, 2 * SINGLES + 1)
         )
 
         # Moving all BULK (null) to another group.
-        move_all = functools.partial(groups.move_customers, bulk, singles, None, ("/0", "/1", "/2"))
-        found.move_ms, moved, found.move_writes = measure(move_all)
+        move = groups.move_customers(bulk, singles, None, ("/0", "/1", "/2"))
+        found.move_ms, moved, found.move_writes = measure(lambda: loop.run_until_complete(move))
         assert moved == BULK
         found.size = (folder / "bench.db.json").stat().st_size
     finally:
-        store.close()
+        loop.run_until_complete(store.aclose())
+        loop.close()
     return found
 
 

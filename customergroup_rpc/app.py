@@ -74,7 +74,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[DISPATCHER] = Dispatcher(groups, schemas, config.max_batch)
         yield
     finally:
-        store.close()
+        await store.aclose()
 
 
 def _first_tokens(tokens: Tokens, config: Config) -> None:

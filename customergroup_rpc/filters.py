@@ -359,6 +359,22 @@ def _clause(key: str, raw: object, fields: Fields, at: str, problems: list[Probl
     return Clause(key[1:], scope.type, _condition(raw, scope))
 
 
+def prefix(node: Filter, prop: str) -> str | None:
+    """A folded prefix every match's ``prop`` must start with, if the filter demands one.
+
+    Lets a caller narrow candidates with an index before testing them all.
+
+    >>> prefix(parse({"/name": {"startsWith": "STAFF"}}, {"/name": FieldType.STRING}, ""), "name")
+    'staff'
+    """
+    for clause in node.clauses:
+        if clause.prop == prop:
+            for term in clause.condition.terms:
+                if term.op == "startsWith":
+                    return str(term.operand)
+    return None
+
+
 def _negate(test: ValueTest) -> ValueTest:
     """The opposite test."""
     return lambda value: not test(value)

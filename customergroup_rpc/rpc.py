@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -27,10 +27,12 @@ from jsonrpcserver import Error, Success, async_dispatch_to_serializable
 from jsonrpcserver.result import NODATA  # type: ignore[attr-defined]  # exported, not in __all__
 
 from . import query
+from .codec import dumps
 from .errors import BadAuthToken, Forbidden, InternalError, RpcError
 from .params import Args, Binder
 from .schemas import Method, Schemas
 from .service import Customergroups
+from .store import WriteFailed
 from .tokens import GRANTS
 
 log = logging.getLogger("customergroup_rpc")
@@ -51,64 +53,64 @@ class Context:
             raise Forbidden
 
 
-Handler = Callable[[Customergroups, Args], Any]
+Handler = Callable[[Customergroups, Args], Awaitable[Any]]
 
 
-def _count(groups: Customergroups, args: Args) -> Any:
+async def _count(groups: Customergroups, args: Args) -> Any:
     return groups.count(args.filters("filters"))
 
 
-def _create(groups: Customergroups, args: Args) -> Any:
+async def _create(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
-    return query.apply(shape, groups.set(None, args.raw("patch")))
+    return query.apply(shape, await groups.set(None, args.raw("patch")))
 
 
-def _delete(groups: Customergroups, args: Args) -> Any:
-    groups.delete(args.uid("uid"), args.at("uid"))
+async def _delete(groups: Customergroups, args: Args) -> Any:
+    await groups.delete(args.uid("uid"), args.at("uid"))
     return True
 
 
-def _get(groups: Customergroups, args: Args) -> Any:
+async def _get(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
     return query.apply(shape, groups.get(args.uid("uid"), args.at("uid")))
 
 
-def _get_schema(groups: Customergroups, args: Args) -> Any:
+async def _get_schema(groups: Customergroups, args: Args) -> Any:
     return groups.schema(args.uid_or_none("uid"), args.at("uid"))
 
 
-def _list(groups: Customergroups, args: Args) -> Any:
+async def _list(groups: Customergroups, args: Args) -> Any:
     shape, selection = args.query("query"), args.selection("selection")
     return [query.apply(shape, group) for group in groups.select(selection)]
 
 
-def _set(groups: Customergroups, args: Args) -> Any:
+async def _set(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
-    return query.apply(
-        shape, groups.set(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
-    )
+    uid, patch = args.uid_or_none("uid"), args.raw("patch")
+    return query.apply(shape, await groups.set(uid, patch, args.at("uid")))
 
 
-def _validate(groups: Customergroups, args: Args) -> Any:
+async def _validate(groups: Customergroups, args: Args) -> Any:
     return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
 
 
-def _add_customers(groups: Customergroups, args: Args) -> Any:
-    return groups.add_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
+async def _add_customers(groups: Customergroups, args: Args) -> Any:
+    return await groups.add_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
 
 
-def _remove_customers(groups: Customergroups, args: Args) -> Any:
-    return groups.remove_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
+async def _remove_customers(groups: Customergroups, args: Args) -> Any:
+    customers = args.customers("customers")
+    return await groups.remove_customers(args.uid("uid"), customers, args.at("uid"))
 
 
-def _list_customers(groups: Customergroups, args: Args) -> Any:
+async def _list_customers(groups: Customergroups, args: Args) -> Any:
     return groups.list_customers(args.uid("uid"), args.page("selection"), args.at("uid"))
 
 
-def _move_customers(groups: Customergroups, args: Args) -> Any:
+async def _move_customers(groups: Customergroups, args: Args) -> Any:
     source, target, customers = args.uid("fromUid"), args.uid("toUid"), "customers"
     where = (args.at("fromUid"), args.at("toUid"), args.at(customers))
-    return groups.move_customers(source, target, args.customers_or_none(customers), where)
+    return await groups.move_customers(source, target, args.customers_or_none(customers), where)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -174,9 +176,11 @@ class Dispatcher:
         async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
             try:
                 context.authorize(spec.scope)
-                result = handler(groups, binder.bind(spec, kwargs if kwargs else list(args)))
+                result = await handler(groups, binder.bind(spec, kwargs if kwargs else list(args)))
             except RpcError as exc:
                 return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
+            except WriteFailed:
+                return Error(InternalError.code, InternalError.message)  # logged by the store
             except Exception:
                 log.exception("%s failed", spec.name)
                 return Error(InternalError.code, InternalError.message)
@@ -241,4 +245,4 @@ def _same(value: Any) -> Any:
 
 
 def _dump(answer: Any) -> bytes:
-    return json.dumps(answer, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return dumps(answer)

@@ -3,13 +3,17 @@
 Names are trimmed, 1 to 255 characters, unique under ``text.fold``; ``created`` is set once and
 ``changed`` moves only when a value changes (a name, or the group's customers); uids come from
 the store and are never reused. ``customerCount`` is derived from the members, never stored.
-Every method here runs without an ``await``, so a check and the write that follows it cannot
-interleave with another request: of many parallel creates of one name, exactly one wins.
 
+Reads see the store's committed state: nothing that is not on disk yet. Checks and writes use
+its working state, and each write checks, stages and applies its changes without an ``await``
+in between, so of many parallel creates of one name exactly one wins; the write then awaits
+durability before it answers.
+
+>>> import asyncio
 >>> from customergroup_rpc.schemas import Schemas
 >>> from customergroup_rpc.store import TinyStore
 >>> groups = Customergroups(TinyStore.open(None), Schemas.load())
->>> groups.set(None, {"name": " Students "})["name"]
+>>> asyncio.run(groups.set(None, {"name": " Students "}))["name"]
 'Students'
 >>> groups.validate(None, {"name": "STUDENTS"})
 [{'pointer': '/name', 'message': 'The name is taken: customer group 1 is called Students.'}]
@@ -17,7 +21,7 @@ interleave with another request: of many parallel creates of one name, exactly o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +29,7 @@ from typing import Any
 from . import filters
 from .errors import InvalidParams, ObjectNotFound, PatchInvalid, Problem, join
 from .schemas import Schemas
-from .store import Fields, Store
-from .text import fold
+from .store import Change, Drop, Fields, Members, Put, State, Store
 
 Group = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -45,13 +48,12 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# Orderings (SPEC 6): each is a sort key; every one ends with the uid, so pages never overlap.
-ORDERINGS: Mapping[str, Callable[[Group], tuple[Any, ...]]] = {
-    "uid": lambda g: (g["uid"],),
-    "name": lambda g: (fold(g["name"]), g["uid"]),
-    "created": lambda g: (g["created"], g["uid"]),
-    "changed": lambda g: (g["changed"], g["uid"]),
-    "customerCount": lambda g: (g["customerCount"], g["uid"]),
+# Orderings (SPEC 6) other than uid and name, which come ordered from the store's indexes:
+# the sort key of a uid in a state. Each ends with the uid, so pages never overlap.
+ORDERINGS: Mapping[str, Callable[[State], Callable[[int], tuple[Any, ...]]]] = {
+    "created": lambda state: lambda uid: (state.groups[uid]["created"], uid),
+    "changed": lambda state: lambda uid: (state.groups[uid]["changed"], uid),
+    "customerCount": lambda state: lambda uid: (len(state.members(uid)), uid),
 }
 
 
@@ -83,141 +85,160 @@ class Customergroups:
         self._schemas = schemas
         self._clock = clock
 
+    # --- reads: the committed state ---
+
     def count(self, where: filters.Filter) -> int:
         """How many groups match a filter."""
-        return len(self._matching(where))
+        return len(self._matching(self._store.committed, where, "uid"))
 
     def get(self, uid: int, at: str = "/0") -> Group:
         """One group; ``ObjectNotFound`` pointing at ``at`` if there is none."""
-        fields = self._store.get(uid)
-        if fields is None:
-            raise ObjectNotFound(uid, at)
-        return _group(uid, fields, self._store.members(uid))
+        return _group(self._store.committed, _existing(self._store.committed, uid, at))
 
     def select(self, selection: Selection) -> list[Group]:
         """The groups a selection picks, ordered and paged."""
-        found = self._matching(selection.where)
-        if selection.sort != "uid" or selection.descending:
-            found.sort(key=ORDERINGS[selection.sort], reverse=selection.descending)
-        return _page(found, selection.offset, selection.limit)
+        state = self._store.committed
+        uids = self._matching(state, selection.where, selection.sort)
+        if selection.sort in ORDERINGS:
+            uids.sort(key=ORDERINGS[selection.sort](state))
+        if selection.descending:
+            uids.reverse()
+        return [_group(state, uid) for uid in _page(uids, selection.offset, selection.limit)]
 
     def schema(self, uid: int | None, at: str = "/0") -> dict[str, Any]:
         """The JSON Schema for a new group (``None``) or an existing one."""
         if uid is not None:
-            self.get(uid, at)
+            _existing(self._store.committed, uid, at)
         return self._schemas.object_for(new=uid is None)
 
+    def list_customers(self, uid: int, page: Page, at: str = "/0") -> list[int]:
+        """A group's customer uids, ascending unless the page says descending."""
+        state = self._store.committed
+        ordered = sorted(state.members(_existing(state, uid, at)), reverse=page.descending)
+        return _page(ordered, page.offset, page.limit)
+
     def validate(self, uid: int | None, patch: Mapping[str, Any], at: str = "/0") -> list[Problem]:
-        """Every problem ``set`` would find with this patch; nothing is saved."""
+        """Every problem ``set`` would find with this patch now; nothing is saved."""
         if uid is not None:
-            self.get(uid, at)
+            _existing(self._store.working, uid, at)
         return self._problems(uid, _normalised(patch))
 
-    def set(self, uid: int | None, patch: Mapping[str, Any], at: str = "/0") -> Group:
+    # --- writes: checked against the working state, answered once durable ---
+
+    async def set(self, uid: int | None, patch: Mapping[str, Any], at: str = "/0") -> Group:
         """Create (uid None) or update a group with a patch; return the group as stored."""
-        current = None if uid is None else self.get(uid, at)
+        state = self._store.working
+        current = None if uid is None else state.get(_existing(state, uid, at))
         patch = _normalised(patch)
         problems = self._problems(uid, patch)
         if problems:
             raise PatchInvalid(problems)
-        if current is None:
+        if uid is None or current is None:
             now = timestamp(self._clock())
-            fields: Fields = {"name": patch["name"], "created": now, "changed": now}
-            return _group(self._store.insert(fields), fields, frozenset())
-        return self._update(current, patch)
+            uid = state.last_uid + 1
+            durable = self._store.stage(
+                [Put(uid, {"name": patch["name"], "created": now, "changed": now})]
+            )
+        elif any(current[k] != v for k, v in patch.items()):
+            fields = {**current, **patch, "changed": timestamp(self._clock())}
+            durable = self._store.stage([Put(uid, fields)])
+        else:
+            return _group(state, uid)
+        group = _group(state, uid)  # as this write left it, whatever comes while it is written
+        await durable
+        return group
 
-    def delete(self, uid: int, at: str = "/0") -> None:
+    async def delete(self, uid: int, at: str = "/0") -> None:
         """Remove a group and unassign its customers; its uid is not handed out again."""
-        self.get(uid, at)
-        self._store.remove(uid)
+        await self._store.stage([Drop(_existing(self._store.working, uid, at))])
 
-    def add_customers(self, uid: int, customers: Sequence[int], at: str = "/0") -> int:
+    async def add_customers(self, uid: int, customers: Sequence[int], at: str = "/0") -> int:
         """Make customers members of a group; how many were not members before."""
-        self.get(uid, at)
-        current = self._store.members(uid)
+        current = self._store.working.members(_existing(self._store.working, uid, at))
         new = frozenset(customers) - current
-        self._save_members({uid: current | new})
+        await self._save_members({uid: current | new})
         return len(new)
 
-    def remove_customers(self, uid: int, customers: Sequence[int], at: str = "/0") -> int:
+    async def remove_customers(self, uid: int, customers: Sequence[int], at: str = "/0") -> int:
         """Take customers out of a group; how many were members."""
-        self.get(uid, at)
-        current = self._store.members(uid)
+        current = self._store.working.members(_existing(self._store.working, uid, at))
         gone = current & frozenset(customers)
-        self._save_members({uid: current - gone})
+        await self._save_members({uid: current - gone})
         return len(gone)
 
-    def list_customers(self, uid: int, page: Page, at: str = "/0") -> list[int]:
-        """A group's customer uids, ascending unless the page says descending."""
-        self.get(uid, at)
-        ordered = sorted(self._store.members(uid), reverse=page.descending)
-        return _page(ordered, page.offset, page.limit)
-
-    def move_customers(
+    async def move_customers(
         self, source: int, target: int, customers: Sequence[int] | None, at: Sequence[str]
     ) -> int:
         """Move customers (None: all) from one group to another, all or nothing; how many."""
-        self.get(source, at[0])
-        self.get(target, at[1])
+        state = self._store.working
+        _existing(state, source, at[0])
+        _existing(state, target, at[1])
         if source == target:
             raise InvalidParams.at(at[1], "A group cannot move customers to itself; name another.")
-        members = self._store.members(source)
+        members = state.members(source)
         moving = members if customers is None else frozenset(customers)
         if not moving <= members:
             raise InvalidParams(_strangers(customers or [], members, source, at[2]))
-        self._save_members({source: members - moving, target: self._store.members(target) | moving})
+        await self._save_members({source: members - moving, target: state.members(target) | moving})
         return len(moving)
 
-    def _save_members(self, changes: Mapping[int, frozenset[int]]) -> None:
+    async def _save_members(self, changes: Mapping[int, frozenset[int]]) -> None:
         """Store new memberships in one write, moving ``changed`` of the groups that changed."""
-        changed = {uid: m for uid, m in changes.items() if m != self._store.members(uid)}
-        if not changed:
-            return
+        state = self._store.working
         now = timestamp(self._clock())
-        fields = {uid: {**self._stored(uid), "changed": now} for uid in changed}
-        self._store.save(fields, changed)
-
-    def _update(self, current: Group, patch: Mapping[str, Any]) -> Group:
-        changes = {k: v for k, v in patch.items() if current[k] != v}
-        if not changes:
-            return current
-        uid = current["uid"]
-        fields = {**self._stored(uid), **changes, "changed": timestamp(self._clock())}
-        self._store.save({uid: fields}, {})
-        return _group(uid, fields, self._store.members(uid))
-
-    def _stored(self, uid: int) -> Fields:
-        return dict(self._store.get(uid) or {})
+        staged: list[Change] = []
+        for uid, customers in changes.items():
+            if customers != state.members(uid):
+                staged += [
+                    Members(uid, customers),
+                    Put(uid, {**_fields(state, uid), "changed": now}),
+                ]
+        if staged:
+            await self._store.stage(staged)
 
     def _problems(self, uid: int | None, patch: Mapping[str, Any]) -> list[Problem]:
         problems = self._schemas.check_patch(patch, new=uid is None)
         name = patch.get("name")
         if isinstance(name, str) and not any(p["pointer"] == "/name" for p in problems):
-            problems += self._name_taken(uid, name)
+            other = self._store.working.named(name)
+            if other is not None and other != uid:
+                taken = _fields(self._store.working, other)["name"]
+                message = f"The name is taken: customer group {other} is called {taken}."
+                problems.append(Problem(pointer="/name", message=message))
         return sorted(problems, key=lambda p: p["pointer"])
 
-    def _name_taken(self, uid: int | None, name: str) -> list[Problem]:
-        key = fold(name)
-        for other, fields in self._store.items():
-            if other != uid and fold(fields["name"]) == key:
-                taken = f"The name is taken: customer group {other} is called {fields['name']}."
-                return [Problem(pointer="/name", message=taken)]
-        return []
-
-    def _matching(self, where: filters.Filter) -> list[Group]:
-        """Every group the filter holds for, in uid order."""
-        members = self._store.members
-        groups = [_group(uid, fields, members(uid)) for uid, fields in self._store.items()]
+    def _matching(self, state: State, where: filters.Filter, sort: str) -> list[int]:
+        """The uids a filter holds for, in name order when sorting by name, else uid order."""
+        prefix = filters.prefix(where, "name")
+        if sort == "name" or prefix is not None:
+            uids: Iterable[int] = state.prefixed(prefix or "")
+            uids = uids if sort == "name" else sorted(uids)
+        else:
+            uids = state.groups.keys()
         if where == filters.MATCH_ALL:
-            return groups
+            return list(uids)
         test = filters.compile_filter(where)
-        # Filters may look at a group's customers, which results never show.
-        return [g for g in groups if test({**g, "customers": members(g["uid"])})]
+        return [uid for uid in uids if test(_record(state, uid))]
 
 
-def _group(uid: int, fields: Fields, members: frozenset[int]) -> Group:
+def _existing(state: State, uid: int, at: str) -> int:
+    if state.get(uid) is None:
+        raise ObjectNotFound(uid, at)
+    return uid
+
+
+def _fields(state: State, uid: int) -> Fields:
+    return state.get(uid) or {}
+
+
+def _group(state: State, uid: int) -> Group:
     """The object as clients see it: stored fields, the derived customer count, the uid."""
-    return {**fields, "customerCount": len(members), "uid": uid}
+    return {**_fields(state, uid), "customerCount": len(state.members(uid)), "uid": uid}
+
+
+def _record(state: State, uid: int) -> dict[str, Any]:
+    """What filters see of a group: the object and its customers, which results never show."""
+    return {**_group(state, uid), "customers": state.members(uid)}
 
 
 def _page(items: list[Any], offset: int, limit: int | None) -> list[Any]:

@@ -1,4 +1,4 @@
-"""STORE: customer groups in one TinyDB JSON file, durable before a write returns (SPEC 8).
+"""STORE: customer groups in one TinyDB JSON file, durable before a write is acknowledged.
 
 The file is an ordinary TinyDB database with three tables::
 
@@ -6,40 +6,50 @@ The file is an ordinary TinyDB database with three tables::
      "members": {"1": {"customers": [17, 42]}},
      "meta": {"1": {"last_uid": 1}}}
 
-A document's uid is its TinyDB id, so it is stored once. A group's customers are kept once, as
-a sorted list under the group's uid; counts are derived from it. ``last_uid`` is persisted in
-the same write as the insert, because TinyDB alone would hand a deleted newest id out again.
-Each change is one transaction: one atomic, fsynced replacement of the whole file. Reads are
-served from memory; the file is read only at open.
+A group's uid is its TinyDB id, stored once; its customers are one sorted list; ``last_uid``
+keeps uids from being reused. TinyDB reads the file at open. Writes go through TinyDB's
+storage interface but not its table operations, which rebuild a whole table per change.
 
->>> store = TinyStore.open(None)
->>> moment = "2014-01-16T14:14:18Z"
->>> store.insert({"name": "Staff", "created": moment, "changed": moment})
-1
->>> store.get(1)["name"]
-'Staff'
+Two in-memory states: ``working`` takes each change at once, so the next check (a name's
+uniqueness) sees it; ``committed`` is what reads see, and takes a change only once it is on
+disk. ``stage`` applies changes and returns an awaitable that resolves when they are durable.
+Changes that arrive while a write is in flight are written together by the next one: one
+atomic, fsynced file replacement acknowledges them all (group commit).
+
+>>> import asyncio
+>>> async def demo():
+...     store = TinyStore.open(None)
+...     uid = store.working.last_uid + 1
+...     moment = "2014-01-16T14:14:18Z"
+...     fields = {"name": "Staff", "created": moment, "changed": moment}
+...     await store.stage([Put(uid, fields), Members(uid, frozenset({17}))])
+...     return store.committed.get(uid)["name"], store.committed.members(uid)
+>>> asyncio.run(demo())
+('Staff', frozenset({17}))
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import bisect
+import itertools
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document
 
+from .codec import dumps
 from .files import FileLocked, Lock, remove_stale_temporaries, write_atomic
+from .text import fold
 
 log = logging.getLogger(__name__)
 Fields = dict[str, Any]
-TABLE = "customergroups"
-MEMBERS = "members"
-META = "meta"
+TABLE, MEMBERS, META = "customergroups", "members", "meta"
 NONE: frozenset[int] = frozenset()
 
 
@@ -47,88 +57,140 @@ class StoreError(Exception):
     """The database cannot be opened: locked by another server, unreadable or not ours."""
 
 
-class Store(Protocol):
-    """What the service needs of storage. Documents hold every property but ``uid``."""
+class WriteFailed(Exception):
+    """A commit did not reach the disk; nothing of it was kept."""
 
-    def get(self, uid: int) -> Fields | None: ...
-    def items(self) -> Iterator[tuple[int, Fields]]: ...
-    def members(self, uid: int) -> frozenset[int]: ...
-    def insert(self, fields: Fields) -> int: ...
-    def save(self, groups: Mapping[int, Fields], members: Mapping[int, frozenset[int]]) -> None: ...
-    def remove(self, uid: int) -> None: ...
-    def close(self) -> None: ...
+
+@dataclass(frozen=True)
+class Put:
+    """Create or replace a group's stored fields."""
+
+    uid: int
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Delete a group and unassign its customers."""
+
+    uid: int
+
+
+@dataclass(frozen=True)
+class Members:
+    """Set a group's customers."""
+
+    uid: int
+    customers: frozenset[int]
+
+
+Change = Put | Drop | Members
+
+
+class State:
+    """One consistent view of the data, with the indexes reads and checks need."""
+
+    def __init__(self) -> None:
+        self.groups: dict[int, Fields] = {}
+        self._members: dict[int, frozenset[int]] = {}
+        self._by_key: dict[str, int] = {}  # folded name -> uid: names are unique by fold
+        self._keys: list[str] = []  # the folded names, sorted, for prefix searches
+        self.last_uid = 0
+
+    def get(self, uid: int) -> Fields | None:
+        return self.groups.get(uid)
+
+    def items(self) -> Iterator[tuple[int, Fields]]:
+        """Every group in ascending uid order."""
+        return iter(self.groups.items())
+
+    def members(self, uid: int) -> frozenset[int]:
+        return self._members.get(uid, NONE)
+
+    def named(self, name: str) -> int | None:
+        """The uid of the group whose name folds like ``name``, if any."""
+        return self._by_key.get(fold(name))
+
+    def prefixed(self, folded: str) -> list[int]:
+        """The uids of groups whose folded name starts with ``folded``, in name order."""
+        found = []
+        for key in itertools.islice(self._keys, bisect.bisect_left(self._keys, folded), None):
+            if not key.startswith(folded):
+                break
+            found.append(self._by_key[key])
+        return found
+
+    def apply(self, change: Change) -> None:
+        if isinstance(change, Put):
+            old = self.groups.get(change.uid)
+            if old is not None:
+                self._unindex(old["name"])
+            self.groups[change.uid] = change.fields
+            self._index(change.fields["name"], change.uid)
+            self.last_uid = max(self.last_uid, change.uid)
+        elif isinstance(change, Drop):
+            self._unindex(self.groups.pop(change.uid)["name"])
+            self._members.pop(change.uid, None)
+        elif change.customers:
+            self._members[change.uid] = change.customers
+        else:
+            self._members.pop(change.uid, None)
+
+    def copy(self) -> State:
+        """An independent copy (values are never mutated in place, so sharing them is safe)."""
+        twin = State()
+        twin.groups, twin._members = dict(self.groups), dict(self._members)
+        twin._by_key, twin._keys, twin.last_uid = (
+            dict(self._by_key),
+            list(self._keys),
+            self.last_uid,
+        )
+        return twin
+
+    def _index(self, name: str, uid: int) -> None:
+        key = fold(name)
+        self._by_key[key] = uid
+        bisect.insort(self._keys, key)
+
+    def _unindex(self, name: str) -> None:
+        key = fold(name)
+        del self._by_key[key]
+        del self._keys[bisect.bisect_left(self._keys, key)]
 
 
 class AtomicStorage(Storage):
-    """A TinyDB storage that keeps the data in memory and commits by atomic replacement.
-
-    Inside ``transaction()`` TinyDB's writes only touch memory; leaving it writes once. If the
-    commit fails, memory goes back to the last committed state, which is what the file holds.
-    """
+    """A TinyDB storage over a parsed document; ``write`` replaces the file atomically."""
 
     def __init__(self, path: Path | None, data: dict[str, Any]) -> None:
-        self.path = path
-        self._data = data
-        self._committed = _dump(data)
-        self._depth = 0
-        self._dirty = False
+        self.path, self._data = path, data
 
     def read(self) -> dict[str, Any]:
         return self._data
 
     def write(self, data: dict[str, Any]) -> None:
-        self._data = data
-        self._dirty = True
-        if self._depth == 0:
-            self._commit()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._depth += 1
-        try:
-            yield
-        except BaseException:
-            self._depth -= 1
-            self._rollback()
-            raise
-        self._depth -= 1
-        if self._depth == 0 and self._dirty:
-            self._commit()
-
-    def _commit(self) -> None:
-        try:
-            blob = _dump(self._data)
-            if self.path is not None:
-                write_atomic(self.path, blob)
-        except BaseException:
-            self._rollback()
-            raise
-        self._committed = blob
-        self._dirty = False
-
-    def _rollback(self) -> None:
-        self._data = json.loads(self._committed)
-        self._dirty = False
+        if self.path is not None:
+            write_atomic(self.path, dumps(data))
 
 
-def _dump(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+class Store(Protocol):
+    """What the service needs of storage: two views and a way to change them durably."""
+
+    committed: State
+    working: State
+
+    def stage(self, changes: Sequence[Change]) -> Awaitable[None]: ...
 
 
 class TinyStore:
-    """The TinyDB-backed store; ``path=None`` keeps everything in memory (``--db :memory:``)."""
+    """The store; ``path=None`` keeps everything in memory (``--db :memory:``)."""
 
-    def __init__(self, db: TinyDB, storage: AtomicStorage, lock: Lock | None) -> None:
-        self._db, self._storage, self._lock = db, storage, lock
-        self._table = db.table(TABLE, cache_size=0)
-        self._members_table = db.table(MEMBERS, cache_size=0)
-        self._meta = db.table(META, cache_size=0)
-        data = storage.read()
-        raw = data.get(TABLE, {})
-        self._groups: dict[int, Fields] = {int(k): dict(v) for k, v in sorted(raw.items(), key=_id)}
-        self._members = {
-            int(k): frozenset(v["customers"]) for k, v in data.get(MEMBERS, {}).items()
-        }
+    def __init__(self, storage: AtomicStorage, state: State, lock: Lock | None) -> None:
+        self._storage, self._lock = storage, lock
+        self.committed = state
+        self.working = self.committed.copy()
+        self._doc = _document(self.committed)
+        self._pending: list[tuple[Sequence[Change], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
@@ -143,7 +205,8 @@ class TinyStore:
             except FileLocked:
                 raise StoreError(f"{path} is in use by another customergroup-rpc server.") from None
         try:
-            data = _load(path)
+            storage = AtomicStorage(path, _read(path))
+            state = _load(TinyDB(storage=lambda: storage), path)
             if path is not None:
                 for stale in remove_stale_temporaries(path):
                     log.warning("Removed %s, left by a writer that was killed", stale.name)
@@ -151,82 +214,63 @@ class TinyStore:
             if lock:
                 lock.release()
             raise
-        storage = AtomicStorage(path, data)
-        return cls(TinyDB(storage=_Given(storage)), storage, lock)
+        return cls(storage, state, lock)
 
-    def get(self, uid: int) -> Fields | None:
-        return self._groups.get(uid)
+    def stage(self, changes: Sequence[Change]) -> Awaitable[None]:
+        """Apply changes to the working state now; the result resolves once they are durable.
 
-    def items(self) -> Iterator[tuple[int, Fields]]:
-        """Every group in ascending uid order."""
-        return iter(self._groups.items())
+        Call it in the same synchronous stretch as the checks that led to the changes.
+        """
+        for change in changes:
+            self.working.apply(change)
+            _record(self._doc, self.working, change)
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((changes, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return future
 
-    def members(self, uid: int) -> frozenset[int]:
-        """The customer uids of a group (empty for none)."""
-        return self._members.get(uid, NONE)
-
-    def insert(self, fields: Fields) -> int:
-        """Store a new group under the next uid, never used before; return the uid."""
-        meta: Mapping[str, Any] = self._meta.get(doc_id=1) or {}
-        known = max(self._groups, default=0)
-        uid = max(int(meta.get("last_uid", 0)), known) + 1
-        with self._storage.transaction():
-            self._meta.upsert(Document({"last_uid": uid}, doc_id=1))
-            self._table.insert(Document(dict(fields), doc_id=uid))
-        self._groups[uid] = dict(fields)
-        return uid
-
-    def save(self, groups: Mapping[int, Fields], members: Mapping[int, frozenset[int]]) -> None:
-        """Replace groups' fields and memberships, all in one durable write."""
-        with self._storage.transaction():
-            for uid, fields in groups.items():
-                self._table.upsert(Document(dict(fields), doc_id=uid))
-            for uid, customers in members.items():
-                if customers:
-                    self._members_table.upsert(
-                        Document({"customers": sorted(customers)}, doc_id=uid)
-                    )
-                else:
-                    self._members_table.remove(doc_ids=[uid])
-        self._groups.update((uid, dict(fields)) for uid, fields in groups.items())
-        for uid, customers in members.items():
-            self._set_members(uid, customers)
-
-    def remove(self, uid: int) -> None:
-        """Delete a group and unassign its customers, in one durable write."""
-        with self._storage.transaction():
-            self._table.remove(doc_ids=[uid])
-            self._members_table.remove(doc_ids=[uid])
-        del self._groups[uid]
-        self._set_members(uid, NONE)
-
-    def _set_members(self, uid: int, customers: frozenset[int]) -> None:
-        if customers:
-            self._members[uid] = customers
-        else:
-            self._members.pop(uid, None)
+    async def aclose(self) -> None:
+        """Finish the writes in flight, then let another server open the file."""
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        self.close()
 
     def close(self) -> None:
-        self._db.close()
         if self._lock:
             self._lock.release()
+            self._lock = None
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            blob = dumps(self._doc)  # exactly this batch's changes and all before: none after
+            try:
+                if self._storage.path is not None:
+                    await asyncio.to_thread(write_atomic, self._storage.path, blob)
+            except Exception:
+                log.exception(
+                    "Writing %s failed; the changes in flight are undone", self._storage.path
+                )
+                self._undo([*batch, *self._pending])
+                continue
+            for changes, future in batch:
+                for change in changes:
+                    self.committed.apply(change)
+                if not future.done():
+                    future.set_result(None)
+
+    def _undo(self, failed: list[tuple[Sequence[Change], asyncio.Future[None]]]) -> None:
+        """Forget every change not on disk: the working state is the committed one again."""
+        self._pending = []
+        self.working = self.committed.copy()
+        self._doc = _document(self.committed)
+        for _, future in failed:
+            if not future.done():
+                future.set_exception(WriteFailed("The change could not be written to disk."))
 
 
-class _Given:
-    """TinyDB builds its storage from a class; hand it the one we built already."""
-
-    def __init__(self, storage: AtomicStorage) -> None:
-        self._storage = storage
-
-    def __call__(self) -> AtomicStorage:
-        return self._storage
-
-
-def _id(item: tuple[str, Any]) -> int:
-    return int(item[0])
-
-
-def _load(path: Path | None) -> dict[str, Any]:
+def _read(path: Path | None) -> dict[str, Any]:
     """Read and check the database file; anything odd stops the start, the file untouched."""
     if path is None or not path.exists():
         return {}
@@ -242,6 +286,49 @@ def _load(path: Path | None) -> dict[str, Any]:
     if problem:
         raise StoreError(f"{path} is not a customergroup-rpc database: {problem}. Left untouched.")
     return dict(data)
+
+
+def _load(db: TinyDB, path: Path | None) -> State:
+    """The state a TinyDB database holds."""
+    state = State()
+    for doc in sorted(db.table(TABLE).all(), key=lambda d: d.doc_id):
+        if state.named(doc["name"]) is not None:
+            twice = f"two customer groups are named {doc['name']!r}"
+            raise StoreError(
+                f"{path} is not a customergroup-rpc database: {twice}. Left untouched."
+            )
+        state.apply(Put(doc.doc_id, dict(doc)))
+    for doc in db.table(MEMBERS).all():
+        state.apply(Members(doc.doc_id, frozenset(doc["customers"])))
+    meta = db.table(META).get(doc_id=1)
+    state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
+    return state
+
+
+def _document(state: State) -> dict[str, Any]:
+    """The TinyDB document of a state, as written to the file."""
+    groups = {str(uid): fields for uid, fields in state.items()}
+    members = {str(uid): {"customers": sorted(state.members(uid))} for uid, _ in state.items()}
+    return {
+        TABLE: groups,
+        MEMBERS: {k: v for k, v in members.items() if v["customers"]},
+        META: {"1": {"last_uid": state.last_uid}},
+    }
+
+
+def _record(doc: dict[str, Any], state: State, change: Change) -> None:
+    """Keep the document in step with one change, without rebuilding it."""
+    key = str(change.uid)
+    if isinstance(change, Put):
+        doc[TABLE][key] = change.fields
+        doc[META]["1"] = {"last_uid": state.last_uid}
+    elif isinstance(change, Drop):
+        doc[TABLE].pop(key, None)
+        doc[MEMBERS].pop(key, None)
+    elif change.customers:
+        doc[MEMBERS][key] = {"customers": sorted(change.customers)}
+    else:
+        doc[MEMBERS].pop(key, None)
 
 
 def _shape_problem(data: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,138 +19,140 @@ AT = ("/0", "/1", "/2")
 
 
 @pytest.fixture
-def groups(db: Path | None, clock: Clock) -> Customergroups:
-    service = Customergroups(TinyStore.open(db), Schemas.load(), clock)
+async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
+    store = TinyStore.open(db)
+    service = Customergroups(store, Schemas.load(), clock)
     for name in ("Staff", "Students", "Teachers"):
-        service.set(None, {"name": name})
-    return service
+        await service.set(None, {"name": name})
+    yield service
+    await store.aclose()
 
 
-def test_add_counts_only_new_members_and_repeats_once(groups: Customergroups) -> None:
-    assert groups.add_customers(1, [17, 42, 17]) == 2
-    assert groups.add_customers(1, [42, 99]) == 1
+async def test_add_counts_only_new_members_and_repeats_once(groups: Customergroups) -> None:
+    assert await groups.add_customers(1, [17, 42, 17]) == 2
+    assert await groups.add_customers(1, [42, 99]) == 1
     assert groups.list_customers(1, Page()) == [17, 42, 99]
 
 
-def test_remove_counts_only_members(groups: Customergroups) -> None:
-    groups.add_customers(1, [17, 42])
-    assert groups.remove_customers(1, [42, 42, 1000]) == 1
+async def test_remove_counts_only_members(groups: Customergroups) -> None:
+    await groups.add_customers(1, [17, 42])
+    assert await groups.remove_customers(1, [42, 42, 1000]) == 1
     assert groups.list_customers(1, Page()) == [17]
 
 
-def test_customer_count_is_derived_from_members(groups: Customergroups) -> None:
+async def test_customer_count_is_derived_from_members(groups: Customergroups) -> None:
     assert groups.get(1)["customerCount"] == 0
-    groups.add_customers(1, list(range(1, 11)))
-    groups.remove_customers(1, [1, 2])
+    await groups.add_customers(1, list(range(1, 11)))
+    await groups.remove_customers(1, [1, 2])
     assert groups.get(1)["customerCount"] == 8
 
 
-def test_a_customer_may_be_in_several_groups(groups: Customergroups) -> None:
-    groups.add_customers(1, [17])
-    groups.add_customers(2, [17])
+async def test_a_customer_may_be_in_several_groups(groups: Customergroups) -> None:
+    await groups.add_customers(1, [17])
+    await groups.add_customers(2, [17])
     where = filters.parse({"/customers": 17}, {"/customers": filters.FieldType.UID_SET}, "/0")
     assert [g["uid"] for g in groups.select(Selection(where=where))] == [1, 2]
 
 
-def test_list_customers_pages_and_descends(groups: Customergroups) -> None:
-    groups.add_customers(1, [5, 3, 9, 1])
+async def test_list_customers_pages_and_descends(groups: Customergroups) -> None:
+    await groups.add_customers(1, [5, 3, 9, 1])
     assert groups.list_customers(1, Page(limit=2, offset=1)) == [3, 5]
     assert groups.list_customers(1, Page(descending=True, limit=3)) == [9, 5, 3]
     assert groups.list_customers(2, Page()) == []
 
 
-def test_membership_changes_move_changed_and_no_ops_do_not(
+async def test_membership_changes_move_changed_and_no_ops_do_not(
     groups: Customergroups, clock: Clock
 ) -> None:
     clock.advance(10)
-    groups.add_customers(1, [17])
+    await groups.add_customers(1, [17])
     assert groups.get(1)["changed"] == "2014-01-16T14:14:28Z"
     clock.advance(10)
-    assert groups.add_customers(1, [17]) == 0
-    assert groups.remove_customers(1, [99]) == 0
+    assert await groups.add_customers(1, [17]) == 0
+    assert await groups.remove_customers(1, [99]) == 0
     assert groups.get(1)["changed"] == "2014-01-16T14:14:28Z"
 
 
-def test_move_all_customers(groups: Customergroups) -> None:
-    groups.add_customers(1, [1, 2, 3])
-    groups.add_customers(2, [3, 4])
-    assert groups.move_customers(1, 2, None, AT) == 3
+async def test_move_all_customers(groups: Customergroups) -> None:
+    await groups.add_customers(1, [1, 2, 3])
+    await groups.add_customers(2, [3, 4])
+    assert await groups.move_customers(1, 2, None, AT) == 3
     assert groups.list_customers(1, Page()) == []
     assert groups.list_customers(2, Page()) == [1, 2, 3, 4]
 
 
-def test_move_some_customers(groups: Customergroups) -> None:
-    groups.add_customers(1, [1, 2, 3])
-    assert groups.move_customers(1, 3, [2, 3, 3], AT) == 2
+async def test_move_some_customers(groups: Customergroups) -> None:
+    await groups.add_customers(1, [1, 2, 3])
+    assert await groups.move_customers(1, 3, [2, 3, 3], AT) == 2
     assert groups.list_customers(1, Page()) == [1]
     assert groups.list_customers(3, Page()) == [2, 3]
 
 
-def test_move_is_all_or_nothing(groups: Customergroups) -> None:
-    groups.add_customers(1, [1, 2])
+async def test_move_is_all_or_nothing(groups: Customergroups) -> None:
+    await groups.add_customers(1, [1, 2])
     with pytest.raises(InvalidParams) as caught:
-        groups.move_customers(1, 2, [1, 5, 2, 6], AT)
+        await groups.move_customers(1, 2, [1, 5, 2, 6], AT)
     assert [p["pointer"] for p in caught.value.problems] == ["/2/1", "/2/3"]
     assert caught.value.problems[0]["message"] == "Customer 5 is not in customer group 1."
     assert groups.list_customers(1, Page()) == [1, 2]
     assert groups.list_customers(2, Page()) == []
 
 
-def test_move_to_the_same_group_is_refused(groups: Customergroups) -> None:
+async def test_move_to_the_same_group_is_refused(groups: Customergroups) -> None:
     with pytest.raises(InvalidParams) as caught:
-        groups.move_customers(1, 1, None, AT)
+        await groups.move_customers(1, 1, None, AT)
     assert caught.value.problems[0]["pointer"] == "/1"
 
 
 @pytest.mark.parametrize(("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1")])
-def test_move_with_a_missing_group_points_at_it(
+async def test_move_with_a_missing_group_points_at_it(
     groups: Customergroups, source: int, target: int, pointer: str
 ) -> None:
     with pytest.raises(ObjectNotFound) as caught:
-        groups.move_customers(source, target, None, AT)
+        await groups.move_customers(source, target, None, AT)
     assert caught.value.data == [{"pointer": pointer, "message": "No customer group with uid 7"}]
 
 
-def test_members_of_a_missing_group_are_not_found(groups: Customergroups) -> None:
-    for action in (
-        lambda: groups.add_customers(9, [1]),
-        lambda: groups.remove_customers(9, [1]),
-        lambda: groups.list_customers(9, Page()),
-    ):
+async def test_members_of_a_missing_group_are_not_found(groups: Customergroups) -> None:
+    for write in (groups.add_customers(9, [1]), groups.remove_customers(9, [1])):
         with pytest.raises(ObjectNotFound):
-            action()
+            await write
+    with pytest.raises(ObjectNotFound):
+        groups.list_customers(9, Page())
 
 
-def test_delete_unassigns_members_but_keeps_their_other_groups(groups: Customergroups) -> None:
-    groups.add_customers(1, [17, 42])
-    groups.add_customers(2, [17])
-    groups.delete(1)
+async def test_delete_unassigns_members_but_keeps_their_other_groups(
+    groups: Customergroups,
+) -> None:
+    await groups.add_customers(1, [17, 42])
+    await groups.add_customers(2, [17])
+    await groups.delete(1)
     assert groups.get(2)["customerCount"] == 1
     assert groups.list_customers(2, Page()) == [17]
 
 
-def test_sort_by_customer_count_breaks_ties_by_uid(groups: Customergroups) -> None:
-    groups.add_customers(2, [1, 2])
-    groups.add_customers(3, [1, 2])
+async def test_sort_by_customer_count_breaks_ties_by_uid(groups: Customergroups) -> None:
+    await groups.add_customers(2, [1, 2])
+    await groups.add_customers(3, [1, 2])
     by_count = groups.select(Selection(sort="customerCount"))
     assert [(g["uid"], g["customerCount"]) for g in by_count] == [(1, 0), (2, 2), (3, 2)]
     down = groups.select(Selection(sort="customerCount", descending=True))
     assert [g["uid"] for g in down] == [3, 2, 1]
 
 
-def test_customer_count_is_read_only(groups: Customergroups) -> None:
+async def test_customer_count_is_read_only(groups: Customergroups) -> None:
     assert groups.validate(1, {"customerCount": 5})[0]["pointer"] == "/customerCount"
 
 
-def test_memberships_survive_a_reopen(tmp_path: Path, clock: Clock) -> None:
+async def test_memberships_survive_a_reopen(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "db.json"
     store = TinyStore.open(path)
     service = Customergroups(store, Schemas.load(), clock)
-    service.set(None, {"name": "A"})
-    service.set(None, {"name": "B"})
-    service.add_customers(1, [3, 1, 2])
-    service.move_customers(1, 2, [3], AT)
-    store.close()
+    await service.set(None, {"name": "A"})
+    await service.set(None, {"name": "B"})
+    await service.add_customers(1, [3, 1, 2])
+    await service.move_customers(1, 2, [3], AT)
+    await store.aclose()
     again = TinyStore.open(path)
-    assert (again.members(1), again.members(2)) == (frozenset({1, 2}), frozenset({3}))
+    assert (again.committed.members(1), again.committed.members(2)) == ({1, 2}, {3})
     again.close()

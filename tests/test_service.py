@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +19,22 @@ FIELDS = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
 
 
 @pytest.fixture
-def groups(db: Path | None, clock: Clock) -> Customergroups:
-    return Customergroups(TinyStore.open(db), Schemas.load(), clock)
+async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
+    store = TinyStore.open(db)
+    yield Customergroups(store, Schemas.load(), clock)
+    await store.aclose()
 
 
 def names(found: list[dict[str, object]]) -> list[object]:
     return [g["name"] for g in found]
 
 
-def test_create_trims_the_name(groups: Customergroups) -> None:
-    assert groups.set(None, {"name": "  Staff \t"})["name"] == "Staff"
+async def test_create_trims_the_name(groups: Customergroups) -> None:
+    assert (await groups.set(None, {"name": "  Staff \t"}))["name"] == "Staff"
 
 
-def test_create_sets_created_and_changed_to_now(groups: Customergroups) -> None:
-    group = groups.set(None, {"name": "Staff"})
+async def test_create_sets_created_and_changed_to_now(groups: Customergroups) -> None:
+    group = await groups.set(None, {"name": "Staff"})
     assert group == {
         "name": "Staff",
         "created": "2014-01-16T14:14:18Z",
@@ -42,33 +45,33 @@ def test_create_sets_created_and_changed_to_now(groups: Customergroups) -> None:
 
 
 @pytest.mark.parametrize("taken", ["staff", " STAFF ", "Ｓｔａｆｆ", "Staff"])
-def test_create_duplicate_name_points_at_name(groups: Customergroups, taken: str) -> None:
-    groups.set(None, {"name": "Staff"})
+async def test_create_duplicate_name_points_at_name(groups: Customergroups, taken: str) -> None:
+    await groups.set(None, {"name": "Staff"})
     with pytest.raises(PatchInvalid) as caught:
-        groups.set(None, {"name": taken})
+        await groups.set(None, {"name": taken})
     assert [p["pointer"] for p in caught.value.problems] == ["/name"]
     assert "customer group 1" in caught.value.problems[0]["message"]
 
 
-def test_inner_whitespace_does_not_make_a_new_name(groups: Customergroups) -> None:
-    groups.set(None, {"name": "Staff  Room"})
+async def test_inner_whitespace_does_not_make_a_new_name(groups: Customergroups) -> None:
+    await groups.set(None, {"name": "Staff  Room"})
     assert groups.validate(None, {"name": "staff room"})[0]["pointer"] == "/name"
 
 
-def test_renaming_a_group_to_its_own_name_in_other_case_is_allowed(
+async def test_renaming_a_group_to_its_own_name_in_other_case_is_allowed(
     groups: Customergroups, clock: Clock
 ) -> None:
-    groups.set(None, {"name": "staff"})
+    await groups.set(None, {"name": "staff"})
     clock.advance(5)
-    group = groups.set(1, {"name": "Staff"})
+    group = await groups.set(1, {"name": "Staff"})
     assert (group["name"], group["changed"]) == ("Staff", "2014-01-16T14:14:23Z")
 
 
-def test_set_without_a_change_keeps_changed(groups: Customergroups, clock: Clock) -> None:
-    groups.set(None, {"name": "Staff"})
+async def test_set_without_a_change_keeps_changed(groups: Customergroups, clock: Clock) -> None:
+    await groups.set(None, {"name": "Staff"})
     clock.advance(60)
-    assert groups.set(1, {"name": " Staff "})["changed"] == "2014-01-16T14:14:18Z"
-    assert groups.set(1, {})["changed"] == "2014-01-16T14:14:18Z"
+    assert (await groups.set(1, {"name": " Staff "}))["changed"] == "2014-01-16T14:14:18Z"
+    assert (await groups.set(1, {}))["changed"] == "2014-01-16T14:14:18Z"
 
 
 @pytest.mark.parametrize(
@@ -85,75 +88,71 @@ def test_set_without_a_change_keeps_changed(groups: Customergroups, clock: Clock
         ({"uid": 3, "name": 7}, ["/name", "/uid"]),
     ],
 )
-def test_create_reports_every_problem_at_its_pointer(
+async def test_create_reports_every_problem_at_its_pointer(
     groups: Customergroups, patch: dict[str, object], pointers: list[str]
 ) -> None:
     problems = groups.validate(None, patch)
     assert sorted(p["pointer"] for p in problems) == pointers
     assert all(p["message"].endswith(".") for p in problems)
     with pytest.raises(PatchInvalid):
-        groups.set(None, patch)
+        await groups.set(None, patch)
     assert groups.count(filters.MATCH_ALL) == 0
 
 
-def test_name_of_255_characters_is_accepted(groups: Customergroups) -> None:
+async def test_name_of_255_characters_is_accepted(groups: Customergroups) -> None:
     assert groups.validate(None, {"name": "x" * 255}) == []
 
 
-def test_validate_matches_set_and_saves_nothing(groups: Customergroups) -> None:
-    groups.set(None, {"name": "Staff"})
+async def test_validate_matches_set_and_saves_nothing(groups: Customergroups) -> None:
+    await groups.set(None, {"name": "Staff"})
     assert groups.validate(1, {"name": "Renamed"}) == []
     assert groups.get(1)["name"] == "Staff"
 
 
-def test_existing_group_needs_no_name_in_patch(groups: Customergroups) -> None:
-    groups.set(None, {"name": "Staff"})
+async def test_existing_group_needs_no_name_in_patch(groups: Customergroups) -> None:
+    await groups.set(None, {"name": "Staff"})
     assert groups.validate(1, {}) == []
 
 
-def test_unknown_uid_is_object_not_found(groups: Customergroups) -> None:
-    for action in (
-        lambda: groups.get(7),
-        lambda: groups.set(7, {"name": "A"}),
-        lambda: groups.validate(7, {}),
-        lambda: groups.delete(7),
-        lambda: groups.schema(7),
-    ):
+async def test_unknown_uid_is_object_not_found(groups: Customergroups) -> None:
+    for read in (lambda: groups.get(7), lambda: groups.validate(7, {}), lambda: groups.schema(7)):
         with pytest.raises(ObjectNotFound) as caught:
-            action()
+            read()
         assert caught.value.data == [{"pointer": "/0", "message": "No customer group with uid 7"}]
+    for write in (groups.set(7, {"name": "A"}), groups.delete(7)):
+        with pytest.raises(ObjectNotFound):
+            await write
 
 
-def test_uids_are_never_reused_after_delete(db: Path | None, clock: Clock) -> None:
-    groups = Customergroups(TinyStore.open(db), Schemas.load(), clock)
+async def test_uids_are_never_reused_after_delete(groups: Customergroups) -> None:
     for name in ("A", "B", "C"):
-        groups.set(None, {"name": name})
-    groups.delete(3)
-    assert groups.set(None, {"name": "D"})["uid"] == 4
+        await groups.set(None, {"name": name})
+    await groups.delete(3)
+    assert (await groups.set(None, {"name": "D"}))["uid"] == 4
 
 
-def test_deleted_name_can_be_used_again(groups: Customergroups) -> None:
-    groups.set(None, {"name": "Staff"})
-    groups.delete(1)
-    assert groups.set(None, {"name": "staff"})["uid"] == 2
+async def test_deleted_name_can_be_used_again(groups: Customergroups) -> None:
+    await groups.set(None, {"name": "Staff"})
+    await groups.delete(1)
+    assert (await groups.set(None, {"name": "staff"}))["uid"] == 2
 
 
-def test_schema_requires_name_only_for_new_groups(groups: Customergroups) -> None:
-    groups.set(None, {"name": "Staff"})
+async def test_schema_requires_name_only_for_new_groups(groups: Customergroups) -> None:
+    await groups.set(None, {"name": "Staff"})
     assert groups.schema(None)["required"] == ["name"]
     assert "required" not in groups.schema(1)
 
 
-def make(groups: Customergroups, clock: Clock, *names_: str) -> None:
+async def make(groups: Customergroups, clock: Clock, *names_: str) -> None:
     for name in names_:
-        groups.set(None, {"name": name})
+        await groups.set(None, {"name": name})
         clock.advance(1)
 
 
-def test_list_orders_by_name_case_insensitively_with_uid_tiebreak(
+async def test_list_orders_by_name_case_insensitively_with_uid_tiebreak(
     groups: Customergroups, clock: Clock
 ) -> None:
-    make(groups, clock, "beta", "Alpha", "gamma")
+    await make(groups, clock, "beta", "Alpha", "gamma")
     assert names(groups.select(Selection(sort="name"))) == ["Alpha", "beta", "gamma"]
     assert names(groups.select(Selection(sort="name", descending=True))) == [
         "gamma",
@@ -162,9 +161,9 @@ def test_list_orders_by_name_case_insensitively_with_uid_tiebreak(
     ]
 
 
-def test_list_created_ties_break_by_uid(groups: Customergroups) -> None:
+async def test_list_created_ties_break_by_uid(groups: Customergroups) -> None:
     for name in ("c", "a", "b"):
-        groups.set(None, {"name": name})
+        await groups.set(None, {"name": name})
     assert [g["uid"] for g in groups.select(Selection(sort="created"))] == [1, 2, 3]
     assert [g["uid"] for g in groups.select(Selection(sort="created", descending=True))] == [
         3,
@@ -173,14 +172,14 @@ def test_list_created_ties_break_by_uid(groups: Customergroups) -> None:
     ]
 
 
-def test_changed_ordering_follows_renames(groups: Customergroups, clock: Clock) -> None:
-    make(groups, clock, "a", "b")
-    groups.set(1, {"name": "a2"})
+async def test_changed_ordering_follows_renames(groups: Customergroups, clock: Clock) -> None:
+    await make(groups, clock, "a", "b")
+    await groups.set(1, {"name": "a2"})
     assert names(groups.select(Selection(sort="changed"))) == ["b", "a2"]
 
 
-def test_pages_neither_overlap_nor_skip(groups: Customergroups, clock: Clock) -> None:
-    make(groups, clock, *(f"g{i:02}" for i in range(25)))
+async def test_pages_neither_overlap_nor_skip(groups: Customergroups, clock: Clock) -> None:
+    await make(groups, clock, *(f"g{i:02}" for i in range(25)))
     pages = [
         names(groups.select(Selection(sort="name", limit=10, offset=o))) for o in range(0, 30, 10)
     ]
@@ -188,14 +187,16 @@ def test_pages_neither_overlap_nor_skip(groups: Customergroups, clock: Clock) ->
     assert [name for page in pages for name in page] == [f"g{i:02}" for i in range(25)]
 
 
-def test_limit_zero_and_offset_past_the_end_are_empty(groups: Customergroups, clock: Clock) -> None:
-    make(groups, clock, "a", "b")
+async def test_limit_zero_and_offset_past_the_end_are_empty(
+    groups: Customergroups, clock: Clock
+) -> None:
+    await make(groups, clock, "a", "b")
     assert groups.select(Selection(limit=0)) == []
     assert groups.select(Selection(offset=5)) == []
 
 
-def test_count_and_list_use_the_same_filter(groups: Customergroups, clock: Clock) -> None:
-    make(groups, clock, "Staff", "Students", "staff room")
+async def test_count_and_list_use_the_same_filter(groups: Customergroups, clock: Clock) -> None:
+    await make(groups, clock, "Staff", "Students", "staff room")
     where = filters.parse({"/name": {"startsWith": "STAFF"}}, FIELDS, "/0")
     assert groups.count(where) == 2
     assert names(groups.select(Selection(where=where))) == ["Staff", "staff room"]

@@ -1,15 +1,18 @@
-"""The store: persistence, the uid counter, atomic commits, failed writes, refusing bad files."""
+"""The store: persistence, group commit, reads that never see unwritten data, failed writes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
+from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import StoreError, TinyStore
+from customergroup_rpc.store import Drop, Members, Put, StoreError, TinyStore, WriteFailed
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
 
@@ -23,95 +26,205 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "groups.db.json"
 
 
-def test_store_keeps_what_it_was_given(db: Path | None) -> None:
+def gated_writes(
+    monkeypatch: pytest.MonkeyPatch, fail: bool = False
+) -> tuple[threading.Event, list[int]]:
+    """Make commits wait for an event (and fail, if asked); count them."""
+    gate, writes = threading.Event(), []
+    real = files.write_atomic
+
+    def write(target: Path, data: bytes, mode: int = 0o600) -> None:
+        writes.append(len(data))
+        gate.wait(5)
+        if fail:
+            raise OSError(28, "No space left on device")
+        real(target, data, mode)
+
+    monkeypatch.setattr("customergroup_rpc.store.write_atomic", write)
+    return gate, writes
+
+
+async def test_store_keeps_what_it_was_given(db: Path | None) -> None:
     store = TinyStore.open(db)
-    uid = store.insert(doc("A"))
-    store.save({uid: doc("B")}, {})
-    assert store.get(uid) == doc("B")
-    assert list(store.items()) == [(uid, doc("B"))]
-    store.remove(uid)
-    assert store.get(uid) is None
-    store.close()
+    await store.stage([Put(1, doc("A")), Members(1, frozenset({5, 6}))])
+    await store.stage([Put(1, doc("B"))])
+    assert store.committed.get(1) == doc("B")
+    assert store.committed.members(1) == {5, 6}
+    await store.stage([Drop(1)])
+    assert store.committed.get(1) is None
+    assert store.committed.members(1) == frozenset()
+    await store.aclose()
 
 
-def test_everything_survives_a_reopen(path: Path) -> None:
+async def test_everything_survives_a_reopen(path: Path) -> None:
     store = TinyStore.open(path)
-    for name in ("A", "B", "C"):
-        store.insert(doc(name))
-    store.remove(2)
-    store.close()
+    for uid, name in enumerate("ABC", start=1):
+        await store.stage([Put(uid, doc(name))])
+    await store.stage([Drop(2), Members(3, frozenset({9}))])
+    await store.aclose()
     again = TinyStore.open(path)
-    assert [uid for uid, _ in again.items()] == [1, 3]
+    assert [uid for uid, _ in again.committed.items()] == [1, 3]
+    assert again.committed.members(3) == {9}
+    assert again.committed.named("STAFF") is None
+    assert again.committed.named(" c ") == 3
     again.close()
 
 
-def test_uid_counter_survives_deleting_the_newest(path: Path) -> None:
+async def test_uid_counter_survives_deleting_the_newest(path: Path) -> None:
     store = TinyStore.open(path)
-    store.insert(doc("A"))
-    store.insert(doc("B"))
-    store.remove(2)
-    store.close()
+    await store.stage([Put(1, doc("A")), Put(2, doc("B"))])
+    await store.stage([Drop(2)])
+    await store.aclose()
     again = TinyStore.open(path)
-    assert again.insert(doc("C")) == 3
+    assert again.working.last_uid == 2
     again.close()
 
 
-def test_file_is_plain_tinydb_json_without_uid_inside(path: Path) -> None:
+async def test_file_is_plain_tinydb_with_the_uid_stored_once(path: Path) -> None:
     store = TinyStore.open(path)
-    store.insert(doc("A"))
-    store.close()
+    await store.stage([Put(1, doc("A")), Members(1, frozenset({42, 17}))])
+    await store.aclose()
     data = json.loads(path.read_text())
-    assert data == {"customergroups": {"1": doc("A")}, "meta": {"1": {"last_uid": 1}}}
+    assert data == {
+        "customergroups": {"1": doc("A")},
+        "members": {"1": {"customers": [17, 42]}},
+        "meta": {"1": {"last_uid": 1}},
+    }
+    plain = TinyDB(path, access_mode="r")
+    assert plain.table("customergroups").get(doc_id=1) == doc("A")
+    plain.close()
 
 
-def test_each_write_is_on_disk_when_it_returns(path: Path) -> None:
+async def test_a_write_is_on_disk_when_it_resolves(path: Path) -> None:
     store = TinyStore.open(path)
-    store.insert(doc("A"))
+    await store.stage([Put(1, doc("A"))])
     assert json.loads(path.read_text())["customergroups"]["1"]["name"] == "A"
-    store.close()
+    await store.aclose()
 
 
-def test_failed_write_changes_nothing_on_disk_or_in_memory(
+async def test_reads_do_not_see_a_change_before_it_is_on_disk(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    store.insert(doc("A"))
-    before = path.read_bytes()
-
-    def disk_full(target: Path, data: bytes, mode: int = 0o600) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("customergroup_rpc.store.write_atomic", disk_full)
-    with pytest.raises(OSError, match="No space"):
-        store.insert(doc("B"))
-    with pytest.raises(OSError, match="No space"):
-        store.save({1: doc("Z")}, {})
-    assert path.read_bytes() == before
-    assert list(store.items()) == [(1, doc("A"))]
-    monkeypatch.undo()
-    assert store.insert(doc("B")) == 2  # the failed insert's uid was not burnt into memory
-    store.close()
+    gate, _ = gated_writes(monkeypatch)
+    durable = store.stage([Put(1, doc("A"))])
+    await asyncio.sleep(0.05)
+    assert store.working.get(1) == doc("A")  # the next check sees it ...
+    assert store.committed.get(1) is None  # ... but no read does, yet
+    gate.set()
+    await durable
+    assert store.committed.get(1) == doc("A")
+    await store.aclose()
 
 
-def test_no_temporary_files_are_left_behind(path: Path) -> None:
+async def test_writes_that_arrive_together_share_one_commit(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = TinyStore.open(path)
-    for name in ("A", "B"):
-        store.insert(doc(name))
-    store.close()
+    gate, writes = gated_writes(monkeypatch)
+    first = store.stage([Put(1, doc("first"))])
+    await asyncio.sleep(0.05)  # the first commit is in flight
+    rest = [store.stage([Put(uid, doc(f"g{uid}"))]) for uid in range(2, 12)]
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert len(writes) == 2
+    assert len(json.loads(path.read_text())["customergroups"]) == 11
+    await store.aclose()
+
+
+async def test_failed_write_changes_nothing_on_disk_or_in_memory(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A"))])
+    before = path.read_bytes()
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed):
+        await store.stage([Put(2, doc("B")), Members(1, frozenset({7}))])
+    assert path.read_bytes() == before
+    for state in (store.committed, store.working):
+        assert list(state.items()) == [(1, doc("A"))]
+        assert state.members(1) == frozenset()
+        assert state.named("b") is None
+    monkeypatch.undo()
+    await store.stage([Put(2, doc("B"))])  # the service goes on
+    assert store.committed.last_uid == 2
+    await store.aclose()
+
+
+async def test_writes_queued_behind_a_failed_one_fail_too(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    first = store.stage([Put(1, doc("A"))])
+    await asyncio.sleep(0.05)
+    second = store.stage([Put(2, doc("B"))])  # checked against a state that held A
+    gate.set()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(r) for r in results] == [WriteFailed, WriteFailed]
+    assert store.working.last_uid == store.committed.last_uid == 0
+    await store.aclose()
+
+
+async def test_no_temporary_files_are_left_behind(path: Path) -> None:
+    store = TinyStore.open(path)
+    for uid in (1, 2):
+        await store.stage([Put(uid, doc(str(uid)))])
+    await store.aclose()
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
+
+
+async def test_ten_thousand_members_are_one_write(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    gate.set()
+    await store.stage([Put(1, doc("A")), Members(1, frozenset(range(1, 10_001)))])
+    assert len(writes) == 1
+    assert json.loads(path.read_text())["members"]["1"]["customers"][:3] == [1, 2, 3]
+    await store.aclose()
+
+
+async def test_prefix_search_follows_renames_and_deletes(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    await store.stage([Put(1, doc("Staff")), Put(2, doc("staff room")), Put(3, doc("Students"))])
+    assert store.committed.prefixed("sta") == [1, 2]
+    await store.stage([Put(1, doc("Alumni")), Drop(2)])
+    assert store.committed.prefixed("sta") == []
+    assert store.committed.prefixed("") == [1, 3]
+    await store.aclose()
 
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"customergroups": ', b"[1, 2]", b"", b'{"customergroups": {"x": 1}}', b'{"meta": 5}'],
+    [
+        b'{"customergroups": ',
+        b"[1, 2]",
+        b"",
+        b'{"customergroups": {"x": 1}}',
+        b'{"meta": 5}',
+        b'{"customergroups": {"1": {"name": "A", "created": "x", "changed": "x"}, '
+        b'"2": {"name": " a ", "created": "x", "changed": "x"}}}',
+    ],
 )
 def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, content: bytes) -> None:
     path.write_bytes(content)
     with pytest.raises(StoreError, match=r"Left untouched\.$") as caught:
         TinyStore.open(path)
-    assert str(path) in str(caught.value)
+    assert path.name in str(caught.value)
     assert path.read_bytes() == content
-    TinyStore.open(path.with_name("other.json")).close()  # the lock was released
+    TinyStore.open(path.with_name("other.json")).close()
+
+
+def test_a_refused_file_releases_its_lock(path: Path) -> None:
+    path.write_bytes(b"[]")
+    with pytest.raises(StoreError):
+        TinyStore.open(path)
+    path.unlink()
+    TinyStore.open(path).close()
 
 
 def test_a_second_store_on_the_same_file_is_refused(path: Path) -> None:
@@ -144,32 +257,6 @@ def test_temporary_files_of_a_killed_writer_are_removed_at_open(path: Path) -> N
     TinyStore.open(path).close()
     assert not stale.exists()
     assert other.exists()
-
-
-def test_ten_thousand_members_are_one_write(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = TinyStore.open(path)
-    uid = store.insert(doc("A"))
-    writes: list[int] = []
-    real = files.write_atomic
-
-    def counted(target: Path, data: bytes, mode: int = 0o600) -> None:
-        writes.append(len(data))
-        real(target, data, mode)
-
-    monkeypatch.setattr("customergroup_rpc.store.write_atomic", counted)
-    store.save({uid: doc("A")}, {uid: frozenset(range(1, 10_001))})
-    assert len(writes) == 1
-    assert json.loads(path.read_text())["members"]["1"]["customers"][:3] == [1, 2, 3]
-    store.close()
-
-
-def test_removing_a_group_removes_its_members_in_the_same_write(path: Path) -> None:
-    store = TinyStore.open(path)
-    store.insert(doc("A"))
-    store.save({}, {1: frozenset({5})})
-    store.remove(1)
-    assert json.loads(path.read_text())["members"] == {}
-    store.close()
 
 
 @pytest.mark.parametrize(
