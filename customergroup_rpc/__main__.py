@@ -79,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
         announce=_announce,
+        access_log=sys.stderr.buffer,
     )
     print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}", file=sys.stderr)
     web.run_app(

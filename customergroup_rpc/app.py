@@ -13,10 +13,12 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .accesslog import LineBuffer
 from .rpc import Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
@@ -38,10 +40,13 @@ class Config:
     admin_token: str | None = None
     # Told the token created on a first start (serve prints it); None: create none.
     announce: Callable[[str], None] | None = None
+    # Where access lines go (serve: standard error); None: nowhere.
+    access_log: IO[bytes] | None = None
     clock: Clock = utc_now
 
 
 CONFIG = web.AppKey("config", Config)
+ACCESS = web.AppKey("access", LineBuffer)
 TOKENS = web.AppKey("tokens", Tokens)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 METHODS = web.RequestKey("rpc_methods", list[str])
@@ -54,6 +59,9 @@ def create_app(config: Config | None = None) -> web.Application:
     config = config or Config()
     app = web.Application(client_max_size=config.max_body, middlewares=[_no_crash])
     app[CONFIG] = config
+    if config.access_log is not None:
+        app[ACCESS] = LineBuffer(config.access_log)
+        app.on_cleanup.append(_close_access_log)
     app.cleanup_ctx.append(_state)
     for path in ENDPOINTS:
         app.router.add_post(path, _rpc)
@@ -75,6 +83,10 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.aclose()
+
+
+async def _close_access_log(app: web.Application) -> None:
+    app[ACCESS].close()
 
 
 def _first_tokens(tokens: Tokens, config: Config) -> None:
@@ -142,23 +154,24 @@ _UNSAFE_PATH = re.compile(r"[^\w./\-~%]")
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request: client, path without query (tokens stay out), RPC methods, status."""
+    """One line per request: client, path without query (tokens stay out), RPC methods, status.
+
+    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``.
+    """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        sink = request.app.get(ACCESS) if isinstance(request, web.Request) else None
+        if sink is None:
+            return
         names = request.get(METHODS) or []
         methods = ",".join(_UNSAFE.sub("?", name)[:64] for name in names[:20]) or "-"
         more = f"+{len(names) - 20}" if len(names) > 20 else ""
-        self.logger.info(
-            '%s "%s %s" %s%s %d %.1fms',
-            request.remote,
-            request.method,
-            _UNSAFE_PATH.sub("?", request.path)[:200],
-            methods,
-            more,
-            response.status,
-            time * 1000,
+        path = _UNSAFE_PATH.sub("?", request.path)[:200]
+        sink.write(
+            f'{request.remote} "{request.method} {path}" {methods}{more} '
+            f"{response.status} {time * 1000:.1f}ms"
         )
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        return True

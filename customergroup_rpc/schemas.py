@@ -22,6 +22,7 @@ from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError, validators
 
+from .checks import Check, compile_check
 from .errors import Problem, join
 
 OBJECT_ID = "urn:customergroup-rpc:customergroup"
@@ -65,6 +66,7 @@ class Param:
     required: bool
     schema: Mapping[str, Any]
     validator: Any
+    quick: Check | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Schemas:
     methods: Mapping[str, Method]
     _new_patch: Any
     _patch: Any
+    _new_patch_quick: Check | None
+    _patch_quick: Check | None
 
     @classmethod
     def load(cls, folder: Path | None = None) -> Schemas:
@@ -99,7 +103,14 @@ class Schemas:
         resolved = _inline_refs(doc, doc["definitions"], {OBJECT_ID: obj})
         methods = {name: _method(name, spec) for name, spec in resolved["methods"].items()}
         new = {**obj, "required": ["name"]}
-        return cls(obj, methods, _Validator(new, format_checker=_FORMATS), _Validator(obj))
+        return cls(
+            obj,
+            methods,
+            _Validator(new, format_checker=_FORMATS),
+            _Validator(obj, format_checker=_FORMATS),
+            compile_check(new),
+            compile_check(obj),
+        )
 
     def object_for(self, *, new: bool) -> dict[str, Any]:
         """The schema ``getSchema`` returns: ``required: ["name"]`` only for a new group."""
@@ -114,17 +125,28 @@ class Schemas:
 
     def check_patch(self, patch: Mapping[str, Any], *, new: bool) -> list[Problem]:
         """Every schema problem of a patch, pointers into the patch."""
+        quick = self._new_patch_quick if new else self._patch_quick
+        if quick is not None and quick(patch):
+            return []
         validator = self._new_patch if new else self._patch
         return problems(validator.iter_errors(patch), "", "patch")
 
     def check_param(self, param: Param, value: Any, at: str) -> list[Problem]:
         """Every schema problem of one param value, pointers into the params."""
+        if param.quick is not None and param.quick(value):
+            return []
         return problems(param.validator.iter_errors(value), at, param.name)
 
 
 def _method(name: str, spec: Mapping[str, Any]) -> Method:
     params = tuple(
-        Param(p["name"], p.get("required", False), p["schema"], _Validator(p["schema"]))
+        Param(
+            p["name"],
+            p.get("required", False),
+            p["schema"],
+            _Validator(p["schema"], format_checker=_FORMATS),
+            compile_check(p["schema"]),
+        )
         for p in spec["params"]
     )
     return Method(
