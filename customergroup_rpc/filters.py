@@ -359,20 +359,25 @@ def _clause(key: str, raw: object, fields: Fields, at: str, problems: list[Probl
     return Clause(key[1:], scope.type, _condition(raw, scope))
 
 
-def prefix(node: Filter, prop: str) -> str | None:
-    """A folded prefix every match's ``prop`` must start with, if the filter demands one.
+def prefix(node: Filter, prop: str) -> tuple[str | None, bool]:
+    """A folded prefix every match's ``prop`` must start with, and whether that is all.
 
-    Lets a caller narrow candidates with an index before testing them all.
+    Lets a caller narrow candidates with an index, and skip testing them when the prefix is
+    the whole filter.
 
-    >>> prefix(parse({"/name": {"startsWith": "STAFF"}}, {"/name": FieldType.STRING}, ""), "name")
-    'staff'
+    >>> fields = {"/name": FieldType.STRING, "/uid": FieldType.INTEGER}
+    >>> prefix(parse({"/name": {"startsWith": "STAFF"}}, fields, ""), "name")
+    ('staff', True)
+    >>> prefix(parse({"/name": {"startsWith": "S"}, "/uid": 2}, fields, ""), "name")
+    ('s', False)
     """
     for clause in node.clauses:
         if clause.prop == prop:
             for term in clause.condition.terms:
                 if term.op == "startsWith":
-                    return str(term.operand)
-    return None
+                    whole = len(node.clauses) == 1 and len(clause.condition.terms) == 1
+                    return str(term.operand), whole
+    return None, False
 
 
 def _negate(test: ValueTest) -> ValueTest:

@@ -209,13 +209,13 @@ class Customergroups:
 
     def _matching(self, state: State, where: filters.Filter, sort: str) -> list[int]:
         """The uids a filter holds for, in name order when sorting by name, else uid order."""
-        prefix = filters.prefix(where, "name")
+        prefix, answered = filters.prefix(where, "name")
         if sort == "name" or prefix is not None:
             uids: Iterable[int] = state.prefixed(prefix or "")
             uids = uids if sort == "name" else sorted(uids)
         else:
             uids = state.groups.keys()
-        if where == filters.MATCH_ALL:
+        if answered or where == filters.MATCH_ALL:
             return list(uids)
         test = filters.compile_filter(where)
         return [uid for uid in uids if test(_record(state, uid))]

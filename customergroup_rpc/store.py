@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import itertools
 import json
 import logging
 from collections.abc import Awaitable, Iterator, Sequence
@@ -113,12 +112,9 @@ class State:
 
     def prefixed(self, folded: str) -> list[int]:
         """The uids of groups whose folded name starts with ``folded``, in name order."""
-        found = []
-        for key in itertools.islice(self._keys, bisect.bisect_left(self._keys, folded), None):
-            if not key.startswith(folded):
-                break
-            found.append(self._by_key[key])
-        return found
+        start = bisect.bisect_left(self._keys, folded)
+        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
+        return [self._by_key[key] for key in self._keys[start:end]]
 
     def apply(self, change: Change) -> None:
         if isinstance(change, Put):
@@ -156,6 +152,16 @@ class State:
         key = fold(name)
         del self._by_key[key]
         del self._keys[bisect.bisect_left(self._keys, key)]
+
+
+def _successor(prefix: str) -> str:
+    """The least string greater than every string that starts with ``prefix``.
+
+    >>> _successor("staff"), _successor("a\U0010ffff")
+    ('stafg', 'b')
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else "\U0010ffff" * (len(prefix) + 1)
 
 
 class AtomicStorage(Storage):

@@ -200,3 +200,25 @@ async def test_count_and_list_use_the_same_filter(groups: Customergroups, clock:
     where = filters.parse({"/name": {"startsWith": "STAFF"}}, FIELDS, "/0")
     assert groups.count(where) == 2
     assert names(groups.select(Selection(where=where))) == ["Staff", "staff room"]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ({"/name": {"startsWith": "ＳＴＡＦＦ"}}, ["Staff", "staff room", "Staffing"]),
+        ({"/name": {"startsWith": "staff", "endsWith": "ROOM"}}, ["staff room"]),
+        ({"/name": {"startsWith": "staff"}, "/uid": {"min": 3}}, ["Staffing"]),
+        ({"/name": {"startsWith": "zz"}}, []),
+        ({"/name": {"startsWith": ""}}, ["Staff", "Students", "staff room", "Staffing"]),
+    ],
+)
+async def test_prefix_filters_use_the_name_index_and_still_apply_the_rest(
+    groups: Customergroups, clock: Clock, where: dict[str, object], expected: list[str]
+) -> None:
+    await make(groups, clock, "Staff", "Students", "staff room", "Staffing")
+    fields = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
+    chosen = filters.parse(where, fields, "/1/filters")
+    assert names(groups.select(Selection(where=chosen))) == expected
+    assert groups.count(chosen) == len(expected)
+    by_name = groups.select(Selection(where=chosen, sort="name", descending=True))
+    assert names(by_name) == sorted(expected, key=str.casefold, reverse=True)
