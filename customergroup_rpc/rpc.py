@@ -16,6 +16,7 @@ b'{"jsonrpc":"2.0","result":0,"id":1}'
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -141,6 +142,7 @@ class Dispatcher:
             raise RuntimeError("methods.json and rpc.HANDLERS disagree")
         self.max_batch = max_batch
         self._binder = Binder(schemas)
+        self._specs = schemas.methods
         self._methods = {
             name: self._method(schemas.methods[name], handler, groups)
             for name, handler in HANDLERS.items()
@@ -159,8 +161,33 @@ class Dispatcher:
             return _dump(_invalid(None, "The batch is empty."))
         if len(doc) > self.max_batch:
             return _dump(_invalid(None, f"A batch may hold at most {self.max_batch} requests."))
-        answers = [a for member in doc if (a := await self._one(member, context)) is not None]
+        answers = [a for a in await self._batch(doc, context) if a is not None]
         return _dump(answers) if answers else None
+
+    async def _batch(self, members: list[Any], context: Context) -> list[dict[str, Any] | None]:
+        """Answer members in order; the batch's writes are committed together.
+
+        Each write runs until it has checked and staged its change, in request order, then
+        waits for the disk with the others; a read first waits for the writes before it, so
+        it sees them, as if the members ran one after another.
+        """
+        answers: list[asyncio.Future[dict[str, Any] | None]] = []
+        writes: list[asyncio.Task[dict[str, Any] | None]] = []
+        for member in members:
+            if self._writes(member):
+                writes.append(asyncio.create_task(self._one(member, context)))
+                answers.append(writes[-1])
+                await asyncio.sleep(0)  # it stages before the next member is checked
+                continue
+            if writes:
+                await asyncio.wait(writes)
+            answers.append(_done(await self._one(member, context)))
+        return [await answer for answer in answers]
+
+    def _writes(self, member: Any) -> bool:
+        name = member.get("method") if isinstance(member, dict) else None
+        method = self._specs.get(name) if isinstance(name, str) else None
+        return method is not None and method.scope == "manage"
 
     async def _one(self, member: Any, context: Context) -> dict[str, Any] | None:
         problem = _problem(member)
@@ -196,6 +223,12 @@ class Dispatcher:
         # here instead of per request saves about 20 µs a call.
         method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
         return method
+
+
+def _done(answer: dict[str, Any] | None) -> asyncio.Future[dict[str, Any] | None]:
+    future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+    future.set_result(answer)
+    return future
 
 
 def _problem(member: Any) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
+from customergroup_rpc import files
 from customergroup_rpc.rpc import HANDLERS, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
@@ -129,3 +132,37 @@ async def test_integral_floats_page_like_integers(rpc: Dispatcher, selection: An
         "id": 1,
     }
     assert len((await answer(rpc, request))["result"]) == 1
+
+
+def create(name: str, id_: int) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "method": "Customergroup.create",
+        "params": [{"name": name}],
+        "id": id_,
+    }
+
+
+async def test_a_batch_of_creates_is_committed_together(tmp_path: Path) -> None:
+    schemas = Schemas.load()
+    store = TinyStore.open(tmp_path / "db.json")
+    rpc = Dispatcher(Customergroups(store, schemas), schemas, max_batch=100)
+    with mock.patch("customergroup_rpc.store.write_atomic", wraps=files.write_atomic) as writes:
+        replies = await answer(rpc, [create(f"Group {i}", i) for i in range(100)])
+    assert [r["result"]["uid"] for r in replies] == list(range(1, 101))
+    assert writes.call_count <= 2
+    await store.aclose()
+
+
+async def test_a_read_in_a_batch_sees_the_writes_before_it(rpc: Dispatcher) -> None:
+    batch = [
+        create("A", 1),
+        {"jsonrpc": "2.0", "method": "Customergroup.get", "params": [1, "name"], "id": 2},
+        create("a", 3),
+        {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 4},
+    ]
+    first, read, duplicate, count = await answer(rpc, batch)
+    assert first["result"]["name"] == "A"
+    assert read["result"] == {"name": "A"}
+    assert duplicate["error"]["code"] == -32602
+    assert count["result"] == 1
