@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: serve test lint typecheck pytest clean
+.PHONY: serve test lint typecheck pytest bench clean
 
 serve: $(VENV)/.run
 	$(BIN)/customergroup-rpc serve $(ARGS)
@@ -20,6 +20,12 @@ typecheck: $(VENV)/.dev
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest
+
+# HTTP figures against baselines of the same run (bench/figures.py); wrk comes from Debian.
+bench: $(VENV)/.run
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || \
+	  { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python bench/figures.py $(ARGS)
 
 $(VENV)/.python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
