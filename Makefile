@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: serve test lint typecheck pytest bench clean
+.PHONY: serve test lint typecheck pytest fuzz bench browser clean
 
 serve: $(VENV)/.run
 	$(BIN)/customergroup-rpc serve $(ARGS)
@@ -18,13 +18,22 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy customergroup_rpc
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev browser
 	$(BIN)/pytest
+
+# Many more generated inputs than make test tries (tests/test_fuzz.py, hypothesis profile "fuzz").
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
+
+# The console's browser test drives Debian's Chromium; install it when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # HTTP figures against baselines of the same run (bench/figures.py); wrk comes from Debian.
 bench: $(VENV)/.run
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || \
-	  { apt-get update && apt-get install -y wrk; }
+	@command -v wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python bench/figures.py $(ARGS)
 
 $(VENV)/.python:

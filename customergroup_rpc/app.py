@@ -2,7 +2,7 @@
 
 >>> app = create_app(Config(db=None))
 >>> sorted({r.resource.canonical for r in app.router.routes()})
-['/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/health']
+['/', '/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/console', '/health']
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .tokens import Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
 ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
+CONSOLE = Path(__file__).parent / "console"
 MiB = 1024 * 1024
 
 
@@ -66,6 +67,8 @@ def create_app(config: Config | None = None) -> web.Application:
     for path in ENDPOINTS:
         app.router.add_post(path, _rpc)
     app.router.add_get("/health", _health)
+    app.router.add_get("/", _console)
+    app.router.add_static("/console/", CONSOLE, show_index=False, follow_symlinks=False)
     return app
 
 
@@ -142,6 +145,11 @@ def _too_large(limit: int) -> web.Response:
     error = {"code": -32600, "message": "Invalid Request", "data": reason}
     body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
     return web.Response(status=413, body=body, content_type="application/json")
+
+
+async def _console(request: web.Request) -> web.FileResponse:
+    """The API console: one page, its assets served from ``/console/`` (SPEC 11)."""
+    return web.FileResponse(CONSOLE / "index.html")
 
 
 async def _health(request: web.Request) -> web.Response:
