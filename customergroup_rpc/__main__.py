@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     _db_option(serve)
     serve.add_argument("--max-body", type=_positive, default=MiB, help="largest body in bytes")
     serve.add_argument("--max-batch", type=_positive, default=100, help="most requests a batch")
+    serve.add_argument(
+        "--read-timeout", type=_seconds, default=30.0, help="seconds a request body may take"
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds a connection may sit idle or spend sending headers",
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="create, list or revoke API tokens")
@@ -72,12 +81,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = Config(
         db=None if args.db == MEMORY else Path(args.db),
         max_body=args.max_body,
         max_batch=args.max_batch,
+        read_timeout=args.read_timeout,
         admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
         announce=_announce,
         access_log=sys.stderr.buffer,
@@ -93,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
         shutdown_timeout=10,
+        keepalive_timeout=args.idle_timeout,
     )
     return 0
 

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,8 @@ class Config:
     db: Path | None = None
     max_body: int = MiB
     max_batch: int = 100
+    # A request body must arrive within this many seconds (slow clients get 408).
+    read_timeout: float = 30.0
     admin_token: str | None = None
     # Told the token created on a first start (serve prints it); None: create none.
     announce: Callable[[str], None] | None = None
@@ -66,6 +70,7 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(_state)
     for path in ENDPOINTS:
         app.router.add_post(path, _rpc)
+        app.router.add_get(path, _websocket)
     app.router.add_get("/health", _health)
     app.router.add_get("/", _console)
     app.router.add_static("/console/", CONSOLE, show_index=False, follow_symlinks=False)
@@ -116,13 +121,19 @@ async def _rpc(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request) -> web.Response:
-    limit = request.app[CONFIG].max_body
-    if request.content_length is not None and request.content_length > limit:
-        return _too_large(limit)
+    config = request.app[CONFIG]
+    if request.content_length is not None and request.content_length > config.max_body:
+        return _too_large(config.max_body)
     try:
-        body = await request.read()
+        async with asyncio.timeout(config.read_timeout):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _too_large(limit)
+        return _too_large(config.max_body)
+    except TimeoutError:
+        seconds = f"{config.read_timeout:g}"
+        return _refused(
+            408, f"The request body did not arrive within {seconds} s; nothing was processed."
+        )
     token = _token(request)
     context = Context(scope=request.app[TOKENS].scope_of(token) if token else None)
     request[METHODS] = context.methods
@@ -141,10 +152,48 @@ def _token(request: web.Request) -> str | None:
 
 
 def _too_large(limit: int) -> web.Response:
-    reason = f"The request body is larger than {limit} bytes; nothing was processed."
+    return _refused(413, f"The request body is larger than {limit} bytes; nothing was processed.")
+
+
+def _refused(status: int, reason: str) -> web.Response:
+    """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
     error = {"code": -32600, "message": "Invalid Request", "data": reason}
     body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
-    return web.Response(status=413, body=body, content_type="application/json")
+    response = web.Response(status=status, body=body, content_type="application/json")
+    response.force_close()
+    return response
+
+
+async def _websocket(request: web.Request) -> web.StreamResponse:
+    """The endpoint over a WebSocket: each text message a request or batch, answered alike.
+
+    The token comes from the upgrade request and is checked again for every message, so a
+    revoked token stops working at once. Messages over ``max_body`` close the socket (1009).
+    """
+    config, access = request.app[CONFIG], request.app.get(ACCESS)
+    socket = web.WebSocketResponse(max_msg_size=config.max_body, heartbeat=30.0)
+    if not socket.can_prepare(request).ok:
+        return _refused(405, "Send requests with POST, or open a WebSocket here.")
+    await socket.prepare(request)
+    token, tokens, dispatcher = _token(request), request.app[TOKENS], request.app[DISPATCHER]
+    async for message in socket:
+        if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
+            continue
+        started = time.perf_counter()
+        context = Context(scope=tokens.scope_of(token) if token else None)
+        data = (
+            message.data.encode("utf-8", "surrogatepass")
+            if isinstance(message.data, str)
+            else message.data
+        )
+        answer = await dispatcher.handle(data, context)
+        if answer is not None:
+            await socket.send_str(answer.decode("utf-8"))
+        if access is not None:
+            names = ",".join(map(_safe_name, context.methods[:20])) or "-"
+            took = (time.perf_counter() - started) * 1000
+            access.write(f'{request.remote} "WS {request.path}" {names} - {took:.1f}ms')
+    return socket
 
 
 async def _console(request: web.Request) -> web.FileResponse:

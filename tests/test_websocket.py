@@ -1,0 +1,89 @@
+"""The endpoint over a WebSocket: the same requests, batches, auth and errors (SPEC 11)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from customergroup_rpc.app import TOKENS, Config, create_app
+
+from .conftest import ENDPOINT, MANAGE, VIEW
+
+Client = TestClient[Any, Any]
+
+
+def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
+    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
+    if params is not None:
+        request["params"] = params
+    return request
+
+
+async def test_requests_and_batches_are_answered_one_message_each(client: Client) -> None:
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("create", [{"name": "Staff"}, ["uid", "name"]], "a")))
+        assert await ws.receive_json() == {
+            "jsonrpc": "2.0",
+            "result": {"name": "Staff", "uid": 1},
+            "id": "a",
+        }
+        await ws.send_str(json.dumps([req("count", id_=1), 7, req("get", [1, "name"], 2)]))
+        answers = await ws.receive_json()
+        assert [a.get("result", a.get("error", {}).get("code")) for a in answers] == [
+            1,
+            -32600,
+            {"name": "Staff"},
+        ]
+
+
+async def test_notifications_get_no_message(client: Client) -> None:
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps({"jsonrpc": "2.0", "method": "Customergroup.count"}))
+        await ws.send_str(json.dumps(req("count", id_=2)))
+        assert (await ws.receive_json())["id"] == 2  # the notification's answer never came
+
+
+async def test_auth_is_the_same_and_checked_per_message(client: Client) -> None:
+    async with client.ws_connect(ENDPOINT) as ws:
+        await ws.send_str(json.dumps(req("count")))
+        assert (await ws.receive_json())["error"] == {"code": 1004, "message": "Bad auth token"}
+    record, secret = client.app[TOKENS].create("view")
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with client.ws_connect(ENDPOINT, headers=headers) as ws:
+        await ws.send_str(json.dumps(req("create", [{"name": "A"}])))
+        assert (await ws.receive_json())["error"]["code"] == 1006
+        client.app[TOKENS].revoke(record.id)
+        await ws.send_str(json.dumps(req("count")))
+        assert (await ws.receive_json())["error"]["code"] == 1004
+
+
+async def test_bad_json_and_errors_keep_the_socket_open(client: Client) -> None:
+    async with client.ws_connect(f"{ENDPOINT}?auth={VIEW}") as ws:
+        await ws.send_str("{not json")
+        assert (await ws.receive_json())["error"]["code"] == -32700
+        await ws.send_str(json.dumps(req("get", [99])))
+        assert (await ws.receive_json())["error"]["data"][0]["pointer"] == "/0"
+        await ws.send_bytes(json.dumps(req("count")).encode())
+        assert (await ws.receive_json())["result"] == 0
+
+
+async def test_a_message_over_max_body_closes_the_socket(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(Config(admin_token=MANAGE, max_body=1000)))
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("create", [{"name": "x" * 2000}])))
+        message = await ws.receive()
+        assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert (await (await client.post(f"{ENDPOINT}?auth={MANAGE}", json=req("count"))).json())[
+        "result"
+    ] == 0
+
+
+@pytest.mark.parametrize("path", ["/backend/jsonrpc/v1/", "/backend/jsonrpc/v1"])
+async def test_a_plain_get_on_the_endpoint_says_how_to_call(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status == 405
+    assert "POST" in (await response.json())["error"]["data"]
