@@ -21,6 +21,7 @@ durability before it answers.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,15 @@ class Customergroups:
         return self._problems(uid, _normalised(patch))
 
     # --- writes: checked against the working state, answered once durable ---
+
+    @contextlib.contextmanager
+    def writes_together(self) -> Iterator[None]:
+        """Writes staged inside go to disk in one commit, when the block ends."""
+        self._store.hold()
+        try:
+            yield
+        finally:
+            self._store.release()
 
     async def set(self, uid: int | None, patch: Mapping[str, Any], at: str = "/0") -> Group:
         """Create (uid None) or update a group with a patch; return the group as stored."""

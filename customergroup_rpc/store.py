@@ -191,6 +191,8 @@ class Store(Protocol):
     working: State
 
     def stage(self, changes: Sequence[Change]) -> Awaitable[None]: ...
+    def hold(self) -> None: ...
+    def release(self) -> None: ...
 
 
 class TinyStore:
@@ -203,6 +205,7 @@ class TinyStore:
         self._doc = _document(self.committed)
         self._pending: list[tuple[Sequence[Change], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._holds = 0
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
@@ -238,9 +241,20 @@ class TinyStore:
             _record(self._doc, self.working, change)
         future = asyncio.get_running_loop().create_future()
         self._pending.append((changes, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        self._start_flushing()
         return future
+
+    def hold(self) -> None:
+        """Start no commit until ``release``: changes staged meanwhile go to disk together."""
+        self._holds += 1
+
+    def release(self) -> None:
+        self._holds -= 1
+        self._start_flushing()
+
+    def _start_flushing(self) -> None:
+        if self._holds == 0 and self._pending and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush())
 
     async def aclose(self) -> None:
         """Finish the writes in flight, then let another server open the file."""
