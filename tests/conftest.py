@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,14 @@ VIEW = "test-view-token"
 ENDPOINT = "/backend/jsonrpc/v1/"
 
 Call = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
+    """A JSON-RPC request for ``Customergroup.<method>``; no params member when None."""
+    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
+    if params is not None:
+        request["params"] = params
+    return request
 
 
 class Clock:
@@ -85,7 +93,3 @@ def ok(call: Call) -> Call:
         return answer["result"]
 
     return ok
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    yield from path.read_text(encoding="utf-8").splitlines()

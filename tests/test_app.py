@@ -13,16 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from customergroup_rpc.app import TOKENS, AccessLogger, Config, create_app
 
-from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock
+from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, req
 
 Client = TestClient[Any, Any]
-
-
-def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
-    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
-    if params is not None:
-        request["params"] = params
-    return request
 
 
 async def post(client: Client, body: Any, token: str | None = MANAGE, **kw: Any) -> Any:

@@ -13,16 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from customergroup_rpc.app import Config, create_app
 
-from .conftest import ENDPOINT, MANAGE
+from .conftest import ENDPOINT, MANAGE, req
 
 URL = f"{ENDPOINT}?auth={MANAGE}"
-
-
-def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
-    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
-    if params is not None:
-        request["params"] = params
-    return request
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from customergroup_rpc.app import TOKENS, Config, create_app
 
-from .conftest import ENDPOINT, MANAGE, VIEW
+from .conftest import ENDPOINT, MANAGE, VIEW, req
 
 Client = TestClient[Any, Any]
-
-
-def req(method: str, params: Any = None, id_: Any = 1) -> dict[str, Any]:
-    request: dict[str, Any] = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "id": id_}
-    if params is not None:
-        request["params"] = params
-    return request
 
 
 async def test_requests_and_batches_are_answered_one_message_each(client: Client) -> None:
