@@ -77,6 +77,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from machine import cpu_model, file_system  # bench/machine.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT = "/backend/jsonrpc/v1/"
 POST_LUA = "bench/post.lua"
@@ -736,29 +738,6 @@ def figure_throughput(bench: Bench, seeded: Path, limit: int) -> Row:
 
 
 # -- output ---------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def file_system(folder: Path) -> str:
-    """The type and device of the file system holding ``folder``, from /proc/mounts."""
-    best = ("", "unknown file system")
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, mount, kind = line.split()[:3]
-            if folder.resolve().is_relative_to(mount) and len(mount) >= len(best[0]):
-                best = (mount, f"{kind} on {device}")
-    except (OSError, ValueError):
-        pass
-    return best[1]
 
 
 def wrk_version() -> str:

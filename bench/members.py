@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from machine import cpu_model, file_system  # bench/machine.py, beside this script
+
 from customergroup_rpc import files, filters
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Selection
@@ -337,30 +339,6 @@ def sorting(folder: Path, count: int, runs: int) -> list[Row]:
 
 
 # -- output ---------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def file_system(folder: Path) -> str:
-    """The type and device of the file system holding ``folder``, from /proc/mounts."""
-    best = ("", "unknown file system")
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            device, mount, kind = line.split()[:3]
-            inside = folder.resolve().is_relative_to(mount)
-            if inside and len(mount) >= len(best[0]):
-                best = (mount, f"{kind} on {device}")
-    except (OSError, ValueError):
-        pass
-    return best[1]
 
 
 def table(rows: Sequence[Row]) -> str:
