@@ -1,7 +1,7 @@
-"""Command line: ``customergroup-rpc serve`` and ``customergroup-rpc token create|list|revoke``.
+"""Command line: ``customergroup-rpc serve``, ``token create|list|revoke`` and ``call``.
 
 Also ``python -m customergroup_rpc``. Messages for people go to standard error; standard output
-carries only what scripts capture (a new token, the token list).
+carries only what scripts capture (a new token, the token list, the result of a call).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import call
 from .app import AccessLogger, Config, MiB, create_app
 from .store import StoreError
 from .tokens import SCOPES, TokenFileError, Tokens, token_path
@@ -66,7 +67,51 @@ def _parser() -> argparse.ArgumentParser:
         action.set_defaults(run=run)
     _db_option(revoke)
     revoke.set_defaults(run=_token_revoke)
+    _call_parser(commands)
     return parser
+
+
+def _call_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    call_ = commands.add_parser(
+        "call",
+        usage="%(prog)s [-h] [--url URL] [--token TOKEN] (CALL | --batch FILE)",
+        help="call a running service in the console notation",
+        description="Call a running service: CALL is written as in the API console, "
+        'Customergroup.list(["name"], {"limit": 2}). The result is printed as JSON; an error '
+        "goes to standard error with exit code 1 (2: CALL is not valid notation).",
+    )
+    what = call_.add_mutually_exclusive_group(required=True)
+    what.add_argument("text", nargs="?", metavar="CALL", help="METHOD(JSON, ...)")
+    what.add_argument(
+        "--batch", metavar="FILE", help="one call per line, sent as one batch (-: stdin)"
+    )
+    url = os.environ.get("CUSTOMERGROUP_RPC_URL") or call.DEFAULT_URL
+    call_.add_argument("--url", default=url, help=f"the endpoint; CUSTOMERGROUP_RPC_URL ({url})")
+    call_.add_argument(
+        "--token",
+        default=os.environ.get("CUSTOMERGROUP_RPC_TOKEN") or None,
+        help="API token, sent as a Bearer header; CUSTOMERGROUP_RPC_TOKEN (safer than this flag)",
+    )
+    call_.set_defaults(run=_call)
+
+
+def _call(args: argparse.Namespace) -> int:
+    problem = call.check_url(args.url)
+    if problem:
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return call.USAGE
+    client = call.Client(args.url, args.token)
+    if args.text is not None:
+        return call.call(client, args.text, sys.stdout, sys.stderr)
+    try:
+        if args.batch == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(args.batch).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"customergroup-rpc: cannot read {args.batch}: {exc}", file=sys.stderr)
+        return call.USAGE
+    return call.batch(client, lines, sys.stdout, sys.stderr)
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:

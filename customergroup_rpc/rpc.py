@@ -31,9 +31,9 @@ from jsonrpcserver.dispatcher import create_request, not_notification, to_respon
 from jsonrpcserver.response import to_serializable
 from jsonrpcserver.result import NODATA  # type: ignore[attr-defined]  # exported, not in __all__
 
-from . import query
+from . import openrpc, query
 from .codec import dumps
-from .errors import BadAuthToken, Forbidden, InternalError, RpcError
+from .errors import BadAuthToken, Forbidden, InternalError, InvalidParams, Problem, RpcError, join
 from .params import Args, Binder
 from .schemas import Method, Schemas
 from .service import Customergroups
@@ -143,10 +143,13 @@ class Dispatcher:
         self.max_batch = max_batch
         self._binder = Binder(schemas)
         self._specs = schemas.methods
+        self._groups = groups
         self._methods = {
             name: self._method(schemas.methods[name], handler, groups)
             for name, handler in HANDLERS.items()
         }
+        # Not in methods.json: it needs no token and no service (SPEC 11).
+        self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
 
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
@@ -173,15 +176,17 @@ class Dispatcher:
         """
         answers: list[asyncio.Future[dict[str, Any] | None]] = []
         writes: list[asyncio.Task[dict[str, Any] | None]] = []
-        for member in members:
-            if self._writes(member):
-                writes.append(asyncio.create_task(self._one(member, context)))
-                answers.append(writes[-1])
-                await asyncio.sleep(0)  # it stages before the next member is checked
+        for run in _runs(members, self._writes):
+            if not self._writes(run[0]):
+                if writes:
+                    await asyncio.wait(writes)
+                answers += [_done(await self._one(member, context)) for member in run]
                 continue
-            if writes:
-                await asyncio.wait(writes)
-            answers.append(_done(await self._one(member, context)))
+            with self._groups.writes_together():
+                for member in run:
+                    writes.append(asyncio.create_task(self._one(member, context)))
+                    answers.append(writes[-1])
+                    await asyncio.sleep(0)  # it stages before the next member is checked
         return [await answer for answer in answers]
 
     def _writes(self, member: Any) -> bool:
@@ -227,6 +232,32 @@ class Dispatcher:
         # It also computes the signature on every call; doing it once here saves about 20 µs.
         method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
         return method
+
+
+def _discover(document: dict[str, Any]) -> Any:
+    """``rpc.discover``: the OpenRPC document, built once, for any caller."""
+
+    async def method(*args: Any, **kwargs: Any) -> Any:
+        extra = [f"/{i}" for i in range(len(args) - 1)] + [join("", k) for k in kwargs]
+        if extra:
+            message = f"{openrpc.DISCOVER} takes no params."
+            problems = [Problem(pointer=at, message=message) for at in extra]
+            return Error(InvalidParams.code, InvalidParams.message, problems)
+        return Success(document)
+
+    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return method
+
+
+def _runs(members: list[Any], writes: Callable[[Any], bool]) -> list[list[Any]]:
+    """Consecutive members split into runs of writes and runs of everything else."""
+    runs: list[list[Any]] = []
+    for member in members:
+        if runs and writes(runs[-1][0]) == writes(member):
+            runs[-1].append(member)
+        else:
+            runs.append([member])
+    return runs
 
 
 def _done(answer: dict[str, Any] | None) -> asyncio.Future[dict[str, Any] | None]:
