@@ -17,6 +17,8 @@ lint: $(VENV)/.dev
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy customergroup_rpc
+	cd bench && ../$(BIN)/mypy --strict *.py
+	$(BIN)/mypy --strict examples
 
 pytest: $(VENV)/.dev browser
 	$(BIN)/pytest
