@@ -16,9 +16,10 @@ customergroup_rpc.notation.NotationError: Expected ',' or ')' at position 19, fo
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any, NamedTuple
+
+from .codec import DECODER
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace (RFC 8259, section 2)
@@ -73,7 +74,7 @@ def _skip(text: str, at: int) -> int:
 
 def _value(text: str, at: int, wanted: str) -> tuple[Any, int]:
     try:
-        value, end = _DECODER.raw_decode(text, at)
+        value, end = DECODER.raw_decode(text, at)
     except json.JSONDecodeError as exc:
         if exc.pos == at and exc.msg == "Expecting value":
             raise _expected(text, at, wanted) from None
@@ -88,18 +89,3 @@ def _value(text: str, at: int, wanted: str) -> tuple[Any, int]:
 def _expected(text: str, at: int, what: str) -> NotationError:
     found = repr(text[at : at + 12]) if at < len(text) else "the end"
     return NotationError(at, f"Expected {what} at position {at}, found {found}")
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    # 1e400 is valid JSON but overflows to infinity, which no request could carry.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)

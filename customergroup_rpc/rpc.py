@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -32,7 +30,7 @@ from jsonrpcserver.response import to_serializable
 from jsonrpcserver.result import NODATA  # type: ignore[attr-defined]  # exported, not in __all__
 
 from . import openrpc, query
-from .codec import dumps
+from .codec import DECODER, dumps
 from .errors import BadAuthToken, Forbidden, InternalError, InvalidParams, Problem, RpcError, join
 from .params import Args, Binder
 from .schemas import Method, Schemas
@@ -154,7 +152,7 @@ class Dispatcher:
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
         try:
-            doc = _DECODER.decode(body.decode("utf-8"))
+            doc = DECODER.decode(body.decode("utf-8"))
         except (ValueError, RecursionError):
             return _dump(_error(None, -32700, "Parse error"))
         if not isinstance(doc, list):
@@ -303,22 +301,6 @@ def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any
 
 def _invalid(id_: Any, reason: str) -> dict[str, Any]:
     return _error(id_, -32600, "Invalid Request", reason)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    # 1e400 is valid JSON but overflows to infinity, which no answer could carry back.
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large")
-    return value
-
-
-# Built once: json.loads with hooks would build a new decoder for every body.
-_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
 
 
 def _dump(answer: Any) -> bytes:
