@@ -57,8 +57,21 @@ def _for_strings(test: Callable[[str], bool]) -> Check:
     return lambda value: type(value) is not str or test(value)
 
 
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema ``pattern`` (ECMA-262) as a Python regex, ``$`` meaning the end.
+
+    Python's ``$`` also matches before a final newline, so ``^[0-9]+$`` would take ``"1\\n"``.
+
+    >>> bool(ecma_regex("^[0-9]+$").search("1\\n")), bool(ecma_regex("^[0-9]+$").search("1"))
+    (False, True)
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
 def _pattern(schema: Mapping[str, Any]) -> Check:
-    search = re.compile(schema["pattern"]).search
+    search = ecma_regex(schema["pattern"]).search
     return _for_strings(lambda text: search(text) is not None)
 
 

@@ -15,6 +15,7 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ _FIELD_TYPES = {"integer": filters.FieldType.INTEGER, "string": filters.FieldTyp
 # Filterable without being a property: the groups a customer is in (SPEC 10).
 _EXTRA_FIELDS = {"/customers": filters.FieldType.UID_SET}
 MAX_CUSTOMERS = 10_000
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
 class Binder:
@@ -97,11 +99,16 @@ class Args:
 
     def uid(self, name: str) -> int:
         """A uid param: an integer or a string of digits (the schema checked which)."""
-        return int(self._values[name])
+        value = self._values[name]
+        # int() would also take " 1", "1\n" or "١": only ASCII digits are a uid (SPEC 4).
+        if isinstance(value, str) and not _DIGITS.fullmatch(value):
+            raise InvalidParams.at(
+                self._pointers[name], "A uid is an integer or a string of digits."
+            )
+        return int(value)
 
     def uid_or_none(self, name: str) -> int | None:
-        value = self._values.get(name)
-        return None if value is None else int(value)
+        return None if self._values.get(name) is None else self.uid(name)
 
     def query(self, name: str) -> query.Query:
         return query.parse(self._values.get(name), self._binder.shape, self._pointers[name])

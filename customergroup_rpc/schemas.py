@@ -22,7 +22,7 @@ from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError, validators
 
-from .checks import Check, compile_check
+from .checks import Check, compile_check, ecma_regex
 from .errors import Problem, join
 
 OBJECT_ID = "urn:customergroup-rpc:customergroup"
@@ -52,8 +52,17 @@ def _read_only(
         yield ValidationError("read-only")
 
 
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[Any]:
+    # jsonschema runs patterns with Python's re, where "$" also matches before a final newline;
+    # JSON Schema means ECMA-262, where it is the end ("1\n" is no string of digits).
+    if isinstance(instance, str) and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 # Formats are asserted only with a checker; date-time needs rfc3339-validator installed.
-_Validator = validators.extend(Draft7Validator, {"readOnly": _read_only})
+_Validator = validators.extend(Draft7Validator, {"readOnly": _read_only, "pattern": _pattern})
 _FORMATS = Draft7Validator.FORMAT_CHECKER
 assert "date-time" in _FORMATS.checkers, "rfc3339-validator is missing: date-time is unchecked"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
 
@@ -93,3 +97,20 @@ def ok(call: Call) -> Call:
         return answer["result"]
 
     return ok
+
+
+# --- hypothesis profiles for tests/test_fuzz.py ---
+# "default" keeps make test quick; "fuzz" (make fuzz, HYPOTHESIS_PROFILE=fuzz) tries many more.
+# No example database, and hypothesis' own files go to the temporary folder, not the checkout.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "customergroup-rpc-hypothesis")
+settings.register_profile(
+    "default",
+    max_examples=50,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    # The fuzz tests start the app once per test (a fixture) and afresh for every example.
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("fuzz", settings.get_profile("default"), max_examples=2_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

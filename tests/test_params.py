@@ -110,3 +110,18 @@ def test_move_customers_takes_null_for_all(binder: Binder) -> None:
     args = binder.bind(binder.schemas.methods["Customergroup.moveCustomers"], [1, 2, None])
     assert args.customers_or_none("customers") is None
     assert pointers(binder, "moveCustomers", {"fromUid": 1, "toUid": 2}) == ["/customers"]
+
+
+@pytest.mark.parametrize("uid", ["1\n", " 1", "1 ", "１", "١", "+1", "1.0", ""])
+def test_a_uid_string_is_ascii_digits_only(binder: Binder, uid: str) -> None:
+    """Found by fuzzing: Python's "$" and int() both let "1\\n" through as uid 1."""
+    assert pointers(binder, "delete", [uid]) == ["/0"]
+    assert pointers(binder, "set", {"uid": uid, "patch": {}}) == ["/uid"]
+
+
+@pytest.mark.parametrize("key", ["limit", "offset"])
+@pytest.mark.parametrize("value", [2**63, 2**53, 1e300])
+def test_paging_numbers_beyond_2_53_are_refused(binder: Binder, key: str, value: object) -> None:
+    """Found by fuzzing: itertools.islice raised on a limit beyond 2**63 - 1 (a -32603)."""
+    assert pointers(binder, "list", [None, {key: value}]) == [f"/1/{key}"]
+    assert pointers(binder, "listCustomers", [1, {key: value}]) == [f"/1/{key}"]

@@ -1,0 +1,1287 @@
+"""Fuzzing every method through the real HTTP app with hypothesis: random and hostile input.
+
+Every example starts the app afresh on the same seeded database file, so examples do not depend
+on each other and a failure shrinks to a minimal request. ``make test`` runs the "default"
+hypothesis profile (a few dozen examples per test), ``make fuzz`` the "fuzz" profile (many more);
+both are registered in ``tests/conftest.py``.
+
+Properties, for every response:
+
+- HTTP 200 with ``application/json``, or 204 with an empty body when nothing is to be answered;
+  413 only for a body over ``max_body``; never anything else (no 5xx);
+- strict JSON (no ``NaN``); each answer has ``"jsonrpc": "2.0"`` and its request's id, exactly;
+  a batch is answered member by member, in order, notifications left out;
+- never -32603; every error has a documented code and message and the documented ``data``: none,
+  a string (-32600, -32601), or a non-empty list of ``{"pointer", "message"}`` (-32602, 9003)
+  whose pointers are well-formed (RFC 6901) and point into the params or the patch;
+- the contract's own verdicts: no token is 1004, a view token writing is 1006, an unknown method
+  is -32601, a bad uid, customer uid or patch key is -32602;
+- nothing leaks: no traceback, source path, file name or token in a response;
+- a call that fails, and any read, changes nothing: the database file is byte-identical and the
+  data reads as before;
+- a successful call's result validates against its result schema (groups against the object
+  schema), with exactly the keys its query selects, in property order.
+
+And across calls: ``validate`` finds exactly what ``set`` reports; ``count`` agrees with ``list``,
+every ordering lists the same groups, and pages never overlap or skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import event, given, note
+from hypothesis import strategies as st
+from jsonschema import Draft7Validator
+
+from customergroup_rpc.app import TOKENS, Config, create_app
+from customergroup_rpc.schemas import Method, Param, Schemas
+
+from .conftest import ENDPOINT, MANAGE, VIEW, Clock
+
+T = TypeVar("T")
+Client = TestClient[Any, Any]
+
+SCHEMAS = Schemas.load()
+METHODS = SCHEMAS.methods
+PROPERTIES = tuple(SCHEMAS.properties())
+FORMATS = Draft7Validator.FORMAT_CHECKER
+# Results are checked with plain draft-07, where readOnly is an annotation (enforced on writes).
+GROUP = Draft7Validator(SCHEMAS.object_for(new=False), format_checker=FORMATS)
+RESULTS = {
+    name: Draft7Validator(method.result["schema"], format_checker=FORMATS)
+    for name, method in METHODS.items()
+}
+MESSAGES = {
+    -32700: "Parse error",
+    -32600: "Invalid Request",
+    -32601: "Method not found",
+    -32602: "Invalid params",
+    1004: "Bad auth token",
+    1006: "Forbidden",
+    9003: "Object not found",
+}
+UID_PARAMS = frozenset({"uid", "fromUid", "toUid"})
+MAX_UID = 2**53 - 1
+ENDPOINTS = (ENDPOINT, ENDPOINT.rstrip("/"))
+SMALL_BODY = 64 * 1024  # max_body of the app that takes raw bodies, so some are too large
+
+# The seeded data every example starts from. Enough groups that a selective name prefix goes
+# through the name index and a broad one walks uids; uid 4 is deleted.
+SEED = (
+    ("Staff", (17, 42)),
+    ("Students", (3, 17)),
+    ("Teachers", ()),
+    ("Temporary", (5,)),
+    ("Ünïcødé ✓ Ｇroup", (1, 2, 3, 4, 5)),
+    ("Staffing agency", (42,)),
+    ("Alumni", ()),
+    ("straße", (7,)),
+    ("İstanbul office", ()),
+    ("ﬀ friends", ()),
+    ("Ｗｉｄｅ  name", ()),
+    ("café", (8, 9)),
+    ("😀 emoji", (17,)),
+    ("\U0010ffff edge", ()),
+    ("a" * 255, ()),
+    *((f"Group {n}", (n,) if n % 3 else ()) for n in range(1, 13)),
+    ("Zz top", (MAX_UID,)),
+)
+DELETED = 4
+UIDS = tuple(uid for uid in range(1, len(SEED) + 1) if uid != DELETED)
+NEXT = len(SEED) + 1
+NAMES = tuple(name for name, _ in SEED)
+
+
+# --- JSON text with what json.dumps never writes: NaN, 1e400, duplicate keys, deep nesting ---
+
+
+@dataclass(frozen=True)
+class Raw:
+    """JSON text written as it is."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """An object written pair by pair, so a key may come twice (the last one counts)."""
+
+    items: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How a request carries its token: ``query`` (``?auth=``), ``bearer`` or ``none``."""
+
+    how: str
+    token: str = ""
+
+    @property
+    def scope(self) -> str | None:
+        if self.how == "none":
+            return None
+        return {MANAGE: "manage", VIEW: "view"}.get(self.token)
+
+
+def emit(value: Any, ascii_only: bool) -> str:
+    """JSON text of a value made of JSON values, ``Raw`` and ``Pairs``."""
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, list):
+        return "[" + ",".join(emit(item, ascii_only) for item in value) + "]"
+    if isinstance(value, Pairs | dict):
+        items = value.items if isinstance(value, Pairs) else tuple(value.items())
+        return (
+            "{"
+            + ",".join(
+                json.dumps(k, ensure_ascii=ascii_only) + ":" + emit(v, ascii_only) for k, v in items
+            )
+            + "}"
+        )
+    return json.dumps(value, ensure_ascii=ascii_only, allow_nan=False)
+
+
+def encode(value: Any, ascii_only: bool) -> bytes:
+    # Lone surrogates written unescaped make the body invalid UTF-8: a parse error, by design.
+    return emit(value, ascii_only).encode("utf-8", "surrogatepass")
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """Standard JSON only: NaN and Infinity are rejected."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What a body is by the JSON standard, and whether the service may call it unparseable."""
+
+    ok: bool
+    doc: Any = None
+    parse_error_allowed: bool = True
+
+
+def decode(body: bytes) -> Decoded:
+    # Deep enough for every body generated here, so no verdict depends on this test's stack.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 50_000))
+    try:
+        text = body.decode("utf-8")
+        doc = strict_loads(text)
+        every = json.loads(text, object_pairs_hook=list)  # duplicate keys' values too
+    except ValueError:
+        return Decoded(ok=False)
+    finally:
+        sys.setrecursionlimit(limit)
+    # Overflowing numbers (1e400) and nesting deeper than a parser's stack may be parse errors.
+    deep, infinite = _depth_and_infinity(every)
+    return Decoded(ok=True, doc=doc, parse_error_allowed=infinite or deep > 100)
+
+
+def _depth_and_infinity(doc: Any) -> tuple[int, bool]:
+    deepest, infinite, stack = 0, False, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, float) and not math.isfinite(value):
+            infinite = True
+        elif isinstance(value, tuple):  # a key and its value (object_pairs_hook)
+            stack.append((value[1], depth))
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value]
+    return deepest, infinite
+
+
+# --- strategies: well-formed values mixed with hostile ones ---
+
+
+def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], one_in: int = 5) -> Any:
+    """``good`` usually, ``bad`` one time in ``one_in``; shrinks towards ``good``."""
+    return st.integers(0, one_in - 1).flatmap(lambda i: bad if i == one_in - 1 else good)
+
+
+ODD_STRINGS = [
+    *["", " ", "\t", "\n", "\u0000", "\u001f", "\u007f", "\u0085", "\u009f", "\u00a0"],
+    *["\u2028", "\u3000", "\ufeff", "\ufffd", "\U0010ffff", "\ud800", "\udfff", "a\udc00b"],
+    *["\ud83d\ude00", "😀", "ß", "ﬀ", "İ", "ǅ", "①", "﷽", "Ｓｔａｆｆ", "ｓtaff", " STAFF "],
+    *["staff\u3000", "Staff\n", "Sta\nff", "Staff\u0000", "~", "~0", "~1", "~01", "/", "//"],
+    *["/name", "a/b~c", "%2F", "\\", '"', "null", "true", "NaN", "0", "-1", "1\n", " 1", "1 "],
+    *["+1", "1a", "1.0", "1e3", "0001", "١٢٣", "１", "9" * 30, "9" * 31, "a" * 255, "a" * 256],
+    *[" " + "b" * 255 + " ", "é" * 300, "x" * 5000],
+]
+odd_text = st.one_of(
+    st.sampled_from(ODD_STRINGS),
+    st.text(st.characters(exclude_categories=()), max_size=12),  # surrogates and controls too
+    st.text(max_size=40),
+)
+keys = st.one_of(
+    st.sampled_from(
+        [
+            *[*PROPERTIES, "NAME", " name", "customers", "filters", "limit", "offset", "sort"],
+            *["descending", "query", "patch", "selection", "fromUid", "toUid", "startsWith"],
+            *["not", "", "~", "~0", "~1", "/", "/name", "a/b", "a~b", "~1name"],
+        ]
+    ),
+    odd_text,
+)
+# Survivable oddities: the service must parse them and answer properly.
+ODD_LITERALS = st.sampled_from(
+    [
+        Raw('"\\ud800"'),
+        Raw('"\\udfff\\ud800x"'),
+        Raw('"\\ud83d\\ude00"'),
+        Raw('"\\u0000"'),
+        Raw('{"a":1,"a":2}'),
+        Raw('{"name":"A","name":"Staff"}'),
+        Raw("1" + "0" * 400),
+        Raw("-" + "9" * 400),
+        Raw("1E2"),
+        Raw("-0"),
+        Raw("-0.0"),
+        Raw("1.0"),
+        Raw("1e-400"),
+        Raw("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
+    ]
+)
+# Killers: not JSON by the standard, or too much for any parser; a parse error at most.
+PARSE_KILLERS = st.sampled_from(
+    [
+        Raw("NaN"),
+        Raw("Infinity"),
+        Raw("-Infinity"),
+        Raw("1e400"),
+        Raw("-1e400"),
+        Raw("9" * 5000),
+        Raw("[" * 5000 + "]" * 5000),
+        Raw('{"a":' * 3000 + "1" + "}" * 3000),
+    ]
+)
+deep_nesting = st.integers(2, 1200).flatmap(
+    lambda n: st.sampled_from([Raw("[" * n + "]" * n), Raw('{"a":' * n + "null" + "}" * n)])
+)
+numbers = st.one_of(
+    st.integers(-3, 10),
+    st.integers(),
+    st.sampled_from(
+        [2**31, MAX_UID, MAX_UID + 1, 2**63, 2**64, -(2**63) - 1, 10**30, 10**400, -(10**400)]
+    ),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, 1e15, 1e300, 5e-324, -1.0]),
+)
+scalars = st.one_of(st.none(), st.booleans(), numbers, odd_text, mostly(ODD_LITERALS, deep_nesting))
+
+
+def _with_duplicate(pairs: list[tuple[str, Any]], again: Any) -> Pairs:
+    return Pairs((*pairs, (pairs[0][0], again)) if pairs else ())
+
+
+junk = st.recursive(
+    mostly(scalars, PARSE_KILLERS, one_in=40),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(keys, inner, max_size=4),
+        st.builds(_with_duplicate, st.lists(st.tuples(keys, inner), max_size=3), inner),
+    ),
+    max_leaves=8,
+)
+
+uid_values = mostly(
+    st.sampled_from([*UIDS, *(str(uid) for uid in UIDS)]),
+    st.sampled_from(
+        [
+            *[DELETED, NEXT, 0, 999, "4", "0005", "0", -1, 1.0, 2.5, 10**400, MAX_UID + 1],
+            *["1\n", " 1", "1 ", "1a", "", "-1", "+1", "١", "１", "1.0", "1e3"],
+            *["9" * 30, "9" * 31, True, False, [1], {"uid": 1}],
+        ]
+    ),
+    one_in=3,
+)
+names = mostly(
+    st.sampled_from([*NAMES, "staff", " STAFF ", "Ｓｔａｆｆ", "New group", "students ", "Alumni"]),
+    st.one_of(st.text(min_size=1, max_size=30), odd_text),
+    one_in=2,
+)
+known = st.sampled_from(PROPERTIES)
+unknown = st.sampled_from(["customers", "Name", "nope", "", "~1", "a/b"])
+queries = mostly(
+    st.one_of(
+        st.sampled_from([True, None, {}, []]),
+        known,
+        st.lists(known, max_size=6),
+        st.dictionaries(known, st.booleans(), max_size=6),
+    ),
+    st.one_of(
+        st.just(False),
+        st.lists(mostly(known, unknown), max_size=6),
+        st.dictionaries(mostly(known, unknown), st.booleans(), max_size=6),
+        st.dictionaries(known, st.sampled_from([None, 1, "x", {}, {"en": True}, ["uid"]])),
+    ),
+    one_in=4,
+)
+patches = mostly(
+    mostly(st.fixed_dictionaries({"name": names}), st.just({})),
+    st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": mostly(names, junk),
+                "uid": st.sampled_from([1, 7, None]),
+                "created": st.just("2014-01-16T14:14:18Z"),
+                "changed": st.just("x"),
+                "customerCount": st.just(0),
+                "customers": st.just([17]),
+            },
+        ),
+        st.dictionaries(keys, junk, max_size=3),
+        st.builds(_with_duplicate, st.lists(st.tuples(st.just("name"), names), max_size=2), names),
+    ),
+    one_in=3,
+)
+
+# Filters whose every operand fits its field, with odd values: huge numbers, far dates, odd text.
+integers = st.one_of(st.integers(-2, 8), st.integers(), st.sampled_from([10**30, 10**400, 5.0]))
+offsets = st.sampled_from(["Z", "z", "+00:00", "+01:00", "-05:30", "+23:59", "-23:59", ""])
+date_values = st.one_of(
+    st.sampled_from(["2014-01-16T14:14:18Z", "2014-01-16", "2013-01-14T16:04:34+01:00"]),
+    st.dates().map(str),
+    st.builds(lambda moment, zone: moment.isoformat() + (zone or "Z"), st.datetimes(), offsets),
+)
+customer_uids = mostly(st.integers(1, 60), st.sampled_from([17, 42, MAX_UID, 1.0]))
+
+
+def fitting(values: st.SearchStrategy[Any], ops: list[str]) -> st.SearchStrategy[Any]:
+    """Conditions on one field: bare values, operators with fitting operands, in, not."""
+    leaf = st.one_of(
+        values,
+        st.dictionaries(st.sampled_from(ops), values, min_size=1, max_size=2),
+        st.fixed_dictionaries({"in": st.lists(st.one_of(values, st.none()), max_size=3)}),
+    )
+    return st.recursive(leaf, lambda inner: st.fixed_dictionaries({"not": inner}), max_leaves=3)
+
+
+FIELDS = {
+    "/uid": fitting(integers, ["equals", "min", "max"]),
+    "/customerCount": fitting(integers, ["equals", "min", "max"]),
+    "/name": fitting(names, ["equals", "startsWith", "endsWith", "contains"]),
+    "/created": fitting(date_values, ["equals", "min", "max"]),
+    "/changed": fitting(date_values, ["min", "max"]),
+    "/customers": st.one_of(
+        customer_uids,
+        st.dictionaries(
+            st.sampled_from(["containsAny", "containsAll"]),
+            st.lists(customer_uids, max_size=3),
+            min_size=1,
+        ),
+    ),
+}
+fitting_filters = st.lists(st.sampled_from(sorted(FIELDS)), unique=True, max_size=3).flatmap(
+    lambda fields: st.fixed_dictionaries({field: FIELDS[field] for field in fields})
+)
+POINTERS = ["/uid", "/name", "/created", "/changed", "/customerCount", "/customers"]
+OPERATORS = ["equals", "in", "not", "startsWith", "endsWith", "contains", "min", "max"]
+operands = st.one_of(
+    names,
+    numbers,
+    date_values,
+    st.sampled_from(["2014-13-01", "2014-02-30", "2014-01-16T14:14:18", "0000-01-01", "x"]),
+    st.sampled_from(["2014-01-16T14:14:18.1234567Z", "2014-01-16T14:14:18+24:00"]),
+    st.lists(st.one_of(st.integers(-1, 60), names, date_values), max_size=4),
+    st.none(),
+    st.booleans(),
+)
+misfits = st.recursive(
+    operands,
+    lambda inner: st.dictionaries(
+        st.sampled_from([*OPERATORS, "containsAny", "containsAll", "startswith", "eq", ""]),
+        inner,
+        max_size=2,
+    ),
+    max_leaves=4,
+)
+bad_pointers = st.sampled_from(["name", "/nope", "/na~1me", "~1name", "/name/", "/Name", "", "/"])
+filters = mostly(
+    st.one_of(fitting_filters, st.just({}), st.none()),
+    st.dictionaries(
+        mostly(st.sampled_from(POINTERS), bad_pointers | odd_text), misfits, max_size=3
+    ),
+    one_in=3,
+)
+counts = mostly(
+    st.integers(0, 10),
+    st.one_of(
+        st.integers(min_value=0),
+        st.sampled_from([-1, 1.0, 2.5, MAX_UID, 2**63, 10**30, 10**400, "3", None, True]),
+    ),
+    one_in=3,
+)
+sorts = mostly(
+    st.sampled_from(["uid", "name", "created", "changed", "customerCount"]),
+    st.sampled_from(["Name", "", None, "uid ", "-uid"]),
+)
+flags = mostly(st.booleans(), st.sampled_from([None, 0, 1, "true", []]))
+selections = mostly(
+    mostly(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "filters": filters,
+                "limit": counts,
+                "offset": counts,
+                "sort": sorts,
+                "descending": flags,
+            },
+        ),
+        st.sampled_from([True, None, {}]),
+        one_in=4,
+    ),
+    st.one_of(st.just(False), st.dictionaries(keys, junk, max_size=2)),
+    one_in=6,
+)
+member_selections = mostly(
+    mostly(
+        st.fixed_dictionaries(
+            {}, optional={"limit": counts, "offset": counts, "descending": flags}
+        ),
+        st.sampled_from([True, None, {}]),
+        one_in=4,
+    ),
+    st.one_of(st.just(False), st.just({"sort": "uid"}), st.dictionaries(keys, junk, max_size=2)),
+    one_in=6,
+)
+BAD_CUSTOMERS = [0, -1, MAX_UID + 1, 10**400, 1.5, "3", True, None, [1], {}]
+customer_lists = mostly(
+    st.lists(customer_uids, max_size=8),
+    st.one_of(
+        st.lists(mostly(customer_uids, st.sampled_from(BAD_CUSTOMERS)), min_size=1, max_size=6),
+        st.just(list(range(1, 10_002))),
+    ),
+)
+
+
+def value_for(method: Method, param: Param, hostile: bool = True) -> st.SearchStrategy[Any]:
+    """Well-formed values of one parameter, now and then (if hostile) junk."""
+    nullable = "null" in param.schema.get("type", [])
+    if param.name in UID_PARAMS:
+        good = mostly(uid_values, st.none(), one_in=3) if nullable else uid_values
+    elif param.name == "customers":
+        good = mostly(customer_lists, st.none(), one_in=3) if nullable else customer_lists
+    elif param.name == "selection":
+        good = member_selections if method.name.endswith("listCustomers") else selections
+    else:
+        good = {"query": queries, "patch": patches, "filters": filters}[param.name]
+    return mostly(good, junk) if hostile else good
+
+
+@st.composite
+def params_for(draw: st.DrawFn, method: Method, hostile: bool = True) -> Any:
+    """Params by position or by name (some left out, some extra), left out, or not a container.
+
+    Not hostile: every required param and most optional ones, by position or by name.
+    """
+    spec = method.params
+    required = sum(1 for p in spec if p.required)
+    if not hostile:
+        if draw(st.booleans()):
+            count = draw(mostly(st.just(len(spec)), st.integers(required, len(spec)), one_in=3))
+            return [draw(value_for(method, p, hostile=False)) for p in spec[:count]]
+        return {
+            p.name: draw(value_for(method, p, hostile=False))
+            for p in spec
+            if p.required or draw(mostly(st.just(True), st.just(False), one_in=3))
+        }
+    form = draw(st.sampled_from(["position", "position", "name", "name", "absent", "other"]))
+    if form == "absent":
+        return None
+    if form == "other":
+        return draw(mostly(scalars, st.just(Raw('"params"'))))
+    if form == "position":
+        count = draw(mostly(st.integers(required, len(spec)), st.integers(0, len(spec) + 1)))
+        values = [draw(value_for(method, p)) for p in spec[:count]]
+        return values + [draw(junk) for _ in range(count - len(spec))]
+    every = [p.name for p in spec]
+    chosen = draw(mostly(st.just(every), st.lists(st.sampled_from(every), unique=True)))
+    by_name = {p.name: p for p in spec}
+    named = {
+        name: draw(value_for(method, by_name[name]))
+        for name in chosen
+        if by_name[name].required or draw(st.booleans())
+    }
+    if draw(mostly(st.just(False), st.just(True))):
+        named[draw(keys)] = draw(junk)
+    return named
+
+
+ids = st.one_of(
+    st.integers(-5, 1000),
+    st.sampled_from(["jsonrpc", "a b", "6f1c8a52-6b8e-4f0b-9c84-3c1d8f6e2a10", None, 2.5, 0, -0.0]),
+    st.sampled_from([10**30, 10**400, 1e300, "\ud800", "x" * 1000, Raw("1.0"), Raw("-0")]),
+    odd_text,
+)
+method_names = mostly(
+    st.sampled_from(sorted(METHODS)),
+    st.sampled_from(
+        [
+            *["Customergroup.explode", "customergroup.get", "Customergroup.Get", "get", ""],
+            *["Customergroup.get ", "Customergroup.", "Customergroup", "Customergroup.get\u0000"],
+            *["__init__", "Customergroup.__class__"],
+        ]
+    )
+    | odd_text,
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn, notification: bool | None = None) -> Pairs:
+    """One request object: valid JSON-RPC 2.0 in its envelope, with hostile params."""
+    name = draw(method_names)
+    items: list[tuple[str, Any]] = [("jsonrpc", "2.0"), ("method", name)]
+    params = draw(params_for(METHODS[name])) if name in METHODS else draw(mostly(junk, st.none()))
+    if params is not None:
+        items.append(("params", params))
+    if notification is None:
+        notification = draw(mostly(st.just(False), st.just(True)))
+    if not notification:
+        items.append(("id", draw(ids)))
+    items = draw(st.permutations(items))
+    if draw(mostly(st.just(False), st.just(True), one_in=10)):
+        # A duplicate member before the real one: the last one counts.
+        key = draw(st.sampled_from(["jsonrpc", "method", "params", "id"]))
+        items.insert(0, (key, draw(junk)))
+    return Pairs(tuple(items))
+
+
+INVALID_MEMBERS = st.one_of(
+    scalars,
+    st.just([]),
+    st.just({}),
+    st.lists(st.integers(), min_size=1, max_size=2),
+    st.fixed_dictionaries(
+        {
+            "jsonrpc": st.sampled_from(["1.0", "2", 2.0, None]),
+            "method": st.just("Customergroup.count"),
+        },
+        optional={"id": ids},
+    ),
+    st.fixed_dictionaries(
+        {"jsonrpc": st.just("2.0"), "method": st.one_of(numbers, st.none(), st.just(["x"]))},
+        optional={"id": ids},
+    ),
+    st.fixed_dictionaries(
+        {
+            "jsonrpc": st.just("2.0"),
+            "method": st.just("Customergroup.get"),
+            "params": st.one_of(numbers, odd_text, st.booleans()),
+        },
+        optional={"id": ids},
+    ),
+    st.fixed_dictionaries(
+        {
+            "jsonrpc": st.just("2.0"),
+            "method": st.just("Customergroup.count"),
+            "id": st.one_of(st.booleans(), st.just([1]), st.just({"id": 1})),
+        }
+    ),
+)
+auths = mostly(
+    st.just(Auth("query", MANAGE)),
+    st.sampled_from(
+        [
+            Auth("bearer", MANAGE),
+            Auth("query", VIEW),
+            Auth("bearer", VIEW),
+            Auth("none"),
+            Auth("query", ""),
+            Auth("query", "wrong"),
+            Auth("bearer", "wrong"),
+            Auth("query", MANAGE.upper()),
+        ]
+    ),
+    one_in=3,
+)
+
+
+# --- the app, started afresh for every example ---
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Service:
+    """An app on a database file; each ``run`` restarts it on the same seeded file."""
+
+    def __init__(self, folder: Path, max_body: int = 1024 * 1024) -> None:
+        self.folder, self.db, self.max_body = folder, folder / "groups.db.json", max_body
+        self.loop = asyncio.new_event_loop()
+        self.seed = b""
+        self.snapshot: Any = None
+        self.run(self._seed)
+        self.seed = self.db.read_bytes()
+        self.snapshot = self.run(snapshot)
+
+    def run(self, body: Callable[[Client], Awaitable[T]]) -> T:
+        if self.seed:
+            self.db.write_bytes(self.seed)
+        return self.loop.run_until_complete(self._session(body))
+
+    async def _session(self, body: Callable[[Client], Awaitable[T]]) -> T:
+        config = Config(db=self.db, admin_token=MANAGE, clock=Clock(), max_body=self.max_body)
+        client: Client = TestClient(TestServer(create_app(config)))
+        await client.start_server()
+        try:
+            return await body(client)
+        finally:
+            await client.close()
+
+    async def _seed(self, client: Client) -> None:
+        client.app[TOKENS].create("view", VIEW)
+        for uid, (name, customers) in enumerate(SEED, start=1):
+            await call(client, "create", {"name": name})
+            await call(client, "addCustomers", uid, list(customers))
+        await call(client, "delete", DELETED)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+async def call(client: Client, method: str, *params: Any) -> Any:
+    request = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
+    response = await client.post(ENDPOINT, json=request, params={"auth": MANAGE})
+    answer = await response.json()
+    assert "result" in answer, answer
+    return answer["result"]
+
+
+SNAPSHOT = json.dumps(
+    [
+        {"jsonrpc": "2.0", "method": "Customergroup.list", "id": "groups"},
+        *(
+            {"jsonrpc": "2.0", "method": "Customergroup.listCustomers", "params": [uid], "id": uid}
+            for uid in range(1, len(SEED) + 2)
+        ),
+    ]
+).encode()
+
+
+async def snapshot(client: Client) -> Any:
+    """Everything a reader sees: every group whole, every group's customers (one batch)."""
+    response = await client.post(ENDPOINT, data=SNAPSHOT, params={"auth": MANAGE})
+    return await response.json()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    service = Service(tmp_path)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture
+def small_service(tmp_path: Path) -> Iterator[Service]:
+    service = Service(tmp_path, max_body=SMALL_BODY)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+async def post(client: Client, body: bytes, auth: Auth, path: str = ENDPOINT) -> Reply:
+    headers = {"Authorization": f"Bearer {auth.token}"} if auth.how == "bearer" else {}
+    query = {"auth": auth.token} if auth.how == "query" else {}
+    response = await client.post(path, data=body, params=query, headers=headers)
+    return Reply(response.status, response.content_type, await response.read())
+
+
+# --- checking one exchange ---
+
+
+def exchange(service: Service, body: bytes, auth: Auth, path: str = ENDPOINT) -> tuple[Reply, Any]:
+    """Post a body, check every property of the answer, then that nothing changed if it must not."""
+    note(f"body ({len(body)} bytes): {body[:3000]!r}")
+
+    async def session(client: Client) -> tuple[Reply, Any]:
+        reply = await post(client, body, auth, path)
+        note(f"reply: {reply.status} {reply.body[:3000]!r}")
+        writes = check_exchange(service, body, auth, reply)
+        if not writes:
+            assert service.db.read_bytes() == service.seed, "nothing was to change, the file did"
+            assert await snapshot(client) == service.snapshot, "nothing was to change, data did"
+        return reply, None if reply.status != 200 else strict_loads(reply.body)
+
+    return service.run(session)
+
+
+def check_exchange(service: Service, body: bytes, auth: Auth, reply: Reply) -> bool:
+    """Check a reply against its body; whether the request may have written anything."""
+    assert reply.status in (200, 204, 413), reply
+    check_no_leaks(service, body, reply.body)
+    if reply.status == 413:
+        assert len(body) > service.max_body, "413 for a body within max_body"
+        error = strict_loads(reply.body)["error"]
+        assert error["code"] == -32600
+        return False
+    assert len(body) <= service.max_body, f"{reply.status} for a body over max_body"
+    answer = None
+    if reply.status == 200:
+        assert reply.content_type == "application/json"
+        answer = strict_loads(reply.body)
+    else:
+        assert reply.body == b""
+    request = decode(body)
+    if not request.ok or (request.parse_error_allowed and _is_parse_error(answer)):
+        assert answer == {
+            "jsonrpc": "2.0",
+            "error": {"code": -32700, "message": "Parse error"},
+            "id": None,
+        }
+        return False
+    assert not _is_parse_error(answer), "a parse error for standard JSON"
+    members = request.doc if isinstance(request.doc, list) else [request.doc]
+    if request.doc == []:
+        assert isinstance(answer, dict), "an empty batch is answered by one error object"
+        check_error(answer, None, "Invalid Request")
+        assert answer["error"]["code"] == -32600
+        return False
+    if isinstance(request.doc, list):
+        assert isinstance(answer, list) or answer is None, "a batch is answered by an array"
+        answers = answer or []
+    else:
+        answers = [] if answer is None else [answer]
+    assert answers != [] or reply.status == 204
+    return check_members(members, answers, auth)
+
+
+def _is_parse_error(answer: Any) -> bool:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return isinstance(error, dict) and error.get("code") == -32700
+
+
+def check_no_leaks(service: Service, body: bytes, answer: bytes) -> None:
+    """No traceback, source path, file name or token, unless the request itself sent it."""
+    sent = body.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError, RecursionError):
+        sent += json.dumps(strict_loads(body), ensure_ascii=False)
+    text = answer.decode("utf-8", "replace")
+    for secret in ("Traceback", "/work/", ".py", str(service.folder), MANAGE, VIEW):
+        if secret not in sent:
+            assert secret not in text, f"the response leaks {secret!r}"
+
+
+def check_members(members: list[Any], answers: list[Any], auth: Auth) -> bool:
+    """Pair answers with the members that need one, in order; whether any may have written."""
+    answers = list(answers)
+    writes = False
+    for member in members:
+        valid = valid_request(member)
+        if valid and "id" not in member:
+            writes = writes or _writes(member, auth)  # a notification: answered by nothing
+            continue
+        assert answers, f"no answer for {member!r}"
+        answer = answers.pop(0)
+        if not valid:
+            check_error(answer, _id_or_none(member), "Invalid Request")
+            assert answer["error"]["code"] == -32600
+            continue
+        check_answer(member, answer, auth)
+        writes = writes or ("result" in answer and _writes(member, auth))
+    assert not answers, f"answers nobody asked for: {answers!r}"
+    return writes
+
+
+def valid_request(member: Any) -> bool:
+    """A JSON-RPC 2.0 request object (id optional: without one it is a notification)."""
+    return (
+        isinstance(member, dict)
+        and member.keys() <= {"jsonrpc", "method", "params", "id"}
+        and member.get("jsonrpc") == "2.0"
+        and isinstance(member.get("method"), str)
+        and isinstance(member.get("params", []), list | dict)
+        and _valid_id(member.get("id"))
+    )
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _id_or_none(member: Any) -> Any:
+    if isinstance(member, dict) and _valid_id(member.get("id")):
+        return member.get("id")
+    return None
+
+
+def _writes(member: dict[str, Any], auth: Auth) -> bool:
+    method = METHODS.get(member["method"])
+    return method is not None and method.scope == "manage" and auth.scope == "manage"
+
+
+def same(a: Any, b: Any) -> bool:
+    """JSON equality with types: 1, 1.0 and true are three ids."""
+    return type(a) is type(b) and a == b
+
+
+def check_error(answer: Any, id_: Any, message: str | None = None) -> dict[str, Any]:
+    """The documented shape of an error answer; returns its error object."""
+    assert isinstance(answer, dict)
+    assert answer.keys() == {"jsonrpc", "error", "id"}, answer
+    assert answer["jsonrpc"] == "2.0"
+    assert answer["id"] is None or same(answer["id"], id_), (answer["id"], id_)
+    error = answer["error"]
+    assert isinstance(error, dict)
+    code = error.get("code")
+    assert type(code) is int, error
+    assert code != -32603, "an internal error"
+    assert code in MESSAGES, f"undocumented code {code}"
+    assert error["message"] == MESSAGES[code]
+    assert error.keys() <= {"code", "message", "data"}
+    if code in (-32700, 1004, 1006):
+        assert "data" not in error, error
+    elif code in (-32600, -32601):
+        assert "data" not in error or isinstance(error["data"], str), error
+    else:
+        check_problems(error.get("data"), allow_empty=False)
+    if message is not None:
+        assert error["message"] == message, error
+    return error
+
+
+POINTER = re.compile(r"(/([^~/]|~[01])*)*")
+
+
+def check_problems(data: Any, allow_empty: bool) -> None:
+    assert isinstance(data, list), data
+    assert allow_empty or data, "no problems listed"
+    for problem in data:
+        assert isinstance(problem, dict)
+        assert problem.keys() == {"pointer", "message"}, problem
+        assert isinstance(problem["pointer"], str)
+        assert POINTER.fullmatch(problem["pointer"]), f"malformed pointer {problem['pointer']!r}"
+        assert isinstance(problem["message"], str)
+        assert problem["message"].strip(), problem
+
+
+def resolve(doc: Any, pointer: str) -> tuple[bool, Any]:
+    """Follow an RFC 6901 pointer; (found, value)."""
+    if pointer == "":
+        return True, doc
+    for token in pointer[1:].split("/"):
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(doc, dict) and key in doc:
+            doc = doc[key]
+        elif isinstance(doc, list) and re.fullmatch(r"0|[1-9][0-9]*", key) and int(key) < len(doc):
+            doc = doc[int(key)]
+        else:
+            return False, None
+    return True, doc
+
+
+def points_into(doc: Any, pointer: str) -> bool:
+    """The pointer finds a value, or names a missing key or position of a container."""
+    if resolve(doc, pointer)[0]:
+        return True
+    parent = pointer[: pointer.rfind("/")] if pointer else None
+    found, value = resolve(doc, parent) if parent is not None else (False, None)
+    return found and isinstance(value, dict | list)
+
+
+def bound(method: Method, params: Any) -> dict[str, Any]:
+    """The params a call gave, by name."""
+    names = [p.name for p in method.params]
+    if isinstance(params, dict):
+        return {k: v for k, v in params.items() if k in names}
+    return dict(zip(names, params, strict=False))
+
+
+def check_answer(request: dict[str, Any], answer: Any, auth: Auth) -> None:
+    """One answer to a valid request with an id."""
+    assert isinstance(answer, dict)
+    assert answer.get("jsonrpc") == "2.0"
+    assert "id" in answer, answer
+    assert same(answer["id"], request["id"]), (answer["id"], request["id"])
+    name = request["method"]
+    method = METHODS.get(name)
+    if method is None:
+        error = check_error(answer, request["id"], "Method not found")
+        assert error.get("data") == name
+        return
+    if auth.scope is None:
+        assert answer["error"] == {"code": 1004, "message": "Bad auth token"}, answer
+        return
+    if method.scope == "manage" and auth.scope != "manage":
+        assert answer["error"] == {"code": 1006, "message": "Forbidden"}, answer
+        return
+    params = request.get("params", [])
+    given = bound(method, params)
+    verdict = must_fail(method, given)
+    outcome = answer["error"].get("code") if isinstance(answer.get("error"), dict) else "result"
+    event(f"{name.split('.')[-1]}: {outcome}")
+    if "error" in answer:
+        assert answer.keys() == {"jsonrpc", "error", "id"}, answer
+        error = check_error(answer, request["id"])
+        assert error["code"] in method.errors, f"{name} answered {error['code']}, undocumented"
+        if error["code"] in (-32602, 9003):
+            check_pointers(error, params, given)
+        if verdict is not None:
+            assert error["code"] in verdict.codes, (verdict.reason, error)
+        return
+    assert answer.keys() == {"jsonrpc", "result", "id"}, answer
+    result = answer["result"]
+    if verdict is not None and name.endswith(".validate") and verdict.patch:
+        assert result, f"validate found nothing wrong, yet {verdict.reason}"
+    else:
+        assert verdict is None, f"succeeded, yet {verdict.reason}"
+    check_result(method, given, result)
+
+
+def check_pointers(error: dict[str, Any], params: Any, given: dict[str, Any]) -> None:
+    """Pointers point into the params (9003: at the uid itself), or into the patch."""
+    for problem in error["data"]:
+        pointer = problem["pointer"]
+        if error["code"] == 9003:
+            found, uid = resolve(params, pointer)
+            assert found, f"9003 points at {pointer!r}, which is not in the params"
+            assert _uid_ok(uid, nullable=False), f"9003 points at {uid!r}, not a uid"
+            assert problem["message"].endswith(f" {int(uid)}"), problem
+            continue
+        patch = given.get("patch")
+        assert points_into(params, pointer) or points_into(patch, pointer), (
+            f"{pointer!r} points nowhere in the params {params!r} or the patch"
+        )
+
+
+# --- the contract's verdicts on params, and results ---
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str
+    codes: frozenset[int]
+    patch: bool = False  # a problem of the patch: validate lists it rather than failing
+
+
+PARAMS_ONLY = frozenset({-32602})
+OR_MISSING = frozenset({-32602, 9003})
+CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\udfff]")
+
+
+def must_fail(method: Method, given: dict[str, Any]) -> Verdict | None:
+    """Why the contract says this call cannot succeed, if it says so."""
+    for param in method.params:
+        if param.name not in given:
+            if param.required:
+                return Verdict(f"{param.name} is missing", PARAMS_ONLY)
+            continue
+        value = given[param.name]
+        nullable = "null" in param.schema.get("type", [])
+        if param.name in UID_PARAMS and not _uid_ok(value, nullable):
+            return Verdict(f"{param.name} {value!r} is not a uid", PARAMS_ONLY)
+        if param.name == "customers" and isinstance(value, list) and not _customers_ok(value):
+            return Verdict("a customer uid is not a positive integer", PARAMS_ONLY)
+        if param.name == "patch":
+            reason = _patch_problem(value, new=given.get("uid") is None)
+            if reason:
+                return Verdict(reason, OR_MISSING, patch=isinstance(value, dict))
+    return None
+
+
+def _uid_ok(value: Any, nullable: bool) -> bool:
+    """An integer or a string of digits (SPEC 4), or null where a new group is meant."""
+    if value is None:
+        return nullable
+    if isinstance(value, str):
+        return re.fullmatch(r"[0-9]+", value, re.ASCII) is not None
+    if isinstance(value, float):
+        return value.is_integer()  # 5.0 is an integer to JSON Schema
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _customers_ok(values: list[Any]) -> bool:
+    return all(_customer_ok(value) for value in values)
+
+
+def _customer_ok(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not value.is_integer():
+        return False
+    return value >= 1
+
+
+def _patch_problem(patch: Any, new: bool) -> str | None:
+    if not isinstance(patch, dict):
+        return "the patch is not an object"
+    extra = sorted(set(patch) - {"name"})
+    if extra:
+        return f"the patch has keys other than name: {extra!r}"
+    if "name" not in patch:
+        return "a new group needs a name" if new else None
+    name = patch["name"]
+    if not isinstance(name, str):
+        return "the name is not a string"
+    trimmed = name.strip()
+    if not 1 <= len(trimmed) <= 255:
+        return f"the trimmed name has {len(trimmed)} characters"
+    if CONTROL.search(trimmed):
+        return "the name holds a control character or a lone surrogate"
+    return None
+
+
+def selected(given: dict[str, Any]) -> set[str] | None:
+    """The keys a well-formed query selects, when that is plain to see."""
+    if "query" not in given:
+        return set(PROPERTIES)
+    query = given["query"]
+    if query is True or query is None or (isinstance(query, dict) and not query):
+        return set(PROPERTIES)
+    if isinstance(query, str):
+        return {query}
+    if isinstance(query, list) and all(isinstance(q, str) for q in query):
+        return set(query)
+    if isinstance(query, dict) and all(isinstance(v, bool) for v in query.values()):
+        return {k for k, v in query.items() if v}
+    return None
+
+
+def check_group(group: Any, given: dict[str, Any]) -> None:
+    """A group valid by the object schema, its keys those the query selects, in property order."""
+    problems = [e.message for e in GROUP.iter_errors(group)]
+    assert not problems, f"{group!r} breaks the object schema: {problems}"
+    assert list(group) == [p for p in PROPERTIES if p in group], "not in property order"
+    keys = selected(given)
+    if keys is not None:
+        assert set(group) == keys, (set(group), keys)
+
+
+def check_result(method: Method, given: dict[str, Any], result: Any) -> None:
+    problems = [e.message for e in RESULTS[method.name].iter_errors(result)]
+    assert not problems, f"{method.name} result {result!r} breaks its schema: {problems}"
+    short = method.name.split(".", 1)[1]
+    if short in ("get", "create", "set"):
+        check_group(result, given)
+    if short in ("create", "set") and "name" in result:
+        patch = given["patch"]
+        if "name" in patch:
+            assert result["name"] == patch["name"].strip()
+    if short == "list":
+        check_list(given, result)
+    if short == "getSchema":
+        assert result == SCHEMAS.object_for(new=given.get("uid") is None)
+    if short == "validate":
+        check_problems(result, allow_empty=True)
+        for problem in result:
+            assert points_into(given["patch"], problem["pointer"]), problem
+        extra = set(given["patch"]) - {"name"}
+        pointers = {p["pointer"] for p in result}
+        for key in extra:
+            pointer = "/" + key.replace("~", "~0").replace("/", "~1")
+            assert pointer in pointers, f"validate does not point at {pointer!r}: {result}"
+    if short == "listCustomers":
+        selection = given.get("selection")
+        descending = isinstance(selection, dict) and selection.get("descending") is True
+        assert result == sorted(result, reverse=descending)
+        assert len(set(result)) == len(result)
+        if isinstance(selection, dict) and isinstance(selection.get("limit"), int):
+            assert len(result) <= selection["limit"]
+
+
+def check_list(given: dict[str, Any], result: list[Any]) -> None:
+    for group in result:
+        check_group(group, given)
+    selection = given.get("selection")
+    selection = selection if isinstance(selection, dict) else {}
+    if isinstance(selection.get("limit"), int):
+        assert len(result) <= selection["limit"]
+    uids = [group["uid"] for group in result if "uid" in group]
+    if selection.get("sort", "uid") == "uid" and len(uids) == len(result):
+        assert uids == sorted(uids, reverse=selection.get("descending") is True)
+    assert len(set(uids)) == len(uids), "a group listed twice"
+
+
+# --- the properties ---
+
+
+@given(
+    request=requests(),
+    auth=auths,
+    ascii_only=st.booleans(),
+    path=st.sampled_from(ENDPOINTS),
+)
+def test_any_request_to_any_method(
+    service: Service, request: Pairs, auth: Auth, ascii_only: bool, path: str
+) -> None:
+    """One request: every method, positional or by name, well-formed and hostile params."""
+    exchange(service, encode(request, ascii_only), auth, path)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+@given(data=st.data())
+def test_well_formed_calls(service: Service, name: str, data: st.DataObject) -> None:
+    """Each method with params of the right kinds (odd values): results valid, errors documented."""
+    params = data.draw(params_for(METHODS[name], hostile=False), label="params")
+    request = {"jsonrpc": "2.0", "method": name, "params": params, "id": 1}
+    exchange(service, encode(request, ascii_only=True), Auth("query", MANAGE))
+
+
+@st.composite
+def batch_members(draw: st.DrawFn) -> Any:
+    """A call, a notification or an invalid member (one_of would weigh each invalid kind)."""
+    kind = draw(st.sampled_from(["call", "call", "notification", "invalid"]))
+    if kind == "invalid":
+        return draw(INVALID_MEMBERS)
+    return draw(requests(notification=kind == "notification"))
+
+
+@given(
+    members=st.lists(batch_members(), max_size=8),
+    auth=auths,
+)
+def test_random_batches(service: Service, members: list[Any], auth: Auth) -> None:
+    """Batches of 0 to 8 valid calls, notifications and invalid members."""
+    exchange(service, encode(members, ascii_only=True), auth)
+
+
+MUTATIONS = ("as is", "truncate", "insert", "delete", "bom", "garbage", "pad", "bytes", "wrap")
+
+
+@st.composite
+def raw_bodies(draw: st.DrawFn) -> bytes:
+    """A request or batch, then maybe mangled byte-wise: cut, spliced, padded past max_body."""
+    value = draw(st.one_of(requests(), st.lists(requests(), max_size=3), INVALID_MEMBERS))
+    body = encode(value, draw(st.booleans()))
+    how = draw(st.sampled_from(MUTATIONS))
+    at = draw(st.integers(0, len(body)))
+    if how == "truncate":
+        body = body[:at]
+    elif how == "insert":
+        body = body[:at] + draw(st.binary(min_size=1, max_size=8)) + body[at:]
+    elif how == "delete":
+        body = body[:at] + body[at + draw(st.integers(1, 8)) :]
+    elif how == "bom":
+        body = b"\xef\xbb\xbf" + body
+    elif how == "garbage":
+        body += draw(st.sampled_from([b" x", b"}", b"]", b",", b"\x00", b" {}", b"\n\n"]))
+    elif how == "pad":
+        size = draw(st.sampled_from([SMALL_BODY - len(body), SMALL_BODY - len(body) + 1, 70_000]))
+        body += b" " * max(size, 0)
+    elif how == "bytes":
+        body = draw(st.binary(max_size=64))
+    elif how == "wrap":
+        depth = draw(st.integers(1, 3000))
+        body = b"[" * depth + body + b"]" * depth
+    return body
+
+
+@given(body=raw_bodies(), auth=auths)
+def test_raw_bodies(small_service: Service, body: bytes, auth: Auth) -> None:
+    """Bodies cut, spliced, wrapped in deep arrays, invalid UTF-8, or over max_body."""
+    exchange(small_service, body, auth)
+
+
+@given(
+    uid=mostly(st.one_of(st.none(), st.sampled_from([*UIDS, DELETED, "2"])), uid_values),
+    patch=mostly(patches, junk),
+    by_name=st.booleans(),
+)
+def test_validate_agrees_with_set(service: Service, uid: Any, patch: Any, by_name: bool) -> None:
+    """validate finds exactly the problems set reports, and nothing when set succeeds."""
+    calls = []
+    for id_, name in enumerate(("validate", "set")):
+        params: Any = {"uid": uid, "patch": patch} if by_name else [uid, patch]
+        method = f"Customergroup.{name}"
+        calls.append({"jsonrpc": "2.0", "method": method, "params": params, "id": id_})
+    _, answers = exchange(service, encode(calls, ascii_only=True), Auth("query", MANAGE))
+    if not isinstance(answers, list):
+        return  # a patch that is not JSON (NaN, 1e400): one parse error, checked already
+    checked, applied = answers
+    if "error" in checked:
+        assert applied.get("error") == checked["error"], (checked, applied)
+    elif checked["result"]:
+        assert applied.get("error") == {
+            "code": -32602,
+            "message": "Invalid params",
+            "data": checked["result"],
+        }, (checked, applied)
+    else:
+        assert "result" in applied, f"validate found nothing wrong, set said {applied}"
+
+
+def _batch(*calls: tuple[str, list[Any]]) -> list[dict[str, Any]]:
+    return [
+        {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": i}
+        for i, (method, params) in enumerate(calls)
+    ]
+
+
+ORDERINGS = ["uid", "name", "created", "changed", "customerCount"]
+
+
+@given(
+    order=st.fixed_dictionaries(
+        {
+            "filters": mostly(fitting_filters, filters, one_in=4),
+            "sort": st.sampled_from(ORDERINGS),
+            "descending": st.booleans(),
+        }
+    ),
+    size=st.integers(1, 10),
+    auth=st.sampled_from([Auth("query", MANAGE), Auth("bearer", VIEW)]),
+)
+def test_count_list_and_pages_agree(
+    service: Service, order: dict[str, Any], size: int, auth: Auth
+) -> None:
+    """count agrees with list, every ordering lists the same groups, pages never overlap or skip.
+
+    The name index and the walk over uids answer the same filter (count, list by uid, by name).
+    """
+    where, sort, descending = order["filters"], order["sort"], order["descending"]
+    pages = range(0, len(SEED) + size, size)
+    calls = _batch(
+        ("count", [where]),
+        ("list", [True, order]),
+        ("list", [["uid"], {"filters": where}]),
+        ("list", [["uid"], {"filters": where, "sort": "name"}]),
+        *(("list", [["uid"], {**order, "limit": size, "offset": at}]) for at in pages),
+    )
+    _, answers = exchange(service, encode(calls, ascii_only=True), auth)
+    if not isinstance(answers, list):
+        return  # a filter that is not JSON (1e400): one parse error, checked already
+    counted, *listed = answers
+    if "error" in counted:
+        # The same problems, at the filter's place in each call: /0/... for count, /1/filters/...
+        wanted = sorted("/1/filters" + p["pointer"][2:] for p in counted["error"]["data"])
+        for answer in listed:
+            assert answer["error"]["code"] == counted["error"]["code"], (counted, answer)
+            assert sorted(p["pointer"] for p in answer["error"]["data"]) == wanted, answer
+        return
+    assert all("result" in answer for answer in listed), listed
+    whole, by_uid, by_name, *paged = [answer["result"] for answer in listed]
+    uids = [group["uid"] for group in whole]
+    assert len(whole) == counted["result"], "count and list disagree"
+    assert [g["uid"] for g in by_uid] == sorted(uids), "list by uid differs"
+    assert sorted(g["uid"] for g in by_name) == sorted(uids), "list by name differs"
+    if sort != "name":  # names order as uniqueness compares them: not re-implemented here
+        keys = [(group[sort], group["uid"]) for group in whole]
+        assert keys == sorted(keys, reverse=descending), "not in order, ties by uid"
+    assert all(len(page) <= size for page in paged)
+    assert [g["uid"] for page in paged for g in page] == uids, "pages overlap or skip"
