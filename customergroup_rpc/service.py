@@ -31,7 +31,8 @@ from typing import Any
 from . import filters
 from .errors import InvalidParams, ObjectNotFound, PatchInvalid, Problem, join
 from .schemas import Schemas
-from .store import Change, Drop, Fields, Members, Put, State, Store
+from .state import Change, Drop, Fields, Members, Put, State
+from .store import Store
 
 Group = dict[str, Any]
 Clock = Callable[[], datetime]

@@ -12,7 +12,8 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import Drop, Members, Put, StoreError, TinyStore, WriteFailed
+from customergroup_rpc.state import Drop, Members, Put
+from customergroup_rpc.store import StoreError, TinyStore, WriteFailed
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
 

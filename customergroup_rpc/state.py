@@ -1,0 +1,133 @@
+"""The data in memory: groups, memberships and the indexes reads and checks need.
+
+A ``State`` changes only through ``apply`` of a ``Change`` (``Put``, ``Drop``, ``Members``), the
+same changes the store writes to disk; ``store.py`` keeps two of them, working and committed.
+
+>>> state = State()
+>>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
+>>> state.apply(Members(1, frozenset({17})))
+>>> state.named(" STAFF "), state.prefixed("sta"), state.members(1)
+(1, [1], frozenset({17}))
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .text import fold
+
+Fields = dict[str, Any]
+NONE: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Put:
+    """Create or replace a group's stored fields."""
+
+    uid: int
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Delete a group and unassign its customers."""
+
+    uid: int
+
+
+@dataclass(frozen=True)
+class Members:
+    """Set a group's customers."""
+
+    uid: int
+    customers: frozenset[int]
+
+
+Change = Put | Drop | Members
+
+
+class State:
+    """One consistent view of the data, with the indexes reads and checks need."""
+
+    def __init__(self) -> None:
+        self.groups: dict[int, Fields] = {}
+        self._members: dict[int, frozenset[int]] = {}
+        self._by_key: dict[str, int] = {}  # folded name -> uid: names are unique by fold
+        self._keys: list[str] = []  # the folded names, sorted, for prefix searches
+        self.last_uid = 0
+
+    def get(self, uid: int) -> Fields | None:
+        return self.groups.get(uid)
+
+    def items(self) -> Iterator[tuple[int, Fields]]:
+        """Every group in ascending uid order."""
+        return iter(self.groups.items())
+
+    def members(self, uid: int) -> frozenset[int]:
+        return self._members.get(uid, NONE)
+
+    def named(self, name: str) -> int | None:
+        """The uid of the group whose name folds like ``name``, if any."""
+        return self._by_key.get(fold(name))
+
+    def count_prefixed(self, folded: str) -> int:
+        """How many folded names start with ``folded``, without listing them."""
+        start = bisect.bisect_left(self._keys, folded)
+        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
+        return end - start
+
+    def prefixed(self, folded: str) -> list[int]:
+        """The uids of groups whose folded name starts with ``folded``, in name order."""
+        start = bisect.bisect_left(self._keys, folded)
+        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
+        return [self._by_key[key] for key in self._keys[start:end]]
+
+    def apply(self, change: Change) -> None:
+        if isinstance(change, Put):
+            old = self.groups.get(change.uid)
+            if old is not None:
+                self._unindex(old["name"])
+            self.groups[change.uid] = change.fields
+            self._index(change.fields["name"], change.uid)
+            self.last_uid = max(self.last_uid, change.uid)
+        elif isinstance(change, Drop):
+            self._unindex(self.groups.pop(change.uid)["name"])
+            self._members.pop(change.uid, None)
+        elif change.customers:
+            self._members[change.uid] = change.customers
+        else:
+            self._members.pop(change.uid, None)
+
+    def copy(self) -> State:
+        """An independent copy (values are never mutated in place, so sharing them is safe)."""
+        twin = State()
+        twin.groups, twin._members = dict(self.groups), dict(self._members)
+        twin._by_key, twin._keys, twin.last_uid = (
+            dict(self._by_key),
+            list(self._keys),
+            self.last_uid,
+        )
+        return twin
+
+    def _index(self, name: str, uid: int) -> None:
+        key = fold(name)
+        self._by_key[key] = uid
+        bisect.insort(self._keys, key)
+
+    def _unindex(self, name: str) -> None:
+        key = fold(name)
+        del self._by_key[key]
+        del self._keys[bisect.bisect_left(self._keys, key)]
+
+
+def _successor(prefix: str) -> str:
+    """The least string greater than every string that starts with ``prefix``.
+
+    >>> _successor("staff"), _successor("a\U0010ffff")
+    ('stafg', 'b')
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else "\U0010ffff" * (len(prefix) + 1)
