@@ -87,18 +87,6 @@ def call(client: TestClient[Any, Any]) -> Call:
     return call
 
 
-@pytest.fixture
-def ok(call: Call) -> Call:
-    """Like ``call``, but returns the result and fails the test on an error."""
-
-    async def ok(method: str, *params: Any, **named: Any) -> Any:
-        answer = await call(method, *params, **named)
-        assert "error" not in answer, answer
-        return answer["result"]
-
-    return ok
-
-
 # --- hypothesis profiles for tests/test_fuzz.py ---
 # "default" keeps make test quick; "fuzz" (make fuzz, HYPOTHESIS_PROFILE=fuzz) tries many more.
 # No example database, and hypothesis' own files go to the temporary folder, not the checkout.

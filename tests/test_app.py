@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from customergroup_rpc.app import TOKENS, AccessLogger, Config, create_app
@@ -301,10 +300,6 @@ async def test_access_log_names_methods_and_never_the_token(
     assert lines[0].endswith("Customergroup.count,Customergroup.list 200 " + lines[0].split()[-1])
     assert '"POST /backend/jsonrpc/v1/" Customergroup.count 200' in lines[1]
     assert MANAGE not in out.getvalue().decode()
-
-
-def test_create_app_builds_without_starting() -> None:
-    assert isinstance(create_app(), web.Application)
 
 
 # --- members (SPEC 10) ---
