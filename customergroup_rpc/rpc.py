@@ -143,8 +143,7 @@ class Dispatcher:
         self._specs = schemas.methods
         self._groups = groups
         self._methods = {
-            name: self._method(schemas.methods[name], handler, groups)
-            for name, handler in HANDLERS.items()
+            name: self._method(schemas.methods[name], handler) for name, handler in HANDLERS.items()
         }
         # Not in methods.json: it needs no token and no service (SPEC 11).
         self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
@@ -188,6 +187,7 @@ class Dispatcher:
         return [await answer for answer in answers]
 
     def _writes(self, member: Any) -> bool:
+        # The methods that need the manage scope are exactly the ones that write.
         name = member.get("method") if isinstance(member, dict) else None
         method = self._specs.get(name) if isinstance(name, str) else None
         return method is not None and method.scope == "manage"
@@ -205,8 +205,8 @@ class Dispatcher:
             return None
         return cast(dict[str, Any], to_serializable(to_response(request, result)))
 
-    def _method(self, spec: Method, handler: Handler, groups: Customergroups) -> Any:
-        binder = self._binder
+    def _method(self, spec: Method, handler: Handler) -> Any:
+        binder, groups = self._binder, self._groups
 
         # jsonrpcserver calls method(context, *params) or method(context, **params), after
         # binding them to its signature. A bare (*args, **kwargs) can never fail that binding
