@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .accesslog import LineBuffer
-from .rpc import Context, Dispatcher
+from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
 from .store import TinyStore
@@ -125,8 +125,11 @@ async def _answer(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > config.max_body:
         return _too_large(config.max_body)
     try:
-        async with asyncio.timeout(config.read_timeout):
+        if request.content.is_eof():  # the whole body is here already: no timer needed
             body = await request.read()
+        else:
+            async with asyncio.timeout(config.read_timeout):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _too_large(config.max_body)
     except TimeoutError:
@@ -190,9 +193,10 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         if answer is not None:
             await socket.send_str(answer.decode("utf-8"))
         if access is not None:
-            names = ",".join(map(_safe_name, context.methods[:20])) or "-"
             took = (time.perf_counter() - started) * 1000
-            access.write(f'{request.remote} "WS {request.path}" {names} - {took:.1f}ms')
+            access.write(
+                f'{request.remote} "WS {request.path}" {_names(context.methods)} - {took:.1f}ms'
+            )
     return socket
 
 
@@ -216,26 +220,35 @@ def _safe_name(name: str) -> str:
     return name if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", name)[:64]
 
 
+def _names(names: list[str]) -> str:
+    """The methods of a request for its access line: at most 20, then ``+N`` for the rest."""
+    if len(names) == 1 and names[0] in KNOWN_METHODS:  # most requests: one known method
+        return names[0]
+    more = f"+{len(names) - 20}" if len(names) > 20 else ""
+    return (",".join(map(_safe_name, names[:20])) or "-") + more
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request: client, path without query (tokens stay out), RPC methods, status.
 
-    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``.
+    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``. aiohttp makes one
+    logger per connection, so the client's address is looked up once per connection (a line
+    is written for every request, and its cost counts: see bench/).
     """
+
+    _remote: str | None = None
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         sink = request.app.get(ACCESS) if isinstance(request, web.Request) else None
         if sink is None:
             return
-        names = request.get(METHODS) or []
-        methods = ",".join(map(_safe_name, names[:20])) or "-"
-        more = f"+{len(names) - 20}" if len(names) > 20 else ""
-        path = (
-            request.path
-            if request.path in _KNOWN_PATHS
-            else _UNSAFE_PATH.sub("?", request.path)[:200]
-        )
+        if self._remote is None:
+            self._remote = str(request.remote)
+        path = request.rel_url.raw_path
+        if path not in _KNOWN_PATHS:
+            path = _UNSAFE_PATH.sub("?", request.path)[:200]
         sink.write(
-            f'{request.remote} "{request.method} {path}" {methods}{more} '
+            f'{self._remote} "{request.method} {path}" {_names(request.get(METHODS) or [])} '
             f"{response.status} {time * 1000:.1f}ms"
         )
 

@@ -63,6 +63,7 @@ class Tokens:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._file = "" if path is None else os.fspath(path)  # a str stats faster than a Path
         self._records: dict[str, TokenRecord] = {}
         self._by_hash: dict[str, str] = {}
         self._seen: tuple[int, int, int] | None = None
@@ -136,7 +137,7 @@ class Tokens:
         if self.path is None:
             return
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._file)
         except FileNotFoundError:
             self._records, self._seen = {}, None
             self._index()
