@@ -21,14 +21,16 @@ Check = Callable[[Any], bool]
 
 # Keywords that never change whether a value is valid.
 _ANNOTATIONS = frozenset({"title", "description", "errorMessage", "$comment", "$schema", "$id"})
-_TYPES: Mapping[str, Check] = {
-    "integer": lambda v: (type(v) is int) or (type(v) is float and v.is_integer()),
-    "number": lambda v: type(v) in (int, float),
-    "string": lambda v: type(v) is str,
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "object": lambda v: type(v) is dict,
-    "array": lambda v: type(v) is list,
+# The Python types of decoded JSON each schema type takes (bool is no integer: type(), not
+# isinstance); "integer" also takes floats with no fraction, as _type says.
+_PYTHON_TYPES: Mapping[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
 }
 
 
@@ -44,13 +46,31 @@ def compile_check(schema: Mapping[str, Any]) -> Check | None:
         if made is None:
             return None
         parts.append(made)
-    return lambda value: all(check(value) for check in parts)
+    return _all(parts)
+
+
+def _all(parts: list[Check]) -> Check:
+    """True when every part is; nested ``and``s, not a generator (these run on every call)."""
+    if not parts:
+        return lambda value: True
+    check = parts[-1]
+    for part in reversed(parts[:-1]):
+        check = _both(part, check)
+    return check
+
+
+def _both(first: Check, second: Check) -> Check:
+    return lambda value: first(value) and second(value)
 
 
 def _type(schema: Mapping[str, Any]) -> Check | None:
     names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    checks = [_TYPES[name] for name in names]
-    return lambda value: any(check(value) for check in checks)
+    if not set(names) <= _PYTHON_TYPES.keys():
+        return None
+    exact = frozenset(t for name in names for t in _PYTHON_TYPES[name])
+    if "integer" in names and float not in exact:  # JSON Schema: 5.0 is an integer
+        return lambda value: type(value) in exact or (type(value) is float and value.is_integer())
+    return lambda value: type(value) in exact
 
 
 def _for_strings(test: Callable[[str], bool]) -> Check:

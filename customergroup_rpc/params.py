@@ -40,16 +40,29 @@ class Binder:
             **{"/" + name: _field_type(s) for name, s in props.items()},
             **_EXTRA_FIELDS,
         }
+        self._queries: dict[str | bool | None, query.Query] = {}
 
-    def bind(self, method: Method, params: list[Any] | Mapping[str, Any]) -> Args:
+    def bind(self, method: Method, params: list[Any] | dict[str, Any]) -> Args:
         """The call's params by name, schema-checked; ``InvalidParams`` lists every problem."""
         values, pointers, problems = _by_name(method, params)
         for param in method.params:
-            if param.name in values:
-                problems += self._check(param, values[param.name], pointers[param.name])
+            if param.name not in values:
+                continue
+            value = values[param.name]
+            if param.quick is None or not param.quick(value):  # most values pass the quick check
+                problems += self._check(param, value, pointers[param.name])
         if problems:
             raise InvalidParams(problems)
         return Args(self, values, pointers)
+
+    def query(self, raw: Any, at: str) -> query.Query:
+        """A parsed query; the few valid one-name and whole-object queries are parsed once."""
+        if not (raw is None or raw is True or isinstance(raw, str)):
+            return query.parse(raw, self.shape, at)
+        parsed = self._queries.get(raw)
+        if parsed is None:  # parse raises for a bad one: only valid queries are kept
+            parsed = self._queries[raw] = query.parse(raw, self.shape, at)
+        return parsed
 
     def _check(self, param: Param, value: Any, at: str) -> list[Problem]:
         if param.name == "customers" and isinstance(value, list):
@@ -86,7 +99,7 @@ def _not_a_uid(value: Any) -> str:
 class Args:
     """One call's params, bound and checked; each accessor converts one of them."""
 
-    def __init__(self, binder: Binder, values: dict[str, Any], pointers: dict[str, str]) -> None:
+    def __init__(self, binder: Binder, values: dict[str, Any], pointers: Mapping[str, str]) -> None:
         self._binder, self._values, self._pointers = binder, values, pointers
 
     def raw(self, name: str) -> Any:
@@ -103,7 +116,7 @@ class Args:
         return None if self._values.get(name) is None else self.uid(name)
 
     def query(self, name: str) -> query.Query:
-        return query.parse(self._values.get(name), self._binder.shape, self._pointers[name])
+        return self._binder.query(self._values.get(name), self._pointers[name])
 
     def filters(self, name: str) -> filters.Filter:
         raw = self._values.get(name)
@@ -157,25 +170,31 @@ def _field_type(schema: Mapping[str, Any]) -> filters.FieldType:
 
 
 def _by_name(
-    method: Method, params: list[Any] | Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str], list[Problem]]:
-    """Map params to names; report unknown names, extra positions and missing params."""
-    names = [p.name for p in method.params]
+    method: Method, params: list[Any] | dict[str, Any]
+) -> tuple[dict[str, Any], Mapping[str, str], list[Problem]]:
+    """Map params to names; report unknown names, extra positions and missing params.
+
+    The pointers dict returned is shared by every call of the same form: read it, never change it.
+    """
+    names = method.names
     problems: list[Problem] = []
-    if isinstance(params, Mapping):
+    if isinstance(params, dict):
         values = dict(params)
-        pointers = {name: join("", name) for name in names}
-        for key in sorted(set(values) - set(names)):
-            message = f"{method.name} has no parameter '{key}'. Its parameters: {', '.join(names)}."
-            problems.append(Problem(pointer=join("", key), message=message))
+        pointers = method.named_pointers
+        if not values.keys() <= pointers.keys():
+            for key in sorted(set(values) - set(names)):
+                message = (
+                    f"{method.name} has no parameter '{key}'. Its parameters: {', '.join(names)}."
+                )
+                problems.append(Problem(pointer=join("", key), message=message))
     else:
         values = dict(zip(names, params, strict=False))
-        pointers = {name: f"/{i}" for i, name in enumerate(names)}
+        pointers = method.positional_pointers
         if len(params) > len(names):
             message = f"{method.name} takes at most {len(names)} parameters ({', '.join(names)})."
             problems.append(Problem(pointer=f"/{len(names)}", message=message))
-    for param in method.params:
-        if param.required and param.name not in values:
-            message = f"{param.name} is required: {method.name}({', '.join(names)})."
-            problems.append(Problem(pointer=pointers[param.name], message=message))
+    for name in method.required:
+        if name not in values:
+            message = f"{name} is required: {method.name}({', '.join(names)})."
+            problems.append(Problem(pointer=pointers[name], message=message))
     return values, pointers, problems

@@ -14,10 +14,12 @@ scope; params are validated with it and discovery documents are generated from i
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from jsonschema import Draft7Validator, ValidationError, validators
@@ -88,6 +90,25 @@ class Method:
     params: tuple[Param, ...]
     result: Mapping[str, Any]
     errors: tuple[int, ...]
+
+    # Worked out once, read on every call (params.py).
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @functools.cached_property
+    def required(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.required)
+
+    @functools.cached_property
+    def positional_pointers(self) -> Mapping[str, str]:
+        """Where each param is in a positional call: ``/0``, ``/1``, ..."""
+        return MappingProxyType({name: f"/{i}" for i, name in enumerate(self.names)})
+
+    @functools.cached_property
+    def named_pointers(self) -> Mapping[str, str]:
+        """Where each param is in a by-name call: ``/uid``, ``/query``, ..."""
+        return MappingProxyType({name: join("", name) for name in self.names})
 
 
 @dataclass(frozen=True)
