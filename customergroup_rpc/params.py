@@ -15,7 +15,7 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import filters, query
@@ -42,7 +42,7 @@ class Binder:
         }
         self._queries: dict[str | bool | None, query.Query] = {}
 
-    def bind(self, method: Method, params: list[Any] | dict[str, Any]) -> Args:
+    def bind(self, method: Method, params: Sequence[Any] | dict[str, Any]) -> Args:
         """The call's params by name, schema-checked; ``InvalidParams`` lists every problem."""
         values, pointers, problems = _by_name(method, params)
         for param in method.params:
@@ -170,7 +170,7 @@ def _field_type(schema: Mapping[str, Any]) -> filters.FieldType:
 
 
 def _by_name(
-    method: Method, params: list[Any] | dict[str, Any]
+    method: Method, params: Sequence[Any] | dict[str, Any]
 ) -> tuple[dict[str, Any], Mapping[str, str], list[Problem]]:
     """Map params to names; report unknown names, extra positions and missing params.
 

@@ -59,11 +59,37 @@ class Context:
             raise Forbidden
 
 
-Handler = Callable[[Customergroups, Args], Awaitable[Any]]
+Read = Callable[[Customergroups, Args], Any]
+Write = Callable[[Customergroups, Args], Awaitable[Any]]
 
 
-async def _count(groups: Customergroups, args: Args) -> Any:
+# Reads answer from memory at once; writes wait for their commit (store.py).
+
+
+def _count(groups: Customergroups, args: Args) -> Any:
     return groups.count(args.filters("filters"))
+
+
+def _get(groups: Customergroups, args: Args) -> Any:
+    shape = args.query("query")
+    return query.apply(shape, groups.get(args.uid("uid"), args.at("uid")))
+
+
+def _get_schema(groups: Customergroups, args: Args) -> Any:
+    return groups.schema(args.uid_or_none("uid"), args.at("uid"))
+
+
+def _list(groups: Customergroups, args: Args) -> Any:
+    shape, selection = args.query("query"), args.selection("selection")
+    return [query.apply(shape, group) for group in groups.select(selection)]
+
+
+def _validate(groups: Customergroups, args: Args) -> Any:
+    return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
+
+
+def _list_customers(groups: Customergroups, args: Args) -> Any:
+    return groups.list_customers(args.uid("uid"), args.page("selection"), args.at("uid"))
 
 
 async def _create(groups: Customergroups, args: Args) -> Any:
@@ -76,28 +102,10 @@ async def _delete(groups: Customergroups, args: Args) -> Any:
     return True
 
 
-async def _get(groups: Customergroups, args: Args) -> Any:
-    shape = args.query("query")
-    return query.apply(shape, groups.get(args.uid("uid"), args.at("uid")))
-
-
-async def _get_schema(groups: Customergroups, args: Args) -> Any:
-    return groups.schema(args.uid_or_none("uid"), args.at("uid"))
-
-
-async def _list(groups: Customergroups, args: Args) -> Any:
-    shape, selection = args.query("query"), args.selection("selection")
-    return [query.apply(shape, group) for group in groups.select(selection)]
-
-
 async def _set(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
     uid, patch = args.uid_or_none("uid"), args.raw("patch")
     return query.apply(shape, await groups.set(uid, patch, args.at("uid")))
-
-
-async def _validate(groups: Customergroups, args: Args) -> Any:
-    return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
 
 
 async def _add_customers(groups: Customergroups, args: Args) -> Any:
@@ -109,46 +117,44 @@ async def _remove_customers(groups: Customergroups, args: Args) -> Any:
     return await groups.remove_customers(args.uid("uid"), customers, args.at("uid"))
 
 
-async def _list_customers(groups: Customergroups, args: Args) -> Any:
-    return groups.list_customers(args.uid("uid"), args.page("selection"), args.at("uid"))
-
-
 async def _move_customers(groups: Customergroups, args: Args) -> Any:
     source, target, customers = args.uid("fromUid"), args.uid("toUid"), "customers"
     where = (args.at("fromUid"), args.at("toUid"), args.at(customers))
     return await groups.move_customers(source, target, args.customers_or_none(customers), where)
 
 
-HANDLERS: Mapping[str, Handler] = {
-    "Customergroup.addCustomers": _add_customers,
+READS: Mapping[str, Read] = {
     "Customergroup.count": _count,
-    "Customergroup.create": _create,
-    "Customergroup.delete": _delete,
     "Customergroup.get": _get,
     "Customergroup.getSchema": _get_schema,
     "Customergroup.list": _list,
     "Customergroup.listCustomers": _list_customers,
+    "Customergroup.validate": _validate,
+}
+WRITES: Mapping[str, Write] = {
+    "Customergroup.addCustomers": _add_customers,
+    "Customergroup.create": _create,
+    "Customergroup.delete": _delete,
     "Customergroup.moveCustomers": _move_customers,
     "Customergroup.removeCustomers": _remove_customers,
     "Customergroup.set": _set,
-    "Customergroup.validate": _validate,
 }
 # Every method a client can call, rpc.discover included.
-KNOWN_METHODS = frozenset({*HANDLERS, openrpc.DISCOVER})
+KNOWN_METHODS = frozenset({*READS, *WRITES, openrpc.DISCOVER})
 
 
 class Dispatcher:
     """Answers request bodies: parse, split batches, check members, dispatch, serialise."""
 
     def __init__(self, groups: Customergroups, schemas: Schemas, max_batch: int = 100) -> None:
-        if set(HANDLERS) != set(schemas.methods):
-            raise RuntimeError("methods.json and rpc.HANDLERS disagree")
+        if {*READS, *WRITES} != set(schemas.methods):
+            raise RuntimeError("methods.json and rpc.READS, rpc.WRITES disagree")
         self.max_batch = max_batch
         self._binder = Binder(schemas)
-        self._specs = schemas.methods
         self._groups = groups
         self._methods = {
-            name: self._method(schemas.methods[name], handler) for name, handler in HANDLERS.items()
+            **{name: self._read(schemas.methods[name], read) for name, read in READS.items()},
+            **{name: self._write(schemas.methods[name], write) for name, write in WRITES.items()},
         }
         # Not in methods.json: it needs no token and no service (SPEC 11).
         self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
@@ -192,10 +198,7 @@ class Dispatcher:
         return [await answer for answer in answers]
 
     def _writes(self, member: Any) -> bool:
-        # The methods that need the manage scope are exactly the ones that write.
-        name = member.get("method") if isinstance(member, dict) else None
-        method = self._specs.get(name) if isinstance(name, str) else None
-        return method is not None and method.scope == "manage"
+        return isinstance(member, dict) and member.get("method") in WRITES
 
     async def _one(self, member: Any, context: Context) -> dict[str, Any] | None:
         problem = _problem(member)
@@ -218,26 +221,40 @@ class Dispatcher:
             return None
         return _response(request.id, result)
 
-    def _method(self, spec: Method, handler: Handler) -> Any:
-        binder, groups = self._binder, self._groups
+    # jsonrpcserver calls method(context, *params) or method(context, **params); a method
+    # returns its Result, turning every exception into an error (SPEC 7: no text leaks).
 
-        # jsonrpcserver calls method(context, *params) or method(context, **params).
-        async def method(*args: Any, **kwargs: Any) -> Any:
-            context: Context = args[0]
+    def _read(self, spec: Method, read: Read) -> Any:
+        binder, groups, scope = self._binder, self._groups, spec.scope
+
+        async def method(context: Context, *params: Any, **named: Any) -> Any:
             try:
-                context.authorize(spec.scope)
-                params = kwargs if kwargs else list(args[1:])
-                result = await handler(groups, binder.bind(spec, params))
-            except RpcError as exc:
-                return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
-            except WriteFailed:
-                return Error(InternalError.code, InternalError.message)  # logged by the store
-            except Exception:
-                log.exception("%s failed", spec.name)
-                return Error(InternalError.code, InternalError.message)
-            return Success(result)
+                context.authorize(scope)
+                return Success(read(groups, binder.bind(spec, named or params)))
+            except Exception as exc:
+                return _failed(spec, exc)
 
         return method
+
+    def _write(self, spec: Method, write: Write) -> Any:
+        binder, groups, scope = self._binder, self._groups, spec.scope
+
+        async def method(context: Context, *params: Any, **named: Any) -> Any:
+            try:
+                context.authorize(scope)
+                return Success(await write(groups, binder.bind(spec, named or params)))
+            except Exception as exc:
+                return _failed(spec, exc)
+
+        return method
+
+
+def _failed(spec: Method, exc: Exception) -> Result:
+    if isinstance(exc, RpcError):
+        return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
+    if not isinstance(exc, WriteFailed):  # the store logged that one
+        log.error("%s failed", spec.name, exc_info=exc)
+    return Error(InternalError.code, InternalError.message)
 
 
 def _discover(document: dict[str, Any]) -> Any:

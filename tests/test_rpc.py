@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from customergroup_rpc import files
-from customergroup_rpc.rpc import HANDLERS, Context, Dispatcher
+from customergroup_rpc.rpc import READS, WRITES, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
 from customergroup_rpc.store import TinyStore
@@ -29,7 +29,14 @@ async def answer(rpc: Dispatcher, body: Any, scope: str | None = "manage") -> An
 
 
 def test_every_method_in_methods_json_has_a_handler() -> None:
-    assert set(HANDLERS) == set(Schemas.load().methods)
+    assert {*READS, *WRITES} == set(Schemas.load().methods)
+    assert not READS.keys() & WRITES.keys()
+
+
+def test_the_writes_are_exactly_the_methods_that_need_manage() -> None:
+    # Batches commit runs of WRITES together; a read listed there would wait for the disk.
+    methods = Schemas.load().methods
+    assert set(WRITES) == {name for name, m in methods.items() if m.scope == "manage"}
 
 
 @pytest.mark.parametrize(
