@@ -193,10 +193,8 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         if answer is not None:
             await socket.send_str(answer.decode("utf-8"))
         if access is not None:
-            took = (time.perf_counter() - started) * 1000
-            access.write(
-                f'{request.remote} "WS {request.path}" {_names(context.methods)} - {took:.1f}ms'
-            )
+            took = time.perf_counter() - started
+            access.add(_line, str(request.remote), ("WS", request.path), context.methods, "-", took)
     return socket
 
 
@@ -228,12 +226,23 @@ def _names(names: list[str]) -> str:
     return (",".join(map(_safe_name, names[:20])) or "-") + more
 
 
+def _line(
+    remote: str, asked: tuple[str, str], names: list[str], status: int | str, took: float
+) -> str:
+    """An access line, made when the log is written (``LineBuffer.add``); ``asked`` is the
+    HTTP method and path."""
+    method, path = asked
+    if path not in _KNOWN_PATHS:
+        path = _UNSAFE_PATH.sub("?", path)[:200]
+    return f'{remote} "{method} {path}" {_names(names)} {status} {took * 1000:.1f}ms'
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request: client, path without query (tokens stay out), RPC methods, status.
 
-    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``. aiohttp makes one
-    logger per connection, so the client's address is looked up once per connection (a line
-    is written for every request, and its cost counts: see bench/).
+    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``, which formats them
+    when it writes them. aiohttp makes one logger per connection, so the client's address is
+    looked up once per connection.
     """
 
     _remote: str | None = None
@@ -244,13 +253,9 @@ class AccessLogger(AbstractAccessLogger):
             return
         if self._remote is None:
             self._remote = str(request.remote)
-        path = request.rel_url.raw_path
-        if path not in _KNOWN_PATHS:
-            path = _UNSAFE_PATH.sub("?", request.path)[:200]
-        sink.write(
-            f'{self._remote} "{request.method} {path}" {_names(request.get(METHODS) or [])} '
-            f"{response.status} {time * 1000:.1f}ms"
-        )
+        names = request.get(METHODS) or []
+        asked = (request.method, request.path)
+        sink.add(_line, self._remote, asked, names, response.status, time)
 
     @property
     def enabled(self) -> bool:
