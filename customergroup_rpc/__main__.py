@@ -183,7 +183,9 @@ def _tokens(args: argparse.Namespace) -> Tokens:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    record, token = _tokens(args).create(args.scope)
+    tokens = _tokens(args)
+    record, token = tokens.create(args.scope)
+    tokens.settle()  # a running server takes it from the next request on
     print(f"Created token {record.id} with scope {record.scope}.", file=sys.stderr)
     print(token)
     return 0
@@ -199,7 +201,9 @@ def _token_list(args: argparse.Namespace) -> int:
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
-    if _tokens(args).revoke(args.id):
+    tokens = _tokens(args)
+    if tokens.revoke(args.id):
+        tokens.settle()  # a running server refuses it from the next request on
         print(f"Revoked token {args.id}.", file=sys.stderr)
         return 0
     print(f"customergroup-rpc: no token with id {args.id}", file=sys.stderr)

@@ -137,10 +137,10 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(
             408, f"The request body did not arrive within {seconds} s; nothing was processed."
         )
-    token = _token(request)
-    context = Context(scope=request.app[TOKENS].scope_of(token) if token else None)
+    app, token = request.app, _token(request)
+    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
     request[METHODS] = context.methods
-    answer = await request.app[DISPATCHER].handle(body, context)
+    answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
         return web.Response(status=204)
     return web.Response(body=answer, content_type="application/json")
@@ -148,8 +148,9 @@ async def _answer(request: web.Request) -> web.Response:
 
 def _token(request: web.Request) -> str | None:
     """The ``auth`` query parameter (the platform's convention) or a Bearer token."""
-    if "auth" in request.query:
-        return request.query["auth"]
+    token = request.query.get("auth")
+    if token is not None:
+        return token
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
@@ -241,18 +242,21 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: client, path without query (tokens stay out), RPC methods, status.
 
     Lines go to the app's ``Config.access_log`` through a ``LineBuffer``, which formats them
-    when it writes them. aiohttp makes one logger per connection, so the client's address is
-    looked up once per connection.
+    when it writes them. aiohttp makes one logger per connection, so the client's address and
+    the app's log are looked up once per connection.
     """
 
     _remote: str | None = None
+    _sink: LineBuffer | None = None
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        sink = request.app.get(ACCESS) if isinstance(request, web.Request) else None
+        if self._remote is None:
+            if not isinstance(request, web.Request):  # no app to log to
+                return
+            self._remote, self._sink = str(request.remote), request.app.get(ACCESS)
+        sink = self._sink
         if sink is None:
             return
-        if self._remote is None:
-            self._remote = str(request.remote)
         names = request.get(METHODS) or []
         asked = (request.method, request.path)
         sink.add(_line, self._remote, asked, names, response.status, time)

@@ -40,12 +40,18 @@ def compile_check(schema: Mapping[str, Any]) -> Check | None:
         return lambda value: False  # on writes a read-only key is never valid (schemas.py)
     keys = set(schema) - _ANNOTATIONS - {"readOnly"}
     parts: list[Check] = []
+    text_tests: list[Check] = []  # string keywords: one "is it a string?" for all of them
     for keyword in sorted(keys):
+        if keyword in _TEXT_TESTS:
+            text_tests.append(_TEXT_TESTS[keyword](schema))
+            continue
         part = _KEYWORDS.get(keyword)
         made = part(schema) if part else None
         if made is None:
             return None
         parts.append(made)
+    if text_tests:
+        parts.append(_for_strings(_all(text_tests)))
     return _all(parts)
 
 
@@ -90,19 +96,29 @@ def ecma_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+# Tests of a string; other values pass them (compile_check asks "is it a string?" once).
+
+
 def _pattern(schema: Mapping[str, Any]) -> Check:
     search = ecma_regex(schema["pattern"]).search
-    return _for_strings(lambda text: search(text) is not None)
+    return lambda text: search(text) is not None
 
 
 def _max_length(schema: Mapping[str, Any]) -> Check:
     limit = schema["maxLength"]
-    return _for_strings(lambda text: len(text) <= limit)
+    return lambda text: len(text) <= limit
 
 
 def _min_length(schema: Mapping[str, Any]) -> Check:
     limit = schema["minLength"]
-    return _for_strings(lambda text: len(text) >= limit)
+    return lambda text: len(text) >= limit
+
+
+_TEXT_TESTS: Mapping[str, Callable[[Mapping[str, Any]], Check]] = {
+    "maxLength": _max_length,
+    "minLength": _min_length,
+    "pattern": _pattern,
+}
 
 
 def _numbers(test: Callable[[float], bool]) -> Check:
@@ -160,9 +176,6 @@ def _required(schema: Mapping[str, Any]) -> Check:
 
 _KEYWORDS: Mapping[str, Callable[[Mapping[str, Any]], Check | None]] = {
     "type": _type,
-    "pattern": _pattern,
-    "maxLength": _max_length,
-    "minLength": _min_length,
     "minimum": _minimum,
     "maximum": _maximum,
     "enum": _enum,

@@ -45,7 +45,7 @@ log = logging.getLogger("customergroup_rpc")
 _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """One HTTP request's caller: the scope of its token (None: no valid token)."""
 

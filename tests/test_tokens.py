@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from customergroup_rpc.tokens import Tokens, token_path
+from customergroup_rpc.tokens import RECHECK, Tokens, token_path
 
 
 @pytest.fixture
@@ -35,12 +35,51 @@ def test_manage_may_view_but_view_may_not_manage(path: Path) -> None:
     assert tokens.allows(None, "view") is None
 
 
-def test_another_process_creating_or_revoking_is_seen_at_once(path: Path) -> None:
+def test_another_process_creating_or_revoking_is_seen_once_it_has_settled(path: Path) -> None:
+    # The CLI settles after each edit (test_cli runs it against a real server).
     server, cli = Tokens(path), Tokens(path)
     record, secret = cli.create("view")
+    cli.settle()
     assert server.scope_of(secret) == "view"
     cli.revoke(record.id)
+    cli.settle()
     assert server.scope_of(secret) is None
+
+
+class Ticks:
+    """A monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_file_is_looked_at_once_per_recheck_not_per_request(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = Ticks()
+    server, editor = Tokens(path, clock=ticks), Tokens(path)
+    _, secret = editor.create("view")
+    looked: list[object] = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: looked.append(p) or real_stat(p, *a, **k))
+    for _ in range(100):
+        assert server.scope_of(secret) is None  # not looked at yet
+    assert looked == []
+    ticks.now += RECHECK
+    assert server.scope_of(secret) == "view"
+    assert server.scope_of(secret) == "view"
+    assert len(looked) == 1
+
+
+def test_an_edit_in_the_same_object_counts_at_once(path: Path) -> None:
+    tokens = Tokens(path, clock=Ticks())
+    record, secret = tokens.create("view")
+    assert tokens.scope_of(secret) == "view"
+    tokens.revoke(record.id)
+    assert tokens.scope_of(secret) is None
 
 
 def test_ensure_adds_a_given_token_once(path: Path) -> None:
@@ -55,9 +94,11 @@ def test_revoking_an_unknown_id_says_so(path: Path) -> None:
 
 
 def test_a_broken_token_file_keeps_the_known_tokens(path: Path) -> None:
-    tokens = Tokens(path)
+    ticks = Ticks()
+    tokens = Tokens(path, clock=ticks)
     _, secret = tokens.create("manage")
     path.write_text("{not json")
+    ticks.now += RECHECK  # looked at again, and found broken
     assert tokens.scope_of(secret) == "manage"
 
 
