@@ -198,7 +198,8 @@ class Dispatcher:
         return [await answer for answer in answers]
 
     def _writes(self, member: Any) -> bool:
-        return isinstance(member, dict) and member.get("method") in WRITES
+        name = member.get("method") if isinstance(member, dict) else None
+        return isinstance(name, str) and name in WRITES  # a list or object name is no key
 
     async def _one(self, member: Any, context: Context) -> dict[str, Any] | None:
         problem = _problem(member)

@@ -173,3 +173,14 @@ async def test_a_read_in_a_batch_sees_the_writes_before_it(rpc: Dispatcher) -> N
     assert read["result"] == {"name": "A"}
     assert duplicate["error"]["code"] == -32602
     assert count["result"] == 1
+
+
+@pytest.mark.parametrize("name", [["x"], {"a": 1}, 5, None])
+async def test_a_batch_member_whose_method_is_no_string_is_invalid(
+    rpc: Dispatcher, name: Any
+) -> None:
+    # Found by test_fuzz: a list as a method name once broke the batch's write grouping.
+    batch = [create("A", 1), {"jsonrpc": "2.0", "method": name, "id": 2}]
+    first, second = await answer(rpc, batch)
+    assert first["result"]["name"] == "A"
+    assert second["error"]["code"] == -32600
