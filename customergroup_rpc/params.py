@@ -44,6 +44,16 @@ class Binder:
 
     def bind(self, method: Method, params: Sequence[Any] | dict[str, Any]) -> Args:
         """The call's params by name, schema-checked; ``InvalidParams`` lists every problem."""
+        if type(params) is not dict and method.least <= len(params) <= len(method.params):
+            # The usual call: positional, every required param there; each value is checked
+            # by its quick check, and only a value it doubts goes the long way.
+            for param, value in zip(method.params, params, strict=False):
+                if param.quick is None or not param.quick(value):
+                    break
+            else:
+                return Args(
+                    self, dict(zip(method.names, params, strict=False)), method.positional_pointers
+                )
         values, pointers, problems = _by_name(method, params)
         for param in method.params:
             if param.name not in values:

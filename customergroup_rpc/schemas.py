@@ -101,6 +101,11 @@ class Method:
         return tuple(p.name for p in self.params if p.required)
 
     @functools.cached_property
+    def least(self) -> int:
+        """The fewest positional params that hold every required one."""
+        return max((i + 1 for i, p in enumerate(self.params) if p.required), default=0)
+
+    @functools.cached_property
     def positional_pointers(self) -> Mapping[str, str]:
         """Where each param is in a positional call: ``/0``, ``/1``, ..."""
         return MappingProxyType({name: f"/{i}" for i, name in enumerate(self.names)})
