@@ -121,12 +121,13 @@ async def _rpc(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
-    if request.content_length is not None and request.content_length > config.max_body:
-        return _too_large(config.max_body)
+    app = request.app
+    config = app[CONFIG]
     try:
-        if request.content.is_eof():  # the whole body is here already: no timer needed
+        if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
             body = await request.read()
+        elif (request.content_length or 0) > config.max_body:
+            return _too_large(config.max_body)  # refused before it is read
         else:
             async with asyncio.timeout(config.read_timeout):
                 body = await request.read()
@@ -137,7 +138,7 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(
             408, f"The request body did not arrive within {seconds} s; nothing was processed."
         )
-    app, token = request.app, _token(request)
+    token = _token(request)
     context = Context(scope=app[TOKENS].scope_of(token) if token else None)
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
