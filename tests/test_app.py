@@ -302,6 +302,24 @@ async def test_access_log_names_methods_and_never_the_token(
     assert MANAGE not in out.getvalue().decode()
 
 
+async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(
+    aiohttp_server: Any, aiohttp_client: Any
+) -> None:
+    out = io.BytesIO()
+    app = create_app(Config(admin_token=MANAGE, access_log=out))
+    client = await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger))
+    hostile = {"jsonrpc": "2.0", "method": 'x" 200\nFAKE LINE\x00', "id": 1}
+    await post(client, hostile)
+    await post(client, [req("count", id_=i) for i in range(25)])
+    await client.get("/no/such/place%0A%22here%22")
+    await client.close()
+    lines = out.getvalue().decode().splitlines()
+    assert len(lines) == 3
+    assert '" x??200?FAKE?LINE? 200 ' in lines[0]  # quotes, spaces and controls replaced
+    assert ",".join(["Customergroup.count"] * 20) + "+5 200" in lines[1]
+    assert '"GET /no/such/place??here?" - 404' in lines[2]
+
+
 # --- members (SPEC 10) ---
 
 
