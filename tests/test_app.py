@@ -286,12 +286,18 @@ async def test_a_bug_is_internal_error_without_data(
 # --- access log (SPEC 9) ---
 
 
-async def test_access_log_names_methods_and_never_the_token(
-    aiohttp_server: Any, aiohttp_client: Any
-) -> None:
+@pytest.fixture
+async def logged(aiohttp_server: Any, aiohttp_client: Any) -> tuple[Client, io.BytesIO]:
+    """A client of an app whose access log goes to the returned buffer (full at close)."""
     out = io.BytesIO()
     app = create_app(Config(admin_token=MANAGE, access_log=out))
-    client = await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger))
+    return await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger)), out
+
+
+async def test_access_log_names_methods_and_never_the_token(
+    logged: tuple[Client, io.BytesIO],
+) -> None:
+    client, out = logged
     await post(client, [req("count"), req("list")])
     await post(client, req("count"), token=None, headers={"Authorization": f"Bearer {MANAGE}"})
     await client.close()  # the app's cleanup writes what is buffered
@@ -303,11 +309,9 @@ async def test_access_log_names_methods_and_never_the_token(
 
 
 async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(
-    aiohttp_server: Any, aiohttp_client: Any
+    logged: tuple[Client, io.BytesIO],
 ) -> None:
-    out = io.BytesIO()
-    app = create_app(Config(admin_token=MANAGE, access_log=out))
-    client = await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger))
+    client, out = logged
     hostile = {"jsonrpc": "2.0", "method": 'x" 200\nFAKE LINE\x00', "id": 1}
     await post(client, hostile)
     await post(client, [req("count", id_=i) for i in range(25)])
