@@ -30,9 +30,13 @@ def url(server: Server) -> str:
     return f"http://127.0.0.1:{server.port}/backend/jsonrpc/v1/"
 
 
-def move(server: Server, *args: str, token: str = ADMIN_TOKEN) -> subprocess.CompletedProcess[str]:
-    """Run the script with the URL and token in the environment, capturing its output."""
-    env = environment() | {"CUSTOMERGROUP_RPC_URL": url(server), "CUSTOMERGROUP_RPC_TOKEN": token}
+def move(
+    server: Server, *args: str, token: str | None = ADMIN_TOKEN
+) -> subprocess.CompletedProcess[str]:
+    """Run the script with the URL and token (None: no token) in the environment."""
+    env = environment() | {"CUSTOMERGROUP_RPC_URL": url(server)}
+    if token is not None:
+        env["CUSTOMERGROUP_RPC_TOKEN"] = token
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         cwd=ROOT,
@@ -223,16 +227,7 @@ def test_a_view_token_may_dry_run_but_not_move(server: Server) -> None:
 
 
 def test_needs_a_token(server: Server) -> None:
-    env = environment() | {"CUSTOMERGROUP_RPC_URL": url(server)}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "1", "2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = move(server, "1", "2", token=None)
     assert done.returncode == 2
     assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
 
