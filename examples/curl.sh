@@ -55,7 +55,13 @@ call list '["changed", "created", "name", "uid"]' '{"limit": 2}'
 call count '{"/name": {"startsWith": "Staff"}}'
 call set "$staff" "{\"name\": \"Teachers $suffix\"}" '["uid", "name", "changed"]'
 call validate null "{\"name\": \"STUDENTS $suffix\"}" # taken: names compare case-insensitively
-call delete "$students"
+
+# Customers in groups: customers are known by their uid in the shop's customer system.
+call addCustomers "$staff" '[17, 42, 99]'
+call removeCustomers "$staff" '[99]'
+call moveCustomers "$staff" "$students" '[42]'
+call listCustomers "$staff" '{"limit": 10}'
+call delete "$students" # its customers stay customers, in their other groups
 
 echo "Batch: Customergroup.get($staff, \"name\") and Customergroup.count()"
 post "[{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"Customergroup.get\", \"params\": [$staff, \"name\"]},

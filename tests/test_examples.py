@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from customergroup_rpc.schemas import Schemas
+
 from .server_process import Server, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TOKEN = "examples-test-token"
-METHODS = ("create", "get", "getSchema", "list", "count", "set", "validate", "delete")
+METHODS = [name.removeprefix("Customergroup.") for name in Schemas.load().methods]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ def test_curl_sh_calls_every_method(server: Endpoint) -> None:
     assert results["Customergroup.getSchema"]["required"] == ["name"]
     assert results["Customergroup.validate"][0]["pointer"] == "/name"  # the duplicate name
     assert results["Customergroup.delete"] is True
+    members = ("addCustomers", "removeCustomers", "moveCustomers", "listCustomers")
+    assert [results[f"Customergroup.{name}"] for name in members] == [3, 1, 1, [17]]
 
     batch = [answer for line, answer in answers if line.startswith("Batch:")]
     assert len(batch) == 1
