@@ -2,7 +2,10 @@
 
 ``rpc.discover`` answers it (SPEC 11), so OpenRPC tools can generate clients and docs from the
 same schemas the service validates params with. The object schema is given once, as
-``components.schemas.Customergroup``; results that are a group refer to it.
+``components.schemas.Customergroup``; results that are a group refer to it. Patches refer to
+``CustomergroupPatch`` (``CustomergroupNew`` for ``create``, where a name is required): the
+object schema's writable properties and nothing else, so a generated client or a stock
+validator refuses what the server refuses (it treats ``readOnly`` as a rule on writes).
 
 >>> from customergroup_rpc.schemas import Schemas
 >>> doc = document(Schemas.load())
@@ -10,6 +13,8 @@ same schemas the service validates params with. The object schema is given once,
 ('1.2.6', ['Customergroup.validate', 'rpc.discover'])
 >>> doc["methods"][0]["result"]["schema"]
 {'type': 'integer', 'minimum': 0}
+>>> sorted(doc["components"]["schemas"]["CustomergroupNew"]["properties"])
+['name']
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from .tokens import GRANTS
 VERSION = "1.2.6"
 DISCOVER = "rpc.discover"
 GROUP_REF = {"$ref": "#/components/schemas/Customergroup"}
+# The patch param of each method that takes one, by the component it refers to.
+PATCHES = {"Customergroup.create": "CustomergroupNew"}
+PATCH = "CustomergroupPatch"
 _MESSAGES = {error.code: error.message for error in ERRORS}
 _DESCRIPTION = (
     "A JSON-RPC 2.0 service for customer groups. Every Customergroup method needs an API token, "
@@ -47,8 +55,29 @@ def document(schemas: Schemas) -> dict[str, Any]:
             "license": {"name": "MIT"},
         },
         "methods": [*methods, _discover()],
-        "components": {"schemas": {"Customergroup": group}},
+        "components": {
+            "schemas": {
+                "Customergroup": group,
+                "CustomergroupNew": _patch(schemas.object_for(new=True)),
+                PATCH: _patch(schemas.object_for(new=False)),
+            }
+        },
     }
+
+
+def _patch(group: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema of a patch: the group's writable properties, nothing else."""
+    writable = {k: v for k, v in group["properties"].items() if not v.get("readOnly")}
+    schema = {
+        "title": f"{group['title']} patch",
+        "description": "The properties to set; read-only and unknown properties are refused.",
+        "type": "object",
+        "properties": copy.deepcopy(writable),
+        "additionalProperties": False,
+    }
+    if group.get("required"):
+        schema["required"] = list(group["required"])
+    return schema
 
 
 def _method(method: Method, group: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +88,13 @@ def _method(method: Method, group: Mapping[str, Any]) -> dict[str, Any]:
         "x-scope": method.scope,
         "paramStructure": "either",
         "params": [
-            _descriptor(p.name, _refer(p.schema, group), required=p.required) for p in method.params
+            _descriptor(
+                p.name,
+                _param_schema(method.name, p.name, p.schema, group),
+                required=p.required,
+                about=p.schema,
+            )
+            for p in method.params
         ],
         "result": _descriptor(method.result["name"], _refer(method.result["schema"], group)),
         "errors": [{"code": code, "message": _MESSAGES[code]} for code in method.errors],
@@ -71,15 +106,24 @@ def _scope(scope: str) -> str:
     return f"Needs a token with the {' or '.join(sorted(holders))} scope."
 
 
-def _descriptor(name: str, schema: Any, *, required: bool | None = None) -> dict[str, Any]:
-    """A content descriptor; the schema's description, if any, is also the descriptor's."""
+def _descriptor(
+    name: str, schema: Any, *, required: bool | None = None, about: Any = None
+) -> dict[str, Any]:
+    """A content descriptor; the description of ``about`` (default: the schema) is its own."""
     descriptor: dict[str, Any] = {"name": name}
-    if isinstance(schema, Mapping) and isinstance(schema.get("description"), str):
-        descriptor["description"] = schema["description"]
+    about = schema if about is None else about
+    if isinstance(about, Mapping) and isinstance(about.get("description"), str):
+        descriptor["description"] = about["description"]
     if required is not None:
         descriptor["required"] = required
     descriptor["schema"] = schema
     return descriptor
+
+
+def _param_schema(method: str, name: str, schema: Any, group: Mapping[str, Any]) -> Any:
+    if name == "patch":  # the descriptor keeps the param's description
+        return {"$ref": f"#/components/schemas/{PATCHES.get(method, PATCH)}"}
+    return _refer(schema, group)
 
 
 def _refer(schema: Any, group: Mapping[str, Any]) -> Any:

@@ -164,9 +164,31 @@ def test_params_and_results_are_the_schemas_the_service_validates_with(
             (p.name, p.required) for p in spec.params
         ]
         for param, expected in zip(method["params"], spec.params, strict=True):
-            assert resolve(doc, param["schema"]) == expected.schema, (name, param["name"])
+            if param["name"] != "patch":  # patches: the group's schema (the test below)
+                assert resolve(doc, param["schema"]) == expected.schema, (name, param["name"])
         assert method["result"]["name"] == spec.result["name"]
         assert resolve(doc, method["result"]["schema"]) == spec.result["schema"], name
+
+
+@pytest.mark.parametrize(
+    ("method", "patch", "accepted"),
+    [
+        ("Customergroup.create", {"name": "Staff"}, True),
+        ("Customergroup.create", {}, False),  # a new group needs a name
+        ("Customergroup.create", {"uid": 1, "name": "Staff"}, False),  # read-only
+        ("Customergroup.set", {}, True),
+        ("Customergroup.set", {"customerCount": 3}, False),
+        ("Customergroup.set", {"nmae": "Staff"}, False),  # unknown
+        ("Customergroup.validate", {"name": 7}, False),
+        ("Customergroup.validate", {"name": "x" * 256}, False),
+    ],
+)
+def test_a_stock_validator_refuses_the_patches_the_server_refuses(
+    doc: dict[str, Any], method: str, patch: dict[str, Any], accepted: bool
+) -> None:
+    param = next(p for p in methods(doc)[method]["params"] if p["name"] == "patch")
+    assert param["description"]
+    assert Draft7Validator(resolve(doc, param["schema"])).is_valid(patch) is accepted
 
 
 def test_required_params_come_before_optional_ones(doc: dict[str, Any]) -> None:
