@@ -24,7 +24,11 @@ def test_readme_lists_every_error_code() -> None:
 
 
 def test_readme_shows_every_serve_flag() -> None:
-    serve = _parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    commands = _parser()._subparsers
+    assert commands is not None
+    (subparsers,) = commands._group_actions
+    assert isinstance(subparsers.choices, dict)
+    serve = subparsers.choices["serve"]
     for action in serve._actions:
         for flag in action.option_strings:
             assert flag in README or flag in ("-h", "--help"), flag
