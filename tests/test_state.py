@@ -33,9 +33,12 @@ def test_a_prefix_of_the_last_code_point_finds_every_name_that_starts_with_it() 
     assert state.prefixed(TOP * 2) == [2, 4]
 
 
+ALPHABET = "ab\U0010fffe" + TOP
+
+
 @given(
-    names=st.lists(st.text(alphabet="ab\U0010fffe" + TOP, max_size=5), unique_by=fold),
-    prefix=st.text(alphabet="ab\U0010fffe" + TOP, max_size=4),
+    names=st.lists(st.text(alphabet=ALPHABET, max_size=5), unique_by=fold),
+    prefix=st.one_of(st.text(alphabet=ALPHABET, max_size=4), st.sampled_from([TOP, TOP * 2])),
 )
 def test_prefix_search_equals_a_scan_of_every_name(names: list[str], prefix: str) -> None:
     state = State()
