@@ -204,10 +204,18 @@ def _load(db: TinyDB, path: Path | None) -> State:
     """The state a TinyDB database holds."""
     state = State()
     for doc in sorted(db.table(TABLE).all(), key=lambda d: d.doc_id):
-        if state.named(doc["name"]) is not None:
-            twice = f"two customer groups are named {doc['name']!r}"
-            raise StoreError(
-                f"{path} is not a customergroup-rpc database: {twice}. Left untouched."
+        other = state.named(doc["name"])
+        if other is not None:
+            # Written by hand, or before names compared as they do now (invisible characters
+            # were once part of a name): refusing to start would lock the data away. Both are
+            # kept and listed; the name stays taken until one of them is renamed.
+            log.warning(
+                "%s: customer groups %d (%r) and %d (%r) are one name; rename one of them",
+                path or "the database",
+                other,
+                state.groups[other]["name"],
+                doc.doc_id,
+                doc["name"],
             )
         state.apply(Put(doc.doc_id, dict(doc)))
     for doc in db.table(MEMBERS).all():

@@ -47,6 +47,7 @@ from jsonschema import Draft7Validator
 
 from customergroup_rpc.app import TOKENS, Config, create_app
 from customergroup_rpc.schemas import Method, Param, Schemas
+from customergroup_rpc.text import SPACES, fold
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Clock
 
@@ -982,7 +983,8 @@ class Verdict:
 
 PARAMS_ONLY = frozenset({-32602})
 OR_MISSING = frozenset({-32602, 9003})
-CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\udfff]")
+CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]")
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def must_fail(method: Method, given: dict[str, Any]) -> Verdict | None:
@@ -1039,11 +1041,15 @@ def _patch_problem(patch: Any, new: bool) -> str | None:
     name = patch["name"]
     if not isinstance(name, str):
         return "the name is not a string"
-    trimmed = name.strip()
+    trimmed = name.strip(SPACES)
     if not 1 <= len(trimmed) <= 255:
         return f"the trimmed name has {len(trimmed)} characters"
     if CONTROL.search(trimmed):
         return "the name holds a control character or a lone surrogate"
+    if BIDI.search(trimmed):
+        return "the name holds a bidirectional control"
+    if not fold(trimmed):
+        return "the name has no visible character"
     return None
 
 

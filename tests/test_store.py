@@ -207,8 +207,6 @@ async def test_prefix_search_follows_renames_and_deletes(db: Path | None) -> Non
         b"",
         b'{"customergroups": {"x": 1}}',
         b'{"meta": 5}',
-        b'{"customergroups": {"1": {"name": "A", "created": "x", "changed": "x"}, '
-        b'"2": {"name": " a ", "created": "x", "changed": "x"}}}',
     ],
 )
 def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, content: bytes) -> None:
@@ -218,6 +216,21 @@ def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, conte
     assert path.name in str(caught.value)
     assert path.read_bytes() == content
     TinyStore.open(path.with_name("other.json")).close()
+
+
+def test_groups_that_are_one_name_open_both_listed_with_a_warning(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written before invisible characters stopped making a name new: nothing is locked away."""
+    groups = {"1": doc("Invisible"), "2": doc("Invisible\u200b"), "3": doc(" invisible ")}
+    path.write_text(json.dumps({"customergroups": groups}))
+    store = TinyStore.open(path)
+    assert store.committed.prefixed("invis") == [1, 2, 3]
+    assert store.committed.named("INVISIBLE") == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert "customer groups 1 ('Invisible') and 2 ('Invisible\\u200b') are one name" in warnings[0]
+    store.close()
 
 
 def test_a_refused_file_releases_its_lock(path: Path) -> None:
