@@ -40,7 +40,8 @@ def test_get_schema_marks_read_only_properties(schemas: Schemas) -> None:
         "changed",
         "customerCount",
     }
-    assert "maxLength" not in props["name"]  # 255 counts the trimmed name: the length pattern
+    # 255 counts the trimmed name (a pattern); maxLength bounds the name as sent.
+    assert props["name"]["maxLength"] == 1024
     assert all("title" in v and "description" in v for v in props.values())
 
 
@@ -177,6 +178,8 @@ NAMES = surrounded(
             st.integers(250, 258),
             st.sampled_from(["", " ", "y", "\u200b", " y"]),
         ),
+        # 1024 characters as sent is the most, whatever the trimmed length.
+        st.builds(lambda n: " " * n + "x", st.integers(1020, 1026)),
     )
 )
 
@@ -203,7 +206,8 @@ def the_rule_accepts(name: str) -> bool:
         or c in "\u200e\u200f\u061c"
         for c in trimmed
     )
-    return 1 <= len(trimmed) <= 255 and not controls and not bidi and fold(trimmed) != ""
+    short = 1 <= len(trimmed) <= 255 and len(name) <= 1024
+    return short and not controls and not bidi and fold(trimmed) != ""
 
 
 @given(name=NAMES)
@@ -221,6 +225,7 @@ def test_the_schema_says_what_the_name_rule_says(groups: Customergroups, name: s
 def samples() -> list[str]:
     """Names for a JavaScript engine to judge: every edge character in every place, long ones."""
     found = ["", "Staff", "\tStaff\n", "  ", " " + "x" * 255 + "  ", "x" * 256]
+    found += [" " * 769 + "x" * 255, " " * 770 + "x" * 255]  # 1024 and 1025 as sent
     for c in EDGE_CHARS:
         found += [c, "a" + c, c + "a", "a" + c + "b", " " + c + " ", c * 3]
     for fill in LONG_FILLS:
@@ -237,7 +242,9 @@ def samples() -> list[str]:
 JUDGE = """
 const {schema, names} = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const patterns = schema.allOf.map(rule => new RegExp(rule.pattern, "u"));
-const valid = name => [...name].length >= schema.minLength && patterns.every(p => p.test(name));
+const length = name => [...name].length;
+const short = name => length(name) >= schema.minLength && length(name) <= schema.maxLength;
+const valid = name => short(name) && patterns.every(p => p.test(name));
 console.log(JSON.stringify(names.map(valid)));
 """
 
@@ -246,7 +253,8 @@ console.log(JSON.stringify(names.map(valid)));
 def test_a_browser_regex_engine_judges_names_as_the_server(groups: Customergroups) -> None:
     """The patterns are ECMA-262 with the u flag, as front ends run them."""
     name_schema = groups.schema(None)["properties"]["name"]
-    assert set(name_schema) == {"type", "title", "description", "minLength", "allOf"}
+    keywords = {"type", "title", "description", "minLength", "maxLength", "errorMessage", "allOf"}
+    assert set(name_schema) == keywords
     assert all(
         set(rule) == {"$comment", "pattern", "errorMessage"} for rule in name_schema["allOf"]
     )
