@@ -18,6 +18,7 @@ from aiohttp import web
 
 from . import call
 from .app import AccessLogger, Config, MiB, create_app
+from .redact import log_to
 from .store import StoreError
 from .tokens import SCOPES, TokenFileError, Tokens, token_path
 
@@ -134,7 +135,7 @@ def _seconds(text: str) -> float:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log_to(sys.stderr)  # every logger, aiohttp's too, through one handler that redacts tokens
     config = Config(
         db=None if args.db == MEMORY else Path(args.db),
         max_body=args.max_body,
@@ -151,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         app,
         host=args.host,
         port=args.port,
-        access_log_class=AccessLogger,
+        access_log_class=AccessLogger.of(app),
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
         shutdown_timeout=10,

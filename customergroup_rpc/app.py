@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -242,26 +242,31 @@ def _line(
 class AccessLogger(AbstractAccessLogger):
     """One line per request: client, path without query (tokens stay out), RPC methods, status.
 
-    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``, which formats them
-    when it writes them. aiohttp makes one logger per connection, so the client's address and
-    the app's log are looked up once per connection.
+    Lines go to an app's ``Config.access_log`` through its ``LineBuffer``, which formats them
+    when it writes them. Pass ``AccessLogger.of(app)`` to aiohttp as ``access_log_class``: it
+    knows the app's log from the start, so a request refused before it reached the app (one
+    aiohttp could not parse: no route, no app) gets its line too. aiohttp makes one logger per
+    connection, so the client's address is looked up once per connection.
     """
 
+    sink: ClassVar[LineBuffer | None] = None
     _remote: str | None = None
-    _sink: LineBuffer | None = None
+
+    @classmethod
+    def of(cls, app: web.Application) -> type[AccessLogger]:
+        """The access logger class that writes to ``app``'s access log (none: writes nothing)."""
+        return cast(type[AccessLogger], type(cls.__name__, (cls,), {"sink": app.get(ACCESS)}))
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if self._remote is None:
-            if not isinstance(request, web.Request):  # no app to log to
-                return
-            self._remote, self._sink = str(request.remote), request.app.get(ACCESS)
-        sink = self._sink
+        sink = self.sink
         if sink is None:
             return
+        if self._remote is None:
+            self._remote = str(request.remote)
         names = request.get(METHODS) or []
         asked = (request.method, request.path)
         sink.add(_line, self._remote, asked, names, response.status, time)
 
     @property
     def enabled(self) -> bool:
-        return True
+        return self.sink is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -291,7 +292,18 @@ async def logged(aiohttp_server: Any, aiohttp_client: Any) -> tuple[Client, io.B
     """A client of an app whose access log goes to the returned buffer (full at close)."""
     out = io.BytesIO()
     app = create_app(Config(admin_token=MANAGE, access_log=out))
-    return await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger)), out
+    server = await aiohttp_server(app, access_log_class=AccessLogger.of(app))
+    return await aiohttp_client(server), out
+
+
+async def raw(client: Client, data: bytes) -> bytes:
+    """Send ``data`` on a new connection to the client's server; all it answers until it closes."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(data)
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return answer
 
 
 async def test_access_log_names_methods_and_never_the_token(
@@ -322,6 +334,29 @@ async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(
     assert '" x??200?FAKE?LINE? 200 ' in lines[0]  # quotes, spaces and controls replaced
     assert ",".join(["Customergroup.count"] * 20) + "+5 200" in lines[1]
     assert '"GET /no/such/place??here?" - 404' in lines[2]
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"X\r\n\r\n",
+        b"POST /backend/jsonrpc/v1/?auth=" + MANAGE.encode() + b"&q=a b HTTP/1.1\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nBad\x01Header: 1\r\n\r\n",
+    ],
+    ids=["not HTTP", "space in the target", "control in a header"],
+)
+async def test_a_request_refused_while_parsing_gets_one_plain_access_line(
+    logged: tuple[Client, io.BytesIO], caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    client, out = logged
+    for _ in range(3):
+        assert (await raw(client, request_bytes)).startswith(b"HTTP/1.0 400 ")
+    await client.close()
+    lines = out.getvalue().decode().splitlines()
+    assert [line.split(" INFO ", 1)[1].rsplit(" ", 1)[0] for line in lines] == [
+        '127.0.0.1 "UNKNOWN /" - 400'
+    ] * 3
+    assert "AssertionError" not in caplog.text  # the access logger itself never failed
 
 
 # --- members (SPEC 10) ---

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import stat
 import time
 from pathlib import Path
@@ -216,3 +217,65 @@ def test_help_and_an_in_memory_server(tmp_path: Path) -> None:
         server.start()
         assert server.result("Customergroup.count", []) == 0  # kept nothing
     assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".stderr.log")]
+
+
+# --- what an outsider sends (issue 10: items 1, 2 and 10, and CORS) ---
+
+
+def send_raw(port: int, data: bytes) -> bytes:
+    """``data`` on a new connection; everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def refused_requests(token: str) -> list[bytes]:
+    """Requests aiohttp cannot parse, each carrying ``token``."""
+    body = b"\r\nContent-Length: 2\r\n\r\n{}"
+    return [
+        b"POST /backend/jsonrpc/v1/?auth=" + token.encode() + b"&q=a b HTTP/1.1\r\nHost: x" + body,
+        b"POST /backend/jsonrpc/v1/?auth=" + token.encode() + "&q=é HTTP/1.1".encode() + body,
+        b"POST /backend/jsonrpc/v1/?%61uth=" + token.encode() + b"&q=a b HTTP/1.1" + body,
+        b"POST /backend/jsonrpc/v1/ HTTP/1.1\r\nAuthorization: Bearer "
+        + token.encode()
+        + b"\x01"
+        + body,
+        # A good request, then a bad one on the same connection.
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /?auth="
+        + token.encode()
+        + b"&x=a b HTTP/1.1"
+        + body,
+    ]
+
+
+def test_requests_aiohttp_refuses_leave_no_token_and_no_traceback_in_the_log(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path, db=":memory:") as server:
+        for request in refused_requests(ADMIN_TOKEN):
+            assert b" 400 Bad Request\r\n" in send_raw(server.port, request)
+        assert server.result("Customergroup.count", []) == 0  # still serving
+        assert server.stop() == 0  # every line written
+        log = server.stderr()
+    assert ADMIN_TOKEN not in log
+    assert ADMIN_TOKEN.removeprefix("cgr_test_")[:12] not in log
+    assert "Traceback" not in log
+    assert "Error handling request" not in log
+    assert log.count('"UNKNOWN /" - 400 ') == len(refused_requests(ADMIN_TOKEN))
+
+
+def test_each_request_that_is_no_http_gets_one_short_access_line(tmp_path: Path) -> None:
+    sent = 200
+    with Server(tmp_path, db=":memory:") as server:
+        for _ in range(sent):
+            assert send_raw(server.port, b"X\r\n\r\n").startswith(b"HTTP/1.0 400 ")
+        assert server.stop() == 0
+        log = server.stderr()
+    lines = [line for line in log.splitlines()[1:] if '"GET /health"' not in line]  # no banner
+    refused = re.compile(r'\S+ \S+ INFO 127\.0\.0\.1 "UNKNOWN /" - 400 \d+\.\dms')
+    assert len(lines) == sent, log[:2000]
+    assert all(refused.fullmatch(line) for line in lines), log[:2000]
+    assert "Traceback" not in log
