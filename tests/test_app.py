@@ -9,9 +9,11 @@ import logging
 from typing import Any
 
 import pytest
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
-from customergroup_rpc.app import TOKENS, AccessLogger, Config, create_app
+from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, create_app
+from customergroup_rpc.rpc import Context, Dispatcher
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, req
 
@@ -414,3 +416,50 @@ async def test_view_token_may_list_customers_but_not_change_them(
     ):
         answer = await post(client, req(method, params), token=VIEW)
         assert answer["error"]["code"] == 1006
+
+
+# --- stopping with open WebSockets (issue 10, item 10) ---
+
+
+async def test_stopping_closes_an_idle_websocket_with_going_away(client: Client) -> None:
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("count")))
+        assert (await ws.receive_json())["result"] == 0
+        stopping = asyncio.create_task(client.app.shutdown())  # what SIGTERM runs first
+        closed = await ws.receive(timeout=5)
+        await stopping
+    assert closed.type == WSMsgType.CLOSE
+    assert closed.data == WSCloseCode.GOING_AWAY
+    assert not client.app[SOCKETS].open
+
+
+async def test_stopping_lets_a_websocket_send_the_answer_it_is_working_on(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working, finish = asyncio.Event(), asyncio.Event()
+    handle = Dispatcher.handle
+
+    async def slow(self: Dispatcher, body: bytes, context: Context) -> bytes | None:
+        working.set()
+        await finish.wait()
+        return await handle(self, body, context)
+
+    monkeypatch.setattr(Dispatcher, "handle", slow)
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("count", id_="in flight")))
+        await working.wait()
+        stopping = asyncio.create_task(client.app.shutdown())
+        await asyncio.sleep(0.05)
+        finish.set()
+        answer = await ws.receive(timeout=5)
+        closed = await ws.receive(timeout=5)
+        await stopping
+    assert json.loads(answer.data) == {"jsonrpc": "2.0", "result": 0, "id": "in flight"}
+    assert (closed.type, closed.data) == (WSMsgType.CLOSE, WSCloseCode.GOING_AWAY)
+
+
+async def test_a_stopping_server_opens_no_new_websocket(client: Client) -> None:
+    await client.app.shutdown()
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect(f"{ENDPOINT}?auth={MANAGE}")
+    assert refused.value.status == 503

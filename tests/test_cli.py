@@ -13,6 +13,7 @@ import stat
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
@@ -279,3 +280,23 @@ def test_each_request_that_is_no_http_gets_one_short_access_line(tmp_path: Path)
     assert len(lines) == sent, log[:2000]
     assert all(refused.fullmatch(line) for line in lines), log[:2000]
     assert "Traceback" not in log
+
+
+async def test_sigterm_closes_an_open_websocket_with_going_away_and_exits(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path, db=":memory:") as server:
+        url = f"http://127.0.0.1:{server.port}/backend/jsonrpc/v1/?auth={ADMIN_TOKEN}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_str(rpc("Customergroup.count", []).decode())
+            assert (await ws.receive_json(timeout=10))["result"] == 0
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            closed = await ws.receive(timeout=10)
+        assert (closed.type, closed.data) == (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSCloseCode.GOING_AWAY,
+        )
+        # Bounded, generously: before, it took about 22 s.
+        assert server.process.wait(timeout=10) == 0, server.stderr()
+        assert "Traceback" not in server.stderr()
