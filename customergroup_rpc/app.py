@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
@@ -21,6 +21,7 @@ from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 
 from .accesslog import LineBuffer
+from .browser import Cors, add_console
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
@@ -29,7 +30,6 @@ from .tokens import Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
 ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
-CONSOLE = Path(__file__).parent / "console"
 MiB = 1024 * 1024
 
 
@@ -48,6 +48,8 @@ class Config:
     # Where access lines go (serve: standard error); None: nowhere.
     access_log: IO[bytes] | None = None
     clock: Clock = utc_now
+    # Browser origins (scheme://host[:port], see browser.origin) that may call the endpoint.
+    cors_origins: frozenset[str] = field(default_factory=frozenset)
 
 
 class Sockets:
@@ -90,12 +92,14 @@ def create_app(config: Config | None = None) -> web.Application:
     app.cleanup_ctx.append(_state)
     app[SOCKETS] = Sockets()
     app.on_shutdown.append(app[SOCKETS].close_all)
+    cors = Cors(config.cors_origins, ENDPOINTS)
     for path in ENDPOINTS:
         app.router.add_post(path, _rpc)
         app.router.add_get(path, _websocket)
+        app.router.add_route("OPTIONS", path, cors.preflight)
+    cors.install(app)
     app.router.add_get("/health", _health)
-    app.router.add_get("/", _console)
-    app.router.add_static("/console/", CONSOLE, show_index=False, follow_symlinks=False)
+    add_console(app)
     return app
 
 
@@ -238,11 +242,6 @@ async def _ws_answer(
     if access is not None:
         took = time.perf_counter() - started
         access.add(_line, str(request.remote), ("WS", request.path), context.methods, "-", took)
-
-
-async def _console(request: web.Request) -> web.FileResponse:
-    """The API console: one page, its assets served from ``/console/`` (SPEC 11)."""
-    return web.FileResponse(CONSOLE / "index.html")
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -16,6 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from customergroup_rpc.__main__ import _cors_origins, _parser
+
 from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
 
 TOKEN = re.compile(r"cgr_[A-Za-z0-9_\-]+")
@@ -300,3 +302,63 @@ async def test_sigterm_closes_an_open_websocket_with_going_away_and_exits(
         # Bounded, generously: before, it took about 22 s.
         assert server.process.wait(timeout=10) == 0, server.stderr()
         assert "Traceback" not in server.stderr()
+
+
+def test_cors_origin_flag_answers_preflights_for_that_origin_only(tmp_path: Path) -> None:
+    allowed = "https://admin.example.com"
+    with Server(tmp_path, db=":memory:", args=("--cors-origin", allowed + "/")) as server:
+        for origin, status in ((allowed, 204), ("https://elsewhere.example.com", 403)):
+            conn = server.connection()
+            try:
+                headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+                conn.request("OPTIONS", "/backend/jsonrpc/v1/", headers=headers)
+                response = conn.getresponse()
+                response.read()
+            finally:
+                conn.close()
+            assert response.status == status
+            assert response.getheader("Access-Control-Allow-Origin") == (
+                origin if status == 204 else None
+            )
+
+
+def test_a_bad_cors_origin_stops_serve_with_a_message(tmp_path: Path) -> None:
+    result = cli("serve", "--port", str(free_port()), "--cors-origin", "*", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not an origin" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "expected"),
+    [
+        (None, [], set()),
+        ("", [], set()),
+        (
+            "https://a.example.com, http://localhost:8000/ ,,",
+            [],
+            {"https://a.example.com", "http://localhost:8000"},
+        ),
+        (
+            "https://a.example.com",
+            ["--cors-origin", "https://b.example.com"],
+            {"https://b.example.com"},
+        ),
+    ],
+    ids=["unset", "empty", "comma-separated", "flags win"],
+)
+def test_cors_origins_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, environment: str | None, flags: list[str], expected: set[str]
+) -> None:
+    if environment is None:
+        monkeypatch.delenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", raising=False)
+    else:
+        monkeypatch.setenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", environment)
+    args = _parser().parse_args(["serve", *flags])
+    assert _cors_origins(args) == expected
+
+
+def test_a_bad_origin_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", "https://a.example.com,null")
+    with pytest.raises(SystemExit, match="CUSTOMERGROUP_RPC_CORS_ORIGINS: 'null' is not an origin"):
+        _cors_origins(_parser().parse_args(["serve"]))
