@@ -24,11 +24,10 @@ CONSOLE = Path(__file__).parent / "console"
 
 # The console loads nothing from elsewhere: its scripts (ES modules too), styles and calls all
 # come from this origin. 'self' in connect-src also covers ws:/wss: to this host and port in
-# current browsers (CSP Level 3). The only data: URL is the empty favicon in index.html.
+# current browsers (CSP Level 3).
 POLICY = "; ".join(
     (
         "default-src 'self'",
-        "img-src 'self' data:",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'none'",  # the forms are handled by script; never submitted with a token

@@ -7,7 +7,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
-from customergroup_rpc.app import CONSOLE, Config, create_app
+from customergroup_rpc.app import Config, create_app
+from customergroup_rpc.browser import CONSOLE
 
 
 class _Inline(HTMLParser):
