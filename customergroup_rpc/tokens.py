@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .files import write_atomic
+from .files import resolved, write_atomic
 
 log = logging.getLogger(__name__)
 # How often, at most, a server looks at the token file (seconds).
@@ -54,7 +54,12 @@ class TokenFileError(Exception):
 
 
 def token_path(db: Path) -> Path:
-    """Where the tokens of a database live: beside it."""
+    """Where the tokens of a database live: beside the file itself, a link followed (as the
+    store follows it), so that every spelling of the database finds the same tokens."""
+    try:
+        db = resolved(db)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        raise TokenFileError(f"Cannot follow the links of {db}: {exc}.") from None
     return db.with_name(db.name + ".tokens.json")
 
 
