@@ -19,7 +19,7 @@ from aiohttp import web
 from . import call
 from .app import AccessLogger, Config, MiB, create_app
 from .store import StoreError
-from .tokens import SCOPES, TokenFileError, Tokens, token_path
+from .tokens import SCOPES, TokenFileError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
@@ -135,12 +135,16 @@ def _seconds(text: str) -> float:
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    admin_token = os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None
+    if admin_token and (problem := environment_problem(admin_token)):
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return 1
     config = Config(
         db=None if args.db == MEMORY else Path(args.db),
         max_body=args.max_body,
         max_batch=args.max_batch,
         read_timeout=args.read_timeout,
-        admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
+        admin_token=admin_token,
         announce=_announce,
         access_log=sys.stderr.buffer,
     )
