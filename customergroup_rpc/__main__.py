@@ -21,7 +21,7 @@ from .app import AccessLogger, Config, MiB, create_app
 from .browser import origin
 from .redact import log_to
 from .store import StoreError
-from .tokens import SCOPES, TokenFileError, Tokens, token_path
+from .tokens import SCOPES, TokenFileError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
@@ -163,12 +163,16 @@ def _cors_origins(args: argparse.Namespace) -> frozenset[str]:
 
 def _serve(args: argparse.Namespace) -> int:
     log_to(sys.stderr)  # every logger, aiohttp's too, through one handler that redacts tokens
+    admin_token = os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None
+    if admin_token and (problem := environment_problem(admin_token)):
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return 1
     config = Config(
         db=None if args.db == MEMORY else Path(args.db),
         max_body=args.max_body,
         max_batch=args.max_batch,
         read_timeout=args.read_timeout,
-        admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
+        admin_token=admin_token,
         announce=_announce,
         access_log=sys.stderr.buffer,
         cors_origins=_cors_origins(args),

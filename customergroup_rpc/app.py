@@ -125,7 +125,7 @@ async def _close_access_log(app: web.Application) -> None:
 
 def _first_tokens(tokens: Tokens, config: Config) -> None:
     if config.admin_token:
-        tokens.ensure(config.admin_token, "manage")
+        tokens.from_environment(config.admin_token)  # replaces the one it named before
     elif config.announce and not tokens.list():
         _, secret = tokens.create("manage")
         config.announce(secret)

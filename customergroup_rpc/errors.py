@@ -11,13 +11,19 @@
     └── ObjectNotFound      9003  no customer group with that uid
 
 Only ``rpc.py`` turns these into responses. Bad-input errors carry a list of
-``Problem`` dicts, each a JSON Pointer and a sentence a person can act on.
+``Problem`` dicts, each a JSON Pointer and a sentence a person can act on: at most ``LIMIT`` of
+them, then one saying how many more were found, so that no request is answered with many times
+its own size in problems (``Problems``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import ClassVar, TypedDict
+
+LIMIT = 100
+"""The most problems the answers to one request list; one more then says how many were left
+out. A problem is at most a few hundred bytes, so problems add at most some 30 KB to an answer."""
 
 
 class Problem(TypedDict):
@@ -45,6 +51,89 @@ def join(base: str, *tokens: str | int) -> str:
     return base + "".join("/" + escape(t) for t in tokens)
 
 
+def parent(a: str, b: str) -> str:
+    """The deepest JSON Pointer that holds both pointers (whole reference tokens).
+
+    >>> parent("/0/~1uid/in/7", "/0/~1uid/in/12"), parent("/0/a", "/1"), parent("/0", "/0/x")
+    ('/0/~1uid/in', '', '/0')
+    """
+    if b == a or b.startswith(a + "/"):  # the usual case: the same array again
+        return a
+    if a.startswith(b + "/"):
+        return b
+    tokens = a.split("/")
+    same = 0
+    for mine, theirs in zip(tokens, b.split("/"), strict=False):
+        if mine != theirs:
+            break
+        same += 1
+    return "/".join(tokens[:same])
+
+
+class Problems(list[Problem]):
+    """Problems as they are found: a list, plus a count of those past ``LIMIT`` not kept.
+
+    Long loops over client arrays ask ``full`` and then only ``skip``: past the limit a bad
+    value costs a count, not a message and a pointer. ``listed`` is what an answer shows.
+
+    >>> found = Problems()
+    >>> for i in range(250):
+    ...     found.add(f"/0/{i}", "Give a uid.")
+    >>> shown = found.listed()
+    >>> len(shown), shown[-1]["pointer"]
+    (101, '/0')
+    >>> shown[-1]["message"]
+    '150 more problems here are not listed: the answers to a request list at most 100.'
+    """
+
+    def __init__(self, found: Iterable[Problem] = ()) -> None:
+        super().__init__(found)
+        self.more = 0  # problems found and not kept
+        self.rest: str | None = None  # a pointer that holds every problem not kept
+
+    @property
+    def full(self) -> bool:
+        """Whether another problem would only be counted."""
+        return len(self) >= LIMIT
+
+    def add(self, pointer: str, message: str) -> None:
+        """Keep a problem, or only count it once ``LIMIT`` are kept."""
+        if len(self) < LIMIT:
+            self.append(Problem(pointer=pointer, message=message))
+        else:
+            self.skip(pointer)
+
+    def skip(self, pointer: str, count: int = 1) -> None:
+        """Count ``count`` problems at (or under) ``pointer`` without keeping them."""
+        self.more += count
+        self.rest = pointer if self.rest is None else parent(self.rest, pointer)
+
+    def merge(self, other: Iterable[Problem]) -> None:
+        """Take in another list's problems, and the count of those it did not keep."""
+        for problem in other:
+            self.add(problem["pointer"], problem["message"])
+        if isinstance(other, Problems) and other.more:
+            self.skip(other.rest or "", other.more)
+
+    @property
+    def total(self) -> int:
+        """How many problems were found, kept or not."""
+        return len(self) + self.more
+
+    def listed(self, limit: int = LIMIT) -> list[Problem]:
+        """The first ``limit`` problems, then one saying how many more there are, if any."""
+        if len(self) <= limit and not self.more:
+            return list(self)
+        shown, rest = list(self[:limit]), self.rest
+        for problem in self[limit:]:
+            rest = problem["pointer"] if rest is None else parent(rest, problem["pointer"])
+        more = self.total - len(shown)
+        what = "problem here is" if more == 1 else "problems here are"
+        what = f"more {what}" if shown else what
+        message = f"{more:,} {what} not listed: the answers to a request list at most {LIMIT}."
+        return [*shown, Problem(pointer=rest or "", message=message)]
+
+
 class RpcError(Exception):
     """Base class: an error answered to the client as a JSON-RPC error object."""
 
@@ -70,14 +159,24 @@ class MethodNotFound(RpcError):
 
 
 class InvalidParams(RpcError):
-    """Bad params; ``data`` is a non-empty list of problems with pointers into the params."""
+    """Bad params; ``data`` is a non-empty list of problems with pointers into the params.
+
+    Every list of problems a client sees as an error passes here, so here it is capped:
+    ``problems`` (and ``data``) hold at most ``LIMIT`` and then one saying how many more.
+
+    >>> error = InvalidParams([Problem(pointer=f"/{i}", message="No.") for i in range(500)])
+    >>> len(error.problems), error.problems[-1]["pointer"], error.problems[-1]["message"][:30]
+    (101, '', '400 more problems here are not')
+    """
 
     code = -32602
     message = "Invalid params"
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(list(problems))
-        self.problems: list[Problem] = list(problems)
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        found = problems if isinstance(problems, Problems) else Problems(problems)
+        self.problems: list[Problem] = found.listed()
+        super().__init__(self.problems)
+        self.found = found  # all of them, for an answer that may show fewer (rpc.py)
 
     @classmethod
     def at(cls, pointer: str, message: str) -> InvalidParams:

@@ -13,14 +13,13 @@ cannot fail. Operators and field types live in two registries, so a new type is 
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
-from customergroup_rpc.errors import InvalidParams, Problem, join
+from customergroup_rpc.errors import InvalidParams, Problems, join
 from customergroup_rpc.text import fold
 
 MAX_DEPTH = 32
@@ -87,7 +86,7 @@ class _Scope:
     field: str
     type: FieldType
     at: str
-    problems: list[Problem]
+    problems: Problems
     depth: int = 1
 
     def child(self, token: str | int) -> _Scope:
@@ -96,13 +95,23 @@ class _Scope:
 
     def report(self, message: str) -> None:
         """Record a problem at this scope's pointer."""
-        self.problems.append(Problem(pointer=self.at, message=message))
+        self.problems.add(self.at, message)
+
+
+_KINDS = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
 
 
 def _describe(raw: object) -> str:
-    """Name a JSON value briefly for a message, without echoing long input."""
-    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
-    return next((name for kind, name in kinds if isinstance(raw, kind)), json.dumps(raw))
+    """Name a JSON value briefly for a message, without echoing long input.
+
+    >>> _describe("x" * 99), _describe(None), _describe(False), _describe(0), _describe(1.5)
+    ('a string', 'null', 'false', '0', '1.5')
+    """
+    kind = _KINDS.get(type(raw))
+    if kind is not None:
+        return kind
+    # Not json.dumps: half a million bad values may pass here. A number's repr is its JSON.
+    return "true" if raw is True else "false" if raw is False else repr(raw)
 
 
 def _quote(text: str) -> str:
@@ -219,8 +228,34 @@ def _strict(raw: object, scope: _Scope) -> Any:
     try:
         return TYPES[scope.type].parse(raw)
     except _Bad as bad:
-        scope.report(f"{scope.field} holds {TYPES[scope.type].plural}; {bad}.")
+        scope.report(_misfit(scope, bad))
         return None
+
+
+def _misfit(scope: _Scope, bad: _Bad) -> str:
+    return f"{scope.field} holds {TYPES[scope.type].plural}; {bad}."
+
+
+def _each(raw: list[object], scope: _Scope, nullable: bool) -> frozenset[Any]:
+    """The elements of an array operand as values of the field's type (null too if
+    ``nullable``). An array may hold half a million values: a pointer is made only for a bad
+    one, and past the problem limit a bad one is only counted."""
+    parse, skipped = TYPES[scope.type].parse, 0
+    values: set[Any] = set()
+    for index, item in enumerate(raw):
+        if item is None and nullable:
+            values.add(None)
+            continue
+        try:
+            values.add(parse(item))
+        except _Bad as bad:
+            if scope.problems.full:
+                skipped += 1
+            else:
+                scope.child(index).report(_misfit(scope, bad))
+    if skipped:
+        scope.problems.skip(scope.at, skipped)
+    return frozenset(values)
 
 
 def _value(raw: object, scope: _Scope) -> Any:
@@ -233,14 +268,14 @@ def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
     if not isinstance(raw, list):
         scope.report(f"The in condition takes an array of values, not {_describe(raw)}.")
         return frozenset()
-    return frozenset(_value(item, scope.child(index)) for index, item in enumerate(raw))
+    return _each(raw, scope, nullable=True)
 
 
 def _members(raw: object, scope: _Scope) -> frozenset[Any]:
     """The operand of containsAny / containsAll: an array of uids, or one uid for [uid]."""
     if not isinstance(raw, list):
         return frozenset({_strict(raw, scope)})
-    return frozenset(_strict(item, scope.child(index)) for index, item in enumerate(raw))
+    return _each(raw, scope, nullable=False)
 
 
 def _folded(raw: object, scope: _Scope) -> str:
@@ -306,12 +341,12 @@ def _unknown(name: str, scope: _Scope) -> str:
 def _term(name: str, raw: object, scope: _Scope) -> Term:
     """One operator of a condition object, checked against the registry."""
     operator = OPERATORS.get(name)
-    if operator is None:
-        scope.report(_unknown(name, scope))
-    elif scope.type not in operator.types:
-        scope.report(_unfit(name, scope))
-    else:
+    if operator is not None and scope.type in operator.types:
         return Term(name, operator.parse(raw, scope))
+    if scope.problems.full:  # a condition object may have 100,000 unknown keys
+        scope.problems.skip(scope.at)
+    else:
+        scope.report(_unfit(name, scope) if operator else _unknown(name, scope))
     return Term(name, None)
 
 
@@ -343,17 +378,20 @@ def parse(raw: object, fields: Fields, at: str) -> Filter:
     if not isinstance(raw, dict):
         message = f'A filter must be an object such as {{"/name": "Staff"}}, not {_describe(raw)}.'
         raise InvalidParams.at(at, message)
-    problems: list[Problem] = []
+    problems = Problems()
     clauses = tuple(_clause(str(key), value, fields, at, problems) for key, value in raw.items())
     if problems:
         raise InvalidParams(problems)
     return Filter(clauses)
 
 
-def _clause(key: str, raw: object, fields: Fields, at: str, problems: list[Problem]) -> Clause:
+def _clause(key: str, raw: object, fields: Fields, at: str, problems: Problems) -> Clause:
     """One key of the filter object and its condition."""
     if key not in fields:
-        problems.append(Problem(pointer=join(at, key), message=_unknown_pointer(key, fields)))
+        if problems.full:
+            problems.skip(at)
+        else:
+            problems.add(join(at, key), _unknown_pointer(key, fields))
         return Clause(key[1:], FieldType.STRING, Condition())
     scope = _Scope(key, fields[key], join(at, key), problems)
     return Clause(key[1:], scope.type, _condition(raw, scope))

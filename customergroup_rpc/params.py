@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import filters, query
-from .errors import InvalidParams, Problem, join
+from .errors import LIMIT, InvalidParams, Problem, Problems, join
 from .schemas import Method, Param, Schemas
 from .service import Page, Selection
 
@@ -60,7 +60,7 @@ class Binder:
                 continue
             value = values[param.name]
             if param.quick is None or not param.quick(value):  # most values pass the quick check
-                problems += self._check(param, value, pointers[param.name])
+                problems.merge(self._check(param, value, pointers[param.name]))
         if problems:
             raise InvalidParams(problems)
         return Args(self, values, pointers)
@@ -93,11 +93,20 @@ such as 17; 0 is not.'}
     if len(customers) > MAX_CUSTOMERS:
         message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
         return [Problem(pointer=at, message=message)]
-    return [
-        Problem(pointer=join(at, i), message=_not_a_uid(value))
-        for i, value in enumerate(customers)
-        if not filters.is_uid(value)
-    ][:100]
+    found = Problems()
+    for i, value in enumerate(customers):
+        if filters.is_uid(value):
+            continue
+        if found.full:
+            found.skip(at)
+        else:
+            found.add(join(at, i), _not_a_uid(value))
+    return found
+
+
+def _quote(key: str) -> str:
+    """A param name from the client for a message, cut short: the pointer has it whole."""
+    return f"'{key}'" if len(key) <= 60 else f"'{key[:60]}...'"
 
 
 def _not_a_uid(value: Any) -> str:
@@ -181,22 +190,23 @@ def _field_type(schema: Mapping[str, Any]) -> filters.FieldType:
 
 def _by_name(
     method: Method, params: Sequence[Any] | dict[str, Any]
-) -> tuple[dict[str, Any], Mapping[str, str], list[Problem]]:
+) -> tuple[dict[str, Any], Mapping[str, str], Problems]:
     """Map params to names; report unknown names, extra positions and missing params.
 
     The pointers dict returned is shared by every call of the same form: read it, never change it.
     """
     names = method.names
-    problems: list[Problem] = []
+    problems = Problems()
     if isinstance(params, dict):
         values = dict(params)
         pointers = method.named_pointers
         if not values.keys() <= pointers.keys():
-            for key in sorted(set(values) - set(names)):
-                message = (
-                    f"{method.name} has no parameter '{key}'. Its parameters: {', '.join(names)}."
-                )
-                problems.append(Problem(pointer=join("", key), message=message))
+            unknown = sorted(set(values) - set(names))
+            for key in unknown[:LIMIT]:
+                message = f"{method.name} has no parameter {_quote(key)}. Its parameters: "
+                problems.add(join("", key), message + ", ".join(names) + ".")
+            if len(unknown) > LIMIT:
+                problems.skip("", len(unknown) - LIMIT)
     else:
         values = dict(zip(names, params, strict=False))
         pointers = method.positional_pointers

@@ -36,7 +36,16 @@ from jsonrpcserver.result import (  # type: ignore[attr-defined]  # exported, no
 
 from . import openrpc, query
 from .codec import dumps, loads
-from .errors import BadAuthToken, Forbidden, InternalError, InvalidParams, Problem, RpcError, join
+from .errors import (
+    LIMIT,
+    BadAuthToken,
+    Forbidden,
+    InternalError,
+    InvalidParams,
+    Problem,
+    Problems,
+    RpcError,
+)
 from .params import Args, Binder
 from .schemas import Method, Schemas
 from .service import Customergroups
@@ -53,12 +62,21 @@ class Context:
 
     scope: str | None
     methods: list[str] = field(default_factory=list)
+    # How many more problems the answers to this request may list: a batch shares them, so
+    # a batch of a hundred bad members is not answered with a hundred times the limit.
+    problems_left: int = LIMIT
 
     def authorize(self, needed: str) -> None:
         if self.scope is None:
             raise BadAuthToken
         if needed not in GRANTS[self.scope]:
             raise Forbidden
+
+    def share(self, found: Problems) -> list[Problem]:
+        """The problems one answer lists, out of what is left for this request."""
+        shown = found.listed(self.problems_left)
+        self.problems_left -= min(len(found), self.problems_left)
+        return shown
 
 
 Read = Callable[[Customergroups, Args], Any]
@@ -87,7 +105,8 @@ def _list(groups: Customergroups, args: Args) -> Any:
 
 
 def _validate(groups: Customergroups, args: Args) -> Any:
-    return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
+    # A Problems result is capped like an error's problems (Context.share).
+    return Problems(groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid")))
 
 
 def _list_customers(groups: Customergroups, args: Args) -> Any:
@@ -230,29 +249,34 @@ class Dispatcher:
     def _read(self, spec: Method, read: Read) -> Any:
         binder, groups, scope = self._binder, self._groups, spec.scope
 
-        async def method(context: Context, *params: Any, **named: Any) -> Any:
+        async def method(context: Context, /, *params: Any, **named: Any) -> Any:
             try:
                 context.authorize(scope)
-                return Success(read(groups, binder.bind(spec, named or params)))
+                result = read(groups, binder.bind(spec, named or params))
+                if isinstance(result, Problems):
+                    result = context.share(result)
+                return Success(result)
             except Exception as exc:
-                return _failed(spec, exc)
+                return _failed(spec, exc, context)
 
         return method
 
     def _write(self, spec: Method, write: Write) -> Any:
         binder, groups, scope = self._binder, self._groups, spec.scope
 
-        async def method(context: Context, *params: Any, **named: Any) -> Any:
+        async def method(context: Context, /, *params: Any, **named: Any) -> Any:
             try:
                 context.authorize(scope)
                 return Success(await write(groups, binder.bind(spec, named or params)))
             except Exception as exc:
-                return _failed(spec, exc)
+                return _failed(spec, exc, context)
 
         return method
 
 
-def _failed(spec: Method, exc: Exception) -> Result:
+def _failed(spec: Method, exc: Exception, context: Context) -> Result:
+    if isinstance(exc, InvalidParams):
+        return Error(exc.code, exc.message, context.share(exc.found))
     if isinstance(exc, RpcError):
         return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
     if not isinstance(exc, WriteFailed):  # the store logged that one
@@ -263,11 +287,12 @@ def _failed(spec: Method, exc: Exception) -> Result:
 def _discover(document: dict[str, Any]) -> Any:
     """``rpc.discover``: the OpenRPC document, built once, for any caller."""
 
-    async def method(*args: Any, **kwargs: Any) -> Any:
-        extra = [f"/{i}" for i in range(len(args) - 1)] + [join("", k) for k in kwargs]
-        if extra:
-            message = f"{openrpc.DISCOVER} takes no params."
-            problems = [Problem(pointer=at, message=message) for at in extra]
+    async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            # One problem for all of them: the params may be half a million zeros, and this
+            # method needs no token.
+            message = f"{openrpc.DISCOVER} takes no params: send none, [] or {{}}."
+            problems = [Problem(pointer="", message=message)]
             return Error(InvalidParams.code, InvalidParams.message, problems)
         return Success(document)
 

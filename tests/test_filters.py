@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from customergroup_rpc.errors import InvalidParams, Problem
+from customergroup_rpc.errors import LIMIT, InvalidParams, Problem
 from customergroup_rpc.filters import (
     MATCH_ALL,
     MAX_DEPTH,
@@ -160,3 +160,31 @@ def test_registry_entries_name_known_field_types() -> None:
     names = {"equals", "in", "not", "startsWith", "endsWith", "contains", "min", "max"}
     assert names | {"containsAny", "containsAll"} == set(OPERATORS)
     assert all(operator.types <= set(FieldType) for operator in OPERATORS.values())
+
+
+@pytest.mark.parametrize(
+    ("condition", "at"),
+    [
+        ({"/customers": {"containsAny": [0] * 520}}, "/1/filters/~1customers/containsAny"),
+        (
+            {"/customers": {"not": {"containsAll": [0] * 520}}},
+            "/1/filters/~1customers/not/containsAll",
+        ),
+        ({"/uid": {"in": ["x"] * 520}}, "/1/filters/~1uid/in"),
+        ({"/uid": {f"op{i}": 1 for i in range(520)}}, "/1/filters/~1uid"),
+        ({f"/k{i}": 1 for i in range(520)}, "/1/filters"),
+    ],
+)
+def test_a_long_list_of_problems_stops_at_the_limit_and_counts_the_rest(
+    condition: dict[str, Any], at: str
+) -> None:
+    found = problems_of(condition)
+    assert len(found) == LIMIT + 1
+    assert all(p["pointer"].startswith(at + "/") for p in found[:LIMIT])
+    assert found[LIMIT]["pointer"] == at
+    assert found[LIMIT]["message"].startswith("420 more problems here are not listed")
+
+
+def test_null_and_bad_values_in_an_in_list_are_told_apart() -> None:
+    found = problems_of({"/uid": {"in": [None, 1, "x", 2.5]}})
+    assert [p["pointer"] for p in found] == ["/1/filters/~1uid/in/2", "/1/filters/~1uid/in/3"]

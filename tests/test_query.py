@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from customergroup_rpc import query
-from customergroup_rpc.errors import InvalidParams
+from customergroup_rpc.errors import LIMIT, InvalidParams
 from customergroup_rpc.query import WHOLE, Query, apply, keys, parse
 
 CASES = json.loads((Path(__file__).parent / "cases" / "query.json").read_text("utf-8"))
@@ -203,3 +203,22 @@ def test_docstring_examples() -> None:
     outcome = doctest.testmod(query)
     assert outcome.attempted > 0
     assert outcome.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "at"),
+    [
+        ([0] * 300, "/1"),
+        (["nope"] * 300, "/1"),
+        ({f"k{i}": True for i in range(300)}, "/1"),
+    ],
+)
+def test_a_long_query_lists_the_first_hundred_problems_and_counts_the_rest(
+    raw: Any, at: str
+) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, GROUP_SHAPE, "/1")
+    found = caught.value.problems
+    assert len(found) == LIMIT + 1
+    assert found[LIMIT]["pointer"] == at
+    assert found[LIMIT]["message"].startswith("200 more problems here are not listed")
