@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -22,6 +21,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
+from .codec import dumps
+from .errors import InternalError, InvalidRequest
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
@@ -78,7 +79,7 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SOCKETS = web.AppKey("sockets", Sockets)
 METHODS = web.RequestKey("rpc_methods", list[str])
 
-_INTERNAL = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
+_INTERNAL = dumps(InternalError().response())
 
 
 def create_app(config: Config | None = None) -> web.Application:
@@ -188,8 +189,7 @@ def _too_large(limit: int) -> web.Response:
 
 def _refused(status: int, reason: str) -> web.Response:
     """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
-    error = {"code": -32600, "message": "Invalid Request", "data": reason}
-    body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
+    body = dumps(InvalidRequest(reason).response())
     response = web.Response(status=status, body=body, content_type="application/json")
     response.force_close()
     return response

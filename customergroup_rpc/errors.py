@@ -1,6 +1,7 @@
 """The error tree: every error a client can see, each class carrying its JSON-RPC code.
 
     RpcError                      (code, message, data)
+    ├── ParseError        -32700  the body is not JSON
     ├── InvalidRequest    -32600  not a JSON-RPC 2.0 request; empty or oversized batch
     ├── MethodNotFound    -32601  unknown method
     ├── InvalidParams     -32602  bad params, query, filter or selection: pointers into params
@@ -10,7 +11,12 @@
     ├── Forbidden           1006  the token lacks the scope
     └── ObjectNotFound      9003  no customer group with that uid
 
-Only ``rpc.py`` turns these into responses. Bad-input errors carry a list of
+Every error object a client receives is built by ``RpcError.response``, from these classes;
+``rpc.py`` is the one place exceptions become responses (``app.py`` answers the HTTP-level
+refusals with ``InvalidRequest`` and a bug outside dispatch with ``InternalError``). The README's
+error table and the OpenRPC document list ``ERRORS``, and tests hold them equal.
+
+Bad-input errors carry a list of
 ``Problem`` dicts, each a JSON Pointer and a sentence a person can act on: at most ``LIMIT`` of
 them, then one saying how many more were found, so that no request is answered with many times
 its own size in problems (``Problems``).
@@ -19,7 +25,7 @@ its own size in problems (``Problems``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 LIMIT = 100
 """The most problems the answers to one request list; one more then says how many were left
@@ -134,20 +140,81 @@ class Problems(list[Problem]):
         return [*shown, Problem(pointer=rest or "", message=message)]
 
 
+_KINDS = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+
+
+def describe(value: object) -> str:
+    """How a JSON value reads in a message, without echoing long input.
+
+    >>> [describe(v) for v in ("x" * 99, None, False, 5, 1.5, 10**40)]
+    ['a string', 'null', 'false', 'the number 5', 'the number 1.5', 'a number']
+    >>> describe([1]), describe({})
+    ('an array', 'an object')
+    """
+    kind = _KINDS.get(type(value))  # not json.dumps: half a million bad values may pass here
+    if kind is not None:
+        return kind
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and -(10**20) < value < 10**20:
+        return f"the number {value!r}"  # a number's repr is its JSON
+    return "a number" if isinstance(value, int | float) else "a value"
+
+
+def quote(text: str) -> str:
+    """Client text quoted for a message, controls escaped, cut short so hostile input stays
+    small in answers and out of logs.
+
+    >>> quote("Staff"), quote("a\\nb"), quote("x" * 50)
+    ("'Staff'", "'a\\\\nb'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'")
+    """
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 class RpcError(Exception):
-    """Base class: an error answered to the client as a JSON-RPC error object."""
+    """Base class: an error answered to the client as a JSON-RPC error object.
+
+    ``when`` says when a client gets it and ``shows`` what its ``data`` holds: the README's
+    table of errors is ``table()`` and the OpenRPC document lists the same.
+    """
 
     code: ClassVar[int]
     message: ClassVar[str]
+    when: ClassVar[str]
+    shows: ClassVar[str] = "none"
 
     def __init__(self, data: object = None) -> None:
         super().__init__(self.message)
         self.data = data
 
+    def response(self, id_: Any = None) -> dict[str, Any]:
+        """The JSON-RPC response object carrying this error.
+
+        >>> MethodNotFound("Customergroup.nope").response(7)["error"]
+        {'code': -32601, 'message': 'Method not found', 'data': 'Customergroup.nope'}
+        """
+        return response(id_, self.code, self.message, self.data)
+
+
+def response(id_: Any, code: int, message: str, data: object = None) -> dict[str, Any]:
+    """A JSON-RPC error response object: the one place they are built (``data`` None: none)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "error": error, "id": id_}
+
+
+class ParseError(RpcError):
+    code = -32700
+    message = "Parse error"
+    when = "the body is not JSON (also `NaN`, or nesting too deep to parse)"
+
 
 class InvalidRequest(RpcError):
     code = -32600
     message = "Invalid Request"
+    when = "not a JSON-RPC 2.0 request; an empty batch; a batch over `--max-batch`"
+    shows = "the reason"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -156,6 +223,11 @@ class InvalidRequest(RpcError):
 class MethodNotFound(RpcError):
     code = -32601
     message = "Method not found"
+    when = "unknown method"
+    shows = "the method name"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
 
 
 class InvalidParams(RpcError):
@@ -171,6 +243,8 @@ class InvalidParams(RpcError):
 
     code = -32602
     message = "Invalid params"
+    when = "bad params, query, filter or selection; a patch that fails validation"
+    shows = "pointers into the params, or into the patch for patch problems (at most 100)"
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         found = problems if isinstance(problems, Problems) else Problems(problems)
@@ -195,21 +269,27 @@ class PatchInvalid(InvalidParams):
 class InternalError(RpcError):
     code = -32603
     message = "Internal error"
+    when = "a bug (logged on the server), or a write whose commit could not reach the disk"
+    shows = "none: never exception text, paths or traces"
 
 
 class BadAuthToken(RpcError):
     code = 1004
     message = "Bad auth token"
+    when = "no token, or an unknown or revoked one"
 
 
 class Forbidden(RpcError):
     code = 1006
     message = "Forbidden"
+    when = "the token's scope does not allow the method"
 
 
 class ObjectNotFound(RpcError):
     code = 9003
     message = "Object not found"
+    when = "no customer group with that uid"
+    shows = '`[{"pointer": "/0", "message": "No customer group with uid 7"}]`'
 
     def __init__(self, uid: int, pointer: str = "/0") -> None:
         super().__init__([Problem(pointer=pointer, message=f"No customer group with uid {uid}")])
@@ -217,6 +297,7 @@ class ObjectNotFound(RpcError):
 
 
 ERRORS: tuple[type[RpcError], ...] = (
+    ParseError,
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
@@ -225,4 +306,14 @@ ERRORS: tuple[type[RpcError], ...] = (
     Forbidden,
     ObjectNotFound,
 )
-"""Every code a client can receive (besides -32700, which has no class: it is never raised)."""
+"""Every error a client can receive, in the order the README and OpenRPC list them."""
+
+
+def table() -> str:
+    """The README's table of errors, made from ``ERRORS``.
+
+    >>> print(table().splitlines()[-3])
+    | 1004 | Bad auth token | no token, or an unknown or revoked one | none |
+    """
+    rows = [f"| {e.code} | {e.message} | {e.when} | {e.shows} |" for e in ERRORS]
+    return "\n".join(["| code | message | when | data |", "|---|---|---|---|", *rows])

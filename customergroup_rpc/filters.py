@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
-from customergroup_rpc.errors import InvalidParams, Problems, join
+from customergroup_rpc.errors import InvalidParams, Problems, describe, join, quote
 from customergroup_rpc.text import fold
 
 MAX_DEPTH = 32
@@ -98,41 +98,20 @@ class _Scope:
         self.problems.add(self.at, message)
 
 
-_KINDS = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
-
-
-def _describe(raw: object) -> str:
-    """Name a JSON value briefly for a message, without echoing long input.
-
-    >>> _describe("x" * 99), _describe(None), _describe(False), _describe(0), _describe(1.5)
-    ('a string', 'null', 'false', '0', '1.5')
-    """
-    kind = _KINDS.get(type(raw))
-    if kind is not None:
-        return kind
-    # Not json.dumps: half a million bad values may pass here. A number's repr is its JSON.
-    return "true" if raw is True else "false" if raw is False else repr(raw)
-
-
-def _quote(text: str) -> str:
-    """Quote client text in a message, cut short so hostile input stays out of logs."""
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
 def _integer(raw: object) -> int:
     """An integer operand; JSON booleans are not integers, 5.0 is 5."""
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    raise _Bad(f"give a whole number such as 42, not {_describe(raw)}")
+    raise _Bad(f"give a whole number such as 42, not {describe(raw)}")
 
 
 def _string(raw: object) -> str:
     """A string operand."""
     if isinstance(raw, str):
         return raw
-    raise _Bad(f"give a string, not {_describe(raw)}")
+    raise _Bad(f"give a string, not {describe(raw)}")
 
 
 _ISO = re.compile(
@@ -145,26 +124,26 @@ _ISO_HINT = "write it like 2013-01-14T15:04:34Z, 2013-01-14T16:04:34+01:00 or 20
 def _instant(raw: object) -> datetime:
     """A date-time operand as an aware datetime; a plain date is midnight UTC."""
     if not isinstance(raw, str):
-        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {_describe(raw)}")
+        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {describe(raw)}")
     match = _ISO.fullmatch(raw.upper())  # RFC 3339 allows a lower-case t and z
     if match is None:
-        raise _Bad(f"{_quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
+        raise _Bad(f"{quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
     if match[1] and not match[3]:
-        raise _Bad(f"{_quote(raw)} has no time zone: add Z or an offset such as +01:00")
+        raise _Bad(f"{quote(raw)} has no time zone: add Z or an offset such as +01:00")
     if match[2] and match[2][7:].strip("0"):
         # fromisoformat would silently truncate, and truncating moves a bound.
-        raise _Bad(f"{_quote(raw)} is finer than a microsecond: use at most 6 decimals")
+        raise _Bad(f"{quote(raw)} is finer than a microsecond: use at most 6 decimals")
     try:
         moment = datetime.fromisoformat(match[0])
     except ValueError as exc:
-        raise _Bad(f"{_quote(raw)} is not a real date-time ({exc})") from None
+        raise _Bad(f"{quote(raw)} is not a real date-time ({exc})") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _uid(raw: object) -> int:
     """One customer uid: a positive integer (5.0 is 5)."""
     if not is_uid(raw):
-        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {_describe(raw)}")
+        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {describe(raw)}")
     return int(cast(float, raw))
 
 
@@ -266,7 +245,7 @@ def _value(raw: object, scope: _Scope) -> Any:
 def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
     """The array operand of ``in``, element by element."""
     if not isinstance(raw, list):
-        scope.report(f"The in condition takes an array of values, not {_describe(raw)}.")
+        scope.report(f"The in condition takes an array of values, not {describe(raw)}.")
         return frozenset()
     return _each(raw, scope, nullable=True)
 
@@ -282,7 +261,7 @@ def _folded(raw: object, scope: _Scope) -> str:
     """A string to match case-insensitively, folded once here rather than per record."""
     if isinstance(raw, str):
         return fold(raw)
-    scope.report(f"Give a string to match against, not {_describe(raw)}.")
+    scope.report(f"Give a string to match against, not {describe(raw)}.")
     return ""
 
 
@@ -335,7 +314,7 @@ def _unfit(name: str, scope: _Scope) -> str:
 def _unknown(name: str, scope: _Scope) -> str:
     """The message for an unknown operator, naming those that fit this field."""
     fitting = sorted(n for n, op in OPERATORS.items() if scope.type in op.types)
-    return f"Unknown condition {_quote(name)}. Use one of: {', '.join(fitting)}."
+    return f"Unknown condition {quote(name)}. Use one of: {', '.join(fitting)}."
 
 
 def _term(name: str, raw: object, scope: _Scope) -> Term:
@@ -369,14 +348,14 @@ def _condition(raw: object, scope: _Scope) -> Condition:
 def _unknown_pointer(key: str, fields: Fields) -> str:
     """The message for a key that names no filterable property."""
     if "/" + key in fields:
-        return f"Unknown filter pointer {_quote(key)}. Keys are JSON Pointers: write '/{key}'."
-    return f"Unknown filter pointer {_quote(key)}. Filterable: {', '.join(sorted(fields))}."
+        return f"Unknown filter pointer {quote(key)}. Keys are JSON Pointers: write '/{key}'."
+    return f"Unknown filter pointer {quote(key)}. Filterable: {', '.join(sorted(fields))}."
 
 
 def parse(raw: object, fields: Fields, at: str) -> Filter:
     """Parse a decoded filter object; raise ``InvalidParams`` listing every problem in it."""
     if not isinstance(raw, dict):
-        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {_describe(raw)}.'
+        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {describe(raw)}.'
         raise InvalidParams.at(at, message)
     problems = Problems()
     clauses = tuple(_clause(str(key), value, fields, at, problems) for key, value in raw.items())

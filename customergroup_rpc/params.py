@@ -14,12 +14,11 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import filters, query
-from .errors import LIMIT, InvalidParams, Problem, Problems, join
+from .errors import LIMIT, InvalidParams, Problem, Problems, describe, join, quote
 from .schemas import Method, Param, Schemas
 from .service import Page, Selection
 
@@ -104,15 +103,9 @@ such as 17; 0 is not.'}
     return found
 
 
-def _quote(key: str) -> str:
-    """A param name from the client for a message, cut short: the pointer has it whole."""
-    return f"'{key}'" if len(key) <= 60 else f"'{key[:60]}...'"
-
-
 def _not_a_uid(value: Any) -> str:
-    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
-    kind = next((name for cls, name in kinds if isinstance(value, cls)), None) or json.dumps(value)
-    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {kind} is not."
+    what = describe(value)
+    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {what} is not."
 
 
 class Args:
@@ -203,7 +196,7 @@ def _by_name(
         if not values.keys() <= pointers.keys():
             unknown = sorted(set(values) - set(names))
             for key in unknown[:LIMIT]:
-                message = f"{method.name} has no parameter {_quote(key)}. Its parameters: "
+                message = f"{method.name} has no parameter {quote(key)}. Its parameters: "
                 problems.add(join("", key), message + ", ".join(names) + ".")
             if len(unknown) > LIMIT:
                 problems.skip("", len(unknown) - LIMIT)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import InvalidParams, Problem, Problems, join
+from .errors import InvalidParams, Problem, Problems, describe, join, quote
 
 Shape = Mapping[str, "Shape | None"]
 """Property name -> sub-shape, or None for a scalar. Its order is the output order."""
@@ -110,7 +110,7 @@ def _query(raw: object, shape: Shape, at: str, owner: str, problems: Problems) -
     if isinstance(raw, dict):
         return _pick(shape, _fields(raw, shape, at, owner, problems))
     if raw is not False:  # already reported by parse, with its own advice
-        problems.add(at, f"A query is {_FORMS}, not {_kind(raw)}.")
+        problems.add(at, f"A query is {_FORMS}, not {describe(raw)}.")
     return Query(())
 
 
@@ -127,7 +127,7 @@ def _elements(raw: list[object], at: str, problems: Problems) -> list[tuple[str,
         elif problems.full:
             problems.skip(at)
         else:
-            message = f"An array query lists property names (strings), not {_kind(item)}."
+            message = f"An array query lists property names (strings), not {describe(item)}."
             problems.add(join(at, index), message)
     return found
 
@@ -183,39 +183,23 @@ def _field(
         problems.add(at, _choices(name, value, sub))
         return None
     if sub is None:
-        problems.add(at, f"{_quote(name)} is a single value; select it with true.")
+        problems.add(at, f"{quote(name)} is a single value; select it with true.")
         return None
-    return _query(value, sub, at, _quote(name), problems)
+    return _query(value, sub, at, quote(name), problems)
 
 
 def _choices(name: str, value: object, sub: Shape | None) -> str:
     """What an object-form value may be, for a value that is none of those."""
     if sub is None:
-        return f"Use true to select {_quote(name)} or false to leave it out, not {_kind(value)}."
+        return f"Use true to select {quote(name)} or false to leave it out, not {describe(value)}."
     return (
-        f"Use true to select {_quote(name)}, false to leave it out or a query for its "
-        f"properties, not {_kind(value)}."
+        f"Use true to select {quote(name)}, false to leave it out or a query for its "
+        f"properties, not {describe(value)}."
     )
 
 
 def _unknown(name: str, shape: Shape, at: str, owner: str) -> Problem:
     """The problem for a name the shape does not have, listing the names it does have."""
     listed = ", ".join(shape) or "no properties"
-    message = f"Unknown property {_quote(name)}. {owner} has: {listed}."
+    message = f"Unknown property {quote(name)}. {owner} has: {listed}."
     return Problem(pointer=at, message=message)
-
-
-def _quote(name: str) -> str:
-    """A property name for a message, cut short so hostile keys cannot bloat the error."""
-    return f"'{name}'" if len(name) <= 60 else f"'{name[:60]}...'"
-
-
-def _kind(value: object) -> str:
-    """How a JSON value reads in a sentence: 'a number', 'null', 'an array'."""
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else str(value).lower()
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"

@@ -133,11 +133,6 @@ class Tokens:
         after an edit, so the next request after the command sees it."""
         time.sleep(2 * RECHECK)
 
-    def allows(self, token: str | None, scope: str) -> bool | None:
-        """None for a bad token, else whether it grants ``scope``."""
-        held = self.scope_of(token) if token else None
-        return None if held is None else scope in GRANTS[held]
-
     def list(self) -> list[TokenRecord]:
         self._refresh()
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))

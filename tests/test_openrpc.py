@@ -232,6 +232,17 @@ def test_errors_carry_the_codes_of_methods_json_and_the_messages_of_the_error_cl
     ]
 
 
+def test_the_document_lists_every_error_class_as_the_readme_does(doc: dict[str, Any]) -> None:
+    listed = doc["components"]["errors"]
+    assert [(e["code"], e["message"], e["x-when"]) for e in listed.values()] == [
+        (error.code, error.message, error.when) for error in ERRORS
+    ]
+    # Each method's errors are among them, and every method may answer the transport's errors.
+    codes = {error.code for error in ERRORS}
+    for method in doc["methods"]:
+        assert {e["code"] for e in method["errors"]} <= codes, method["name"]
+
+
 def test_descriptions_say_which_scope_a_method_needs(doc: dict[str, Any]) -> None:
     assert "manage scope" in methods(doc)["Customergroup.create"]["description"]
     assert "manage or view scope" in methods(doc)["Customergroup.list"]["description"]
