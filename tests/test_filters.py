@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -145,21 +144,14 @@ def test_missing_property_fails_every_other_condition() -> None:
     assert not compile_filter(parse({"/name": {"contains": ""}}, FIELDS, "/0"))({})
 
 
-def test_nodes_are_frozen() -> None:
-    node = parse({"/uid": {"min": 1}}, FIELDS, "/0")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        node.clauses = ()  # type: ignore[misc]
-
-
 def test_parse_is_deterministic_and_comparable() -> None:
     raw = {"/uid": {"in": [3, 1]}, "/created": {"min": "2014-01-16T15:14:18+01:00"}}
     assert parse(raw, FIELDS, "/0") == parse(raw, FIELDS, "/1/filters")
 
 
-def test_registry_entries_name_known_field_types() -> None:
+def test_the_registry_holds_the_documented_conditions() -> None:
     names = {"equals", "in", "not", "startsWith", "endsWith", "contains", "min", "max"}
     assert names | {"containsAny", "containsAll"} == set(OPERATORS)
-    assert all(operator.types <= set(FieldType) for operator in OPERATORS.values())
 
 
 @pytest.mark.parametrize(
