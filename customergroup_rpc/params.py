@@ -87,7 +87,7 @@ def customer_problems(customers: list[Any], at: str) -> list[Problem]:
 
     >>> customer_problems([17, 0, "3"], "/1")[0]
     {'pointer': '/1/1', 'message': 'A customer uid is an integer from 1 to 9007199254740991, \
-such as 17; 0 is not.'}
+such as 17; the number 0 is not.'}
     """
     if len(customers) > MAX_CUSTOMERS:
         message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
