@@ -7,6 +7,7 @@
     ├── InvalidParams     -32602  bad params, query, filter or selection: pointers into params
     │   └── PatchInvalid  -32602  a patch that fails validation: pointers into the patch
     ├── InternalError     -32603  a bug; never carries data
+    ├── StoreUnavailable  -32000  the database cannot be reached (PostgreSQL)
     ├── BadAuthToken        1004  missing, unknown or revoked token
     ├── Forbidden           1006  the token lacks the scope
     └── ObjectNotFound      9003  no customer group with that uid
@@ -277,6 +278,19 @@ class InternalError(RpcError):
     shows = "none: never exception text, paths or traces"
 
 
+class StoreUnavailable(RpcError):
+    code = -32000
+    message = "Storage unavailable"
+    when = (
+        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable); "
+        "retry: a write cut off this way may or may not have been applied"
+    )
+    shows = "what to do"
+
+    def __init__(self) -> None:
+        super().__init__("The database cannot be reached right now; try again shortly.")
+
+
 class BadAuthToken(RpcError):
     code = 1004
     message = "Bad auth token"
@@ -352,6 +366,13 @@ class NotMembers(DomainError):
         return InvalidParams(found)
 
 
+class Unavailable(DomainError):
+    """The store cannot reach its database; it reconnects by itself."""
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        return StoreUnavailable()
+
+
 class SameGroup(DomainError):
     """A move from a group to itself."""
 
@@ -366,6 +387,7 @@ ERRORS: tuple[type[RpcError], ...] = (
     MethodNotFound,
     InvalidParams,
     InternalError,
+    StoreUnavailable,
     BadAuthToken,
     Forbidden,
     ObjectNotFound,

@@ -1,0 +1,408 @@
+"""The scale-out engine: customer groups in PostgreSQL, through asyncpg (the only module that
+imports it, with ``pg_tokens.py`` and ``pg_migrate.py``).
+
+Every call is one transaction, committed with ``synchronous_commit`` on before it returns, so
+a write is acknowledged only once PostgreSQL has it durable; the writes of a ``together()``
+block share one transaction on one connection, each in a savepoint, committed when the block
+ends. The database keeps the rules that must hold across processes: a name is unique by its
+folded key (a unique index: of parallel creates of one name exactly one wins), uids come from a
+per-shop counter updated in the create's transaction (a refused create consumes none, so uids
+run 1, 2, 3 as with the embedded engine), and ``customer_count`` changes in the same
+transaction as the memberships it counts. Membership changes lock their group's row first, so
+parallel changes to one group queue instead of losing an update. Reads and counts run the SQL
+that ``sql.py`` makes of a parsed filter, with every value a bound parameter.
+
+A lost connection (PostgreSQL restarting, unreachable) is ``Unavailable``, answered as a
+JSON-RPC error; the pool reconnects by itself on the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from .. import filters
+from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
+from ..text import fold
+from . import Group, Page, Selection, StoreError, WriteFailed, sql
+from .migrate import migrate
+
+log = logging.getLogger(__name__)
+SHOP = 1  # the one shop until shops arrive (the shop column leads every key already)
+_GROUP = "uid, name, created, changed, customer_count"
+# The connection of a together() block in this task, else None.
+_TOGETHER: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+    "pg_together", default=None
+)
+# What a lost or refused connection raises, as asyncpg and the OS report it.
+_DOWN = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.InterfaceError,
+    TimeoutError,
+)
+
+
+def is_url(db: object) -> bool:
+    """Whether a ``--db`` value names a PostgreSQL database."""
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+class PgStore:
+    """The store over a pool of connections to one database."""
+
+    def __init__(self, pool: asyncpg.Pool, shop: int = SHOP) -> None:
+        self._pool, self._shop = pool, shop
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 10) -> PgStore:
+        """Connect, bring the schema up to date (or refuse a newer one), make the pool."""
+        try:
+            async with _connection(url) as connection:
+                await migrate(connection)
+                await connection.execute(
+                    "INSERT INTO uid_counters (shop, last_uid) VALUES ($1, 0)"
+                    " ON CONFLICT (shop) DO NOTHING",
+                    SHOP,
+                )
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
+        except _DOWN as exc:
+            raise StoreError(f"Cannot reach PostgreSQL at {_safe(url)}: {exc}.") from None
+        assert pool is not None
+        return cls(pool)
+
+    async def ping(self) -> bool:
+        """Whether the database answers now (``/health``)."""
+        try:
+            return bool(await self._pool.fetchval("SELECT 1", timeout=2))
+        except (*_DOWN, asyncpg.PostgresError):
+            return False
+
+    # --- reads ---
+
+    async def get(self, uid: int) -> Group | None:
+        async with self._reading() as db:
+            row = await db.fetchrow(
+                f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2",
+                self._shop,
+                uid,
+            )
+        return None if row is None else _group(row)
+
+    async def count(self, where: filters.Filter) -> int:
+        query = sql.count(self._shop, where)
+        async with self._reading() as db:
+            return int(await db.fetchval(query.text, *query.params))
+
+    async def select(self, selection: Selection) -> list[Group]:
+        query = sql.select(
+            self._shop,
+            selection.where,
+            sort=selection.sort,
+            descending=selection.descending,
+            limit=selection.limit,
+            offset=selection.offset,
+        )
+        async with self._reading() as db:
+            return [_group(row) for row in await db.fetch(query.text, *query.params)]
+
+    async def named(self, name: str) -> tuple[int, str] | None:
+        async with self._reading() as db:
+            row = await db.fetchrow(
+                "SELECT uid, name FROM customergroups WHERE shop = $1 AND name_key = $2",
+                self._shop,
+                fold(name),
+            )
+        return None if row is None else (row["uid"], row["name"])
+
+    async def members(self, uid: int, page: Page) -> list[int] | None:
+        direction = "DESC" if page.descending else "ASC"
+        async with self._reading() as db:
+            if not await self._exists(db, uid):
+                return None
+            rows = await db.fetch(
+                "SELECT customer FROM memberships WHERE shop = $1 AND group_uid = $2"
+                f" ORDER BY customer {direction} LIMIT $3 OFFSET $4",
+                self._shop,
+                uid,
+                page.limit,
+                page.offset,
+            )
+        return [row["customer"] for row in rows]
+
+    # --- writes: each in a transaction (a savepoint inside together) ---
+
+    async def create(self, name: str, at: str) -> Group:
+        async with self._writing() as db:
+            try:
+                async with db.transaction():
+                    uid = await db.fetchval(
+                        "UPDATE uid_counters SET last_uid = last_uid + 1 WHERE shop = $1"
+                        " RETURNING last_uid",
+                        self._shop,
+                    )
+                    row = await db.fetchrow(
+                        "INSERT INTO customergroups (shop, uid, name, name_key, created, changed)"
+                        f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {_GROUP}",
+                        self._shop,
+                        uid,
+                        name,
+                        fold(name),
+                        _moment(at),
+                    )
+            except asyncpg.UniqueViolationError:
+                raise await self._taken(db, name) from None
+        return _group(row)
+
+    async def rename(self, uid: int, name: str, at: str) -> Group:
+        async with self._writing() as db:
+            current = await self._locked(db, uid)
+            if current["name"] == name:
+                return _group(current)
+            try:
+                async with db.transaction():
+                    row = await db.fetchrow(
+                        "UPDATE customergroups SET name = $3, name_key = $4, changed = $5"
+                        f" WHERE shop = $1 AND uid = $2 RETURNING {_GROUP}",
+                        self._shop,
+                        uid,
+                        name,
+                        fold(name),
+                        _moment(at),
+                    )
+            except asyncpg.UniqueViolationError:
+                raise await self._taken(db, name) from None
+        return _group(row)
+
+    async def delete(self, uid: int) -> None:
+        async with self._writing() as db:
+            status = await db.execute(
+                "DELETE FROM customergroups WHERE shop = $1 AND uid = $2", self._shop, uid
+            )
+        if status == "DELETE 0":
+            raise GroupMissing(uid)
+
+    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
+        async with self._writing() as db:
+            await self._locked(db, uid)
+            status = await db.execute(
+                "INSERT INTO memberships (shop, group_uid, customer)"
+                " SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
+                self._shop,
+                uid,
+                sorted(customers),
+            )
+            added = _rows(status)
+            await self._counted(db, uid, added, at)
+        return added
+
+    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
+        async with self._writing() as db:
+            await self._locked(db, uid)
+            status = await db.execute(
+                "DELETE FROM memberships WHERE shop = $1 AND group_uid = $2"
+                " AND customer = ANY($3::bigint[])",
+                self._shop,
+                uid,
+                sorted(customers),
+            )
+            removed = _rows(status)
+            await self._counted(db, uid, -removed, at)
+        return removed
+
+    async def move(
+        self, source: int, target: int, customers: Sequence[int] | None, at: str
+    ) -> int:
+        async with self._writing() as db:
+            for uid in sorted({source, target}):  # one order for every mover: no deadlock
+                await self._locked(db, uid)
+            moving = await self._moving(db, source, customers)
+            status = await db.execute(
+                "DELETE FROM memberships WHERE shop = $1 AND group_uid = $2"
+                " AND customer = ANY($3::bigint[])",
+                self._shop,
+                source,
+                moving,
+            )
+            left = _rows(status)
+            status = await db.execute(
+                "INSERT INTO memberships (shop, group_uid, customer)"
+                " SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
+                self._shop,
+                target,
+                moving,
+            )
+            await self._counted(db, source, -left, at)
+            await self._counted(db, target, _rows(status), at)
+        return left
+
+    @contextlib.asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        """Writes in this block (in this task) share one transaction, committed at its end."""
+        async with self._connected() as db:
+            transaction = db.transaction()
+            await transaction.start()
+            token = _TOGETHER.set(db)
+            try:
+                yield
+            except BaseException:
+                _TOGETHER.reset(token)
+                await transaction.rollback()
+                raise
+            _TOGETHER.reset(token)
+            try:
+                await transaction.commit()
+            except (*_DOWN, asyncpg.PostgresError) as exc:
+                log.error("Committing a batch's writes failed; none of them was kept: %s", exc)
+                raise WriteFailed("The batch's writes could not be committed.") from None
+
+    async def aclose(self) -> None:
+        await self._pool.close()
+
+    # --- connections ---
+
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool; a lost database is ``Unavailable``."""
+        try:
+            async with self._pool.acquire() as db:
+                yield db
+        except _DOWN as exc:
+            log.warning("PostgreSQL is unavailable: %s", exc)
+            raise Unavailable from None
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[asyncpg.Connection]:
+        """Inside together(): its connection, so a batch's writes see those before them."""
+        db = _TOGETHER.get()
+        if db is not None:
+            yield db
+            return
+        async with self._connected() as db:
+            yield db
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction of its own, or a savepoint in the together() transaction."""
+        db = _TOGETHER.get()
+        if db is not None:
+            async with db.transaction():
+                yield db
+            return
+        async with self._connected() as db, db.transaction():
+            yield db
+
+    # --- helpers inside a transaction ---
+
+    async def _exists(self, db: asyncpg.Connection, uid: int) -> bool:
+        found = await db.fetchval(
+            "SELECT 1 FROM customergroups WHERE shop = $1 AND uid = $2", self._shop, uid
+        )
+        return found is not None
+
+    async def _locked(self, db: asyncpg.Connection, uid: int) -> asyncpg.Record:
+        """The group's row, locked until the transaction ends; ``GroupMissing`` if none."""
+        row = await db.fetchrow(
+            f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2 FOR UPDATE",
+            self._shop,
+            uid,
+        )
+        if row is None:
+            raise GroupMissing(uid)
+        return row
+
+    async def _taken(self, db: asyncpg.Connection, name: str) -> NameTaken:
+        row = await db.fetchrow(
+            "SELECT uid, name FROM customergroups WHERE shop = $1 AND name_key = $2",
+            self._shop,
+            fold(name),
+        )
+        return NameTaken(row["uid"], row["name"]) if row else NameTaken(0, name)
+
+    async def _moving(
+        self, db: asyncpg.Connection, source: int, customers: Sequence[int] | None
+    ) -> list[int]:
+        """The customers to move: all of ``source``, or those listed, all of them members."""
+        if customers is None:
+            rows = await db.fetch(
+                "SELECT customer FROM memberships WHERE shop = $1 AND group_uid = $2",
+                self._shop,
+                source,
+            )
+            return [row["customer"] for row in rows]
+        listed = sorted(set(customers))
+        rows = await db.fetch(
+            "SELECT customer FROM memberships WHERE shop = $1 AND group_uid = $2"
+            " AND customer = ANY($3::bigint[])",
+            self._shop,
+            source,
+            listed,
+        )
+        members = {row["customer"] for row in rows}
+        if len(members) < len(listed):
+            strangers = [(i, c) for i, c in enumerate(customers) if c not in members]
+            raise NotMembers(source, strangers)
+        return listed
+
+    async def _counted(self, db: asyncpg.Connection, uid: int, delta: int, at: str) -> None:
+        """Keep the group's count with its memberships; ``changed`` moves if they changed."""
+        if delta:
+            await db.execute(
+                "UPDATE customergroups SET customer_count = customer_count + $3, changed = $4"
+                " WHERE shop = $1 AND uid = $2",
+                self._shop,
+                uid,
+                delta,
+                _moment(at),
+            )
+
+
+@contextlib.asynccontextmanager
+async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def _group(row: Any) -> Group:
+    return {
+        "name": row["name"],
+        "created": _stamp(row["created"]),
+        "changed": _stamp(row["changed"]),
+        "customerCount": row["customer_count"],
+        "uid": row["uid"],
+    }
+
+
+def _moment(at: str) -> datetime:
+    return datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rows(status: str) -> int:
+    """How many rows a statement touched, from its status (``INSERT 0 3``, ``DELETE 2``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _safe(url: str) -> str:
+    """A URL for messages: no password."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':', 1)[0]}@{tail}"
