@@ -19,9 +19,10 @@ from aiohttp import web
 from . import call
 from .app import AccessLogger, Config, MiB, create_app
 from .browser import origin
+from .pg_tokens import PgTokenAdmin
 from .redact import log_to
 from .store import StoreError
-from .tokens import SCOPES, TokenFileError, Tokens, environment_problem, token_path
+from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (StoreError, TokenFileError) as exc:
+    except (StoreError, TokenError) as exc:
         print(f"customergroup-rpc: {exc}", file=sys.stderr)
         return 1
     return code
@@ -209,7 +210,13 @@ def _announce(token: str) -> None:
     )
 
 
-def _tokens(args: argparse.Namespace) -> Tokens:
+def _postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _tokens(args: argparse.Namespace) -> Tokens | PgTokenAdmin:
+    if _postgres(args.db):
+        return PgTokenAdmin(args.db)
     if args.db == MEMORY:
         raise SystemExit("customergroup-rpc: an in-memory database keeps no tokens; use --db FILE")
     return Tokens(token_path(Path(args.db)))
