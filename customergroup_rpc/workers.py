@@ -82,9 +82,10 @@ class _Supervisor:
         return self.code
 
     def _signalled(self, signum: int, frame: FrameType | None) -> None:
+        # Once: a second SIGTERM would cut a worker's graceful stop short.
         if not self.stopping:
             log.info("Stopping %d workers (%s)", len(self.workers), signal.Signals(signum).name)
-        self._stop_all()
+            self._stop_all()
 
     def _stop_all(self) -> None:
         self.stopping = True

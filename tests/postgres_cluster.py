@@ -345,8 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_with(command: list[str], env: dict[str, str]) -> int:
-    """Run ``command`` to its end; SIGTERM and SIGINT are passed on to it, not acted on."""
-    child = subprocess.Popen(command, env=env)
+    """Run ``command`` to its end; SIGTERM and SIGINT are passed on to it, not acted on.
+
+    It runs in a session of its own, so that a Ctrl-C reaches it once, from us, and the cluster
+    stops only after it has.
+    """
+    child = subprocess.Popen(command, env=env, start_new_session=True)
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
