@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .pg_migrate import SchemaError, migrate
+from .store.migrate import SchemaError, migrate
 from .tokens import (
     TokenError,
     TokenRecord,

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from customergroup_rpc import pg_tokens
-from customergroup_rpc.pg_migrate import migrate
+from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens, shown
 from customergroup_rpc.tokens import digest
 

@@ -1,5 +1,5 @@
 """The scale-out engine: customer groups in PostgreSQL, through asyncpg (the only module that
-imports it, with ``pg_tokens.py`` and ``pg_migrate.py``).
+imports it, with ``pg_tokens.py`` and ``migrate.py``).
 
 Every call is one transaction, committed with ``synchronous_commit`` on before it returns, so
 a write is acknowledged only once PostgreSQL has it durable; the writes of a ``together()``

@@ -1,4 +1,4 @@
-"""The PostgreSQL schema's migrations (customergroup_rpc/pg_migrate.py), on the test cluster."""
+"""The PostgreSQL schema's migrations (customergroup_rpc.store.migrate.py), on the test cluster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from customergroup_rpc.pg_migrate import (
+from customergroup_rpc.store.migrate import (
     Migration,
     MigrationFailed,
     SchemaTooNew,
