@@ -4,10 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: serve test lint typecheck pytest fuzz bench browser clean
+.PHONY: serve serve-pg test lint typecheck pytest fuzz bench browser postgres clean
 
 serve: $(VENV)/.run
 	$(BIN)/customergroup-rpc serve $(ARGS)
+
+# serve on a PostgreSQL cluster of its own (tests/postgres_cluster.py), stopped when serve stops:
+# kept in PGDIR (./.pg/, on 127.0.0.1 and a free port); PGDIR= makes a throwaway one.
+PGDIR ?= .pg
+serve-pg: $(VENV)/.run postgres
+	$(BIN)/python -m tests.postgres_cluster $(if $(PGDIR),--dir $(PGDIR)) -- \
+	  $(BIN)/customergroup-rpc serve $(ARGS)
 
 test: lint typecheck pytest
 
@@ -20,7 +27,7 @@ typecheck: $(VENV)/.dev
 	cd bench && ../$(BIN)/mypy --strict *.py
 	$(BIN)/mypy --strict examples
 
-pytest: $(VENV)/.dev browser
+pytest: $(VENV)/.dev browser postgres
 	$(BIN)/pytest -rs
 
 # Many more generated inputs than make test tries (tests/test_fuzz.py, hypothesis profile "fuzz").
@@ -36,6 +43,16 @@ browser:
 	  echo "Chromium not found and not root: the console's browser test will be skipped; install Debian's chromium to run it"; \
 	elif ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+
+# The PostgreSQL tests and make serve-pg run a cluster of their own on Debian's PostgreSQL server
+# (pg_trgm is in its contrib). As root, install it when it is missing; otherwise say so: those
+# tests skip, everything else runs.
+PG_FOUND = ls /usr/lib/postgresql/*/bin/initdb /usr/share/postgresql/*/extension/pg_trgm.control
+postgres:
+	@$(PG_FOUND) >/dev/null 2>&1 || if [ "$$(id -u)" != 0 ]; then \
+	  echo "PostgreSQL server not found and not root: the PostgreSQL tests will be skipped and make serve-pg cannot run; install Debian's postgresql and postgresql-contrib"; \
+	elif ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; fi
 
 # HTTP figures against baselines of the same run (bench/figures.py); wrk comes from Debian.
 bench: $(VENV)/.run

@@ -10,18 +10,20 @@ import argparse
 import gc
 import logging
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
-from . import call
+from . import call, workers
 from .app import AccessLogger, Config, MiB, create_app
 from .browser import origin
+from .pg_tokens import PgTokenAdmin
 from .redact import log_to
 from .store import StoreError
-from .tokens import SCOPES, TokenFileError, Tokens, environment_problem, token_path
+from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (StoreError, TokenFileError) as exc:
+    except (StoreError, TokenError) as exc:
         print(f"customergroup-rpc: {exc}", file=sys.stderr)
         return 1
     return code
@@ -44,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
     _db_option(serve)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes answering on the port (1); more than 1 needs PostgreSQL",
+    )
     serve.add_argument("--max-body", type=_positive, default=MiB, help="largest body in bytes")
     serve.add_argument("--max-batch", type=_positive, default=100, help="most requests a batch")
     serve.add_argument(
@@ -162,6 +170,13 @@ def _cors_origins(args: argparse.Namespace) -> frozenset[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers > 1 and not _postgres(args.db):
+        print(
+            f"customergroup-rpc: --workers {args.workers} needs a PostgreSQL database "
+            "(--db postgresql://...): a database file or :memory: is kept by one process",
+            file=sys.stderr,
+        )
+        return 2
     log_to(sys.stderr)  # every logger, aiohttp's too, through one handler that redacts tokens
     admin_token = os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None
     if admin_token and (problem := environment_problem(admin_token)):
@@ -177,20 +192,55 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=sys.stderr.buffer,
         cors_origins=_cors_origins(args),
     )
-    print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}", file=sys.stderr)
+    many = f" ({args.workers} workers)" if args.workers > 1 else ""
+    print(
+        f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}{many}", file=sys.stderr
+    )
+    if args.workers > 1:
+        try:
+            listening = workers.listen(args.host, args.port)
+        except OSError as exc:
+            print(
+                f"customergroup-rpc: cannot listen on {args.host}:{args.port}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        return workers.run(
+            args.workers, listening, lambda sock, ready: _run(args, config, sock, ready)
+        )
+    _run(args, config)
+    return 0
+
+
+def _run(
+    args: argparse.Namespace,
+    config: Config,
+    sock: socket.socket | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until stopped: on host and port, or on a socket ``serve --workers`` shares."""
     app = create_app(config)
     app.on_startup.append(_freeze_loaded)  # runs after the store has loaded
+    if ready is not None:
+        app.on_startup.append(_ready_hook(ready))
     web.run_app(
         app,
-        host=args.host,
-        port=args.port,
+        host=None if sock else args.host,
+        port=None if sock else args.port,
+        sock=sock,
         access_log_class=AccessLogger.of(app),
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
     )
-    return 0
+
+
+def _ready_hook(ready: Callable[[], None]) -> Callable[[web.Application], Awaitable[None]]:
+    async def hook(app: web.Application) -> None:
+        ready()
+
+    return hook
 
 
 async def _freeze_loaded(app: web.Application) -> None:
@@ -209,7 +259,13 @@ def _announce(token: str) -> None:
     )
 
 
-def _tokens(args: argparse.Namespace) -> Tokens:
+def _postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _tokens(args: argparse.Namespace) -> Tokens | PgTokenAdmin:
+    if _postgres(args.db):
+        return PgTokenAdmin(args.db)
     if args.db == MEMORY:
         raise SystemExit("customergroup-rpc: an in-memory database keeps no tokens; use --db FILE")
     return Tokens(token_path(Path(args.db)))

@@ -15,6 +15,10 @@ The token ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` names is kept under an id that start
 made with ``token create`` are never touched by it. The mark is in the id rather than in a new
 field so that a file written by this version still loads in an older one (a rollback).
 
+The rules are functions that every engine of tokens calls (``Tokens`` here, ``PgTokens`` in
+pg_tokens.py): ``digest``, ``new_token``, ``new_record``, ``check_scope``, ``rotation`` (what
+``from_environment`` changes) and ``scopes`` (the lookup table, refusing unknown scopes).
+
 >>> tokens = Tokens(None)
 >>> record, secret = tokens.create("view")
 >>> tokens.scope_of(secret), tokens.scope_of("guess")
@@ -32,7 +36,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +65,11 @@ class TokenRecord:
     created: str
 
 
-class TokenFileError(Exception):
+class TokenError(Exception):
+    """Tokens cannot be read or kept; the message says why."""
+
+
+class TokenFileError(TokenError):
     """The token file exists but cannot be read as one."""
 
 
@@ -95,9 +103,87 @@ def token_path(db: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=256)
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """What is stored of a token: its SHA-256, in hex."""
     # Cached: the same few tokens come back on every request. A digest is no secret at rest.
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    """A new random token."""
+    return "cgr_" + secrets.token_urlsafe(32)
+
+
+def check_scope(scope: str) -> None:
+    """Refuse a scope the server does not know (ValueError)."""
+    if scope not in SCOPES:
+        raise ValueError(f"Unknown scope {scope!r}; use manage or view.")
+
+
+def new_record(
+    scope: str, token_digest: str, prefix: str = "", created: str | None = None
+) -> TokenRecord:
+    """A new record of a token (by its digest), made now unless ``created`` is given."""
+    return TokenRecord(
+        id=prefix + secrets.token_hex(4),
+        scope=scope,
+        sha256=token_digest,
+        created=created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What ``from_environment`` changes: the records to drop, then the one to add."""
+
+    drop: tuple[TokenRecord, ...]
+    add: TokenRecord | None
+    revoked: tuple[str, ...]  # ids of tokens an earlier environment named
+
+    def log(self) -> None:
+        """Say which tokens were revoked (once it is done)."""
+        for token_id in self.revoked:
+            log.info("Revoked token %s: the environment names another one now", token_id)
+
+
+def rotation(records: Iterable[TokenRecord], token_digest: str) -> Rotation | None:
+    """How to make ``token_digest`` the environment's manage token; None if it is already.
+
+    A token an earlier start took from the environment, under another value, is dropped:
+    that is how the environment rotates its token. A record of the same token that lacks the
+    mark (made before tokens were marked) is replaced by a marked one keeping its ``created``.
+    """
+    found, drop, revoked, created = False, [], [], None
+    for record in records:
+        ours = record.id.startswith(FROM_ENVIRONMENT)
+        if ours and record.sha256 == token_digest and record.scope == "manage":
+            found = True
+        elif record.sha256 == token_digest:
+            created = record.created  # the same token: marked below
+            drop.append(record)
+        elif ours:
+            drop.append(record)
+            revoked.append(record.id)
+    add = None if found else new_record("manage", token_digest, FROM_ENVIRONMENT, created)
+    return Rotation(tuple(drop), add, tuple(revoked)) if drop or add else None
+
+
+def scopes(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dict[str, str]:
+    """The scope of each digest, for ``scope_of``; a record of an unknown scope is left out,
+    with one warning per record: ``refused`` keeps those warned about."""
+    by_hash = {}
+    for record in records:
+        if record.scope in GRANTS:
+            by_hash[record.sha256] = record.scope
+        elif (record.id, record.scope) not in refused:
+            # Once per record, not per request: records are read again only when they change.
+            refused.add((record.id, record.scope))
+            log.warning(
+                "Token %s has the unknown scope %r and is refused; use manage or view",
+                record.id,
+                record.scope[:40],
+            )
+    return by_hash
 
 
 class Tokens:
@@ -124,7 +210,7 @@ class Tokens:
             except TokenFileError as exc:
                 # Someone broke the file by hand: keep serving with the tokens we knew.
                 log.error("%s; keeping the tokens read before", exc)
-        return self._by_hash.get(_digest(token))
+        return self._by_hash.get(digest(token))
 
     @staticmethod
     def settle() -> None:
@@ -139,56 +225,31 @@ class Tokens:
 
     def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
         """Add a token (a new random one unless given); return its record and the token."""
-        if scope not in SCOPES:
-            raise ValueError(f"Unknown scope {scope!r}; use manage or view.")
-        token = token or "cgr_" + secrets.token_urlsafe(32)
+        check_scope(scope)
+        token = token or new_token()
         with self._editing():
-            record = _record(scope, _digest(token))
+            record = new_record(scope, digest(token))
             self._records[record.id] = record
         return record, token
 
     def from_environment(self, token: str) -> bool:
-        """Make ``token`` the environment's ``manage`` token; True if the file had to change.
-
-        A token an earlier start took from the environment, under another value, is revoked:
-        that is how the environment rotates its token. A record of the same token that lacks
-        the mark (made before tokens were marked) is marked, keeping its ``created``.
-        """
+        """Make ``token`` the environment's ``manage`` token (see ``rotation``); True if the
+        file had to change."""
         problem = environment_problem(token)
         if problem:
             raise ValueError(problem)
-        digest = _digest(token)
         self._refresh()
-        if self._environment_records(digest) == (True, 0):
+        if rotation(self._records.values(), digest(token)) is None:
             return False
         with self._editing():
-            created = None
-            for record in list(self._records.values()):
-                ours = record.id.startswith(FROM_ENVIRONMENT)
-                if record.sha256 == digest and not (ours and record.scope == "manage"):
-                    created = record.created  # the same token: marked below
-                    del self._records[record.id]
-                elif ours and record.sha256 != digest:
-                    log.info("Revoked token %s: the environment names another one now", record.id)
-                    del self._records[record.id]
-            if not self._environment_records(digest)[0]:
-                record = _record("manage", digest, FROM_ENVIRONMENT)
-                if created:
-                    record = TokenRecord(record.id, record.scope, record.sha256, created)
-                self._records[record.id] = record
+            change = rotation(self._records.values(), digest(token))  # read again, locked
+            for record in change.drop if change else ():
+                del self._records[record.id]
+            if change and change.add:
+                self._records[change.add.id] = change.add
+        if change:
+            change.log()
         return True
-
-    def _environment_records(self, digest: str) -> tuple[bool, int]:
-        """Whether a marked manage record holds ``digest``; how many other records
-        ``from_environment`` would change."""
-        found, others = False, 0
-        for record in self._records.values():
-            ours = record.id.startswith(FROM_ENVIRONMENT)
-            if ours and record.sha256 == digest and record.scope == "manage":
-                found = True
-            elif ours or record.sha256 == digest:
-                others += 1
-        return found, others
 
     def revoke(self, token_id: str) -> bool:
         """Remove a token by its id; False if there was none."""
@@ -230,29 +291,7 @@ class Tokens:
             self._index()
 
     def _index(self) -> None:
-        by_hash = {}
-        for record in self._records.values():
-            if record.scope in GRANTS:
-                by_hash[record.sha256] = record.scope
-            elif (record.id, record.scope) not in self._refused:
-                # Once per record, not per request: the file is read again only when it changes.
-                self._refused.add((record.id, record.scope))
-                log.warning(
-                    "Token %s has the unknown scope %r and is refused; use manage or view",
-                    record.id,
-                    record.scope[:40],
-                )
-        self._by_hash = by_hash
-
-
-def _record(scope: str, digest: str, prefix: str = "") -> TokenRecord:
-    """A new record of a token (by its digest)."""
-    return TokenRecord(
-        id=prefix + secrets.token_hex(4),
-        scope=scope,
-        sha256=digest,
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
+        self._by_hash = scopes(self._records.values(), self._refused)
 
 
 def _read(path: Path) -> dict[str, TokenRecord]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
+
+from .postgres_cluster import Cluster, Unavailable
 
 MANAGE = "test-manage-token"
 VIEW = "test-view-token"
@@ -85,6 +87,31 @@ def call(client: TestClient[Any, Any]) -> Call:
         return await response.json()
 
     return call
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the whole run, started when a test first needs it
+    and removed at the end; tests that need it skip when no PostgreSQL server can run here."""
+    cluster = Cluster.temporary()
+    try:
+        cluster.start()
+    except Unavailable as exc:
+        cluster.remove()
+        pytest.skip(f"PostgreSQL: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> Iterator[str]:
+    """The URL of a new, empty database on the run's cluster, dropped after the test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    if postgres.running():  # a crash test may leave it stopped
+        postgres.drop_database(name)
 
 
 # --- hypothesis profiles for tests/test_fuzz.py ---

@@ -1,0 +1,322 @@
+"""API tokens in PostgreSQL's ``tokens`` table, seen by every worker and machine (SPEC 2).
+
+The rules are tokens.py's (digest, records, environment rotation, unknown scopes); this module
+only keeps them in a table. ``scope_of`` runs on every request and reads a table in memory.
+Each server keeps it current on a connection of its own that LISTENs: every change to the
+table NOTIFYs in its transaction, PostgreSQL delivers that at commit, and the server reads the
+table again. The CLI's ``token create`` and ``token revoke`` wait out ``settle()`` before they
+return, so the next request after the command meets the change on every worker. A NOTIFY is
+lost while the connection is down, so the table is also read every ``REREAD`` seconds, and at
+once after a reconnect; until then a server keeps the tokens it knew.
+
+``PgTokens`` is the servers' (async); ``PgTokenAdmin`` the CLI's (each call a connection of its
+own, the schema migrated first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from .pg_migrate import SchemaError, migrate
+from .tokens import (
+    TokenError,
+    TokenRecord,
+    check_scope,
+    digest,
+    environment_problem,
+    new_record,
+    new_token,
+    rotation,
+    scopes,
+)
+
+log = logging.getLogger(__name__)
+CHANNEL = "customergroup_rpc_tokens"
+# Seconds between the reads that catch what a lost NOTIFY missed; between reconnects.
+REREAD = 5.0
+RETRY = 1.0
+# The CLI waits this long after an edit: a NOTIFY reaches every listener and each has read
+# the table again (a round trip on its own connection) well within it.
+SETTLE = 0.25
+CONNECT_TIMEOUT = 10.0
+# What a lost or refused connection raises.
+_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, TokenError)
+_T = TypeVar("_T")
+
+
+def shown(url: str) -> str:
+    """A database URL fit for messages and logs: without its password.
+
+    >>> shown("postgresql://app:s3cret@db.example:5432/groups")
+    'postgresql://app:***@db.example:5432/groups'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+class PgTokens:
+    """The token registry of a server on a PostgreSQL database (open with ``PgTokens.open``)."""
+
+    def __init__(self, url: str, reread: float = REREAD) -> None:
+        self.url = url
+        self._reread_every = reread
+        self._connection: asyncpg.Connection | None = None
+        self._busy = asyncio.Lock()  # a connection runs one command at a time
+        self._records: dict[str, TokenRecord] = {}
+        self._by_hash: dict[str, str] = {}
+        self._refused: set[tuple[str, str]] = set()
+        self._stale = False
+        self._reader: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()  # set when the connection closes: reconnect now
+
+    @classmethod
+    async def open(cls, url: str, reread: float = REREAD) -> PgTokens:
+        """Connect, listen and read the table; raises if the database cannot be reached."""
+        tokens = cls(url, reread)
+        await tokens._connect()
+        tokens._keeper = asyncio.create_task(tokens._keep())
+        return tokens
+
+    async def aclose(self) -> None:
+        for task in (self._keeper, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    def scope_of(self, token: str) -> str | None:
+        """The scope of a valid token, or None for an unknown or revoked one."""
+        return self._by_hash.get(digest(token))
+
+    @staticmethod
+    def settle() -> None:
+        """Wait until every server has read the table since the last edit (see the module)."""
+        time.sleep(SETTLE)
+
+    async def list(self) -> list[TokenRecord]:
+        await self._reload()
+        return sorted(self._records.values(), key=lambda r: (r.created, r.id))
+
+    async def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
+        """Add a token (a new random one unless given); return its record and the token."""
+        return await self._edit(lambda c: _create(c, scope, token))
+
+    async def revoke(self, token_id: str) -> bool:
+        """Remove a token by its id; False if there was none."""
+        return await self._edit(lambda c: _revoke(c, token_id))
+
+    async def from_environment(self, token: str) -> bool:
+        """Make ``token`` the environment's manage token (tokens.rotation); True if the table
+        had to change. Several workers starting at once change it once."""
+        return await self._edit(lambda c: _rotate(c, token))
+
+    async def first(self) -> str | None:
+        """A first manage token when the table has none (the first start), else None; of
+        several workers starting at once, one makes it."""
+        return await self._edit(_first)
+
+    # -- keeping the table in memory current ---------------------------------------------------
+
+    async def _edit(self, change: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
+        async with self._busy:
+            result = await change(self._open_connection())
+        await self._reload()  # this server sees its own edit at once
+        return result
+
+    def _open_connection(self) -> asyncpg.Connection:
+        if self._connection is None or self._connection.is_closed():
+            raise TokenError(f"No connection to PostgreSQL at {shown(self.url)}")
+        return self._connection
+
+    async def _connect(self) -> None:
+        connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        try:
+            # Listen first, then read: a change in between is read or announced, never lost.
+            await connection.add_listener(CHANNEL, self._notified)
+            connection.add_termination_listener(lambda _: self._lost.set())
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+        await self._reload()
+
+    def _notified(self, connection: Any, pid: int, channel: str, payload: object) -> None:
+        self._stale = True
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_while_stale())
+
+    async def _read_while_stale(self) -> None:
+        # A NOTIFY during a read may have come after the read's snapshot: read again then.
+        while self._stale:
+            self._stale = False
+            try:
+                await self._reload()
+            except _DOWN:
+                return  # the keeper reconnects and reads
+
+    async def _reload(self) -> None:
+        async with self._busy:
+            records = await _read(self._open_connection())
+        self._records = records
+        self._by_hash = scopes(records.values(), self._refused)
+
+    async def _keep(self) -> None:
+        """Read the table every ``reread`` seconds; reconnect when the connection is lost."""
+        down = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), RETRY if down else self._reread_every)
+            self._lost.clear()
+            try:
+                if self._connection is None or self._connection.is_closed():
+                    down = down or self._say_lost("the connection closed")
+                    await self._reconnect()
+                else:
+                    await self._reload()
+            except _DOWN as exc:
+                down = down or self._say_lost(str(exc) or type(exc).__name__)
+                continue
+            if down:
+                log.warning("Tokens: PostgreSQL at %s is back", shown(self.url))
+            down = False
+
+    def _say_lost(self, why: str) -> bool:
+        log.warning(
+            "Tokens: lost PostgreSQL at %s (%s); keeping the tokens read before",
+            shown(self.url),
+            why,
+        )
+        return True
+
+    async def _reconnect(self) -> None:
+        old, self._connection = self._connection, None
+        if old is not None:
+            old.terminate()
+        await self._connect()
+
+
+class PgTokenAdmin:
+    """The tokens of a PostgreSQL database as the CLI edits them: same calls as
+    ``tokens.Tokens``, each on a connection of its own, the schema migrated first."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    settle = staticmethod(PgTokens.settle)
+
+    def list(self) -> list[TokenRecord]:
+        records = self._run(_read)
+        return sorted(records.values(), key=lambda r: (r.created, r.id))
+
+    def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
+        return self._run(lambda c: _create(c, scope, token))
+
+    def revoke(self, token_id: str) -> bool:
+        return self._run(lambda c: _revoke(c, token_id))
+
+    def _run(self, action: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
+        async def run() -> _T:
+            connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+            try:
+                await migrate(connection)
+                return await action(connection)
+            finally:
+                await connection.close()
+
+        try:
+            return asyncio.run(run())
+        except (*_DOWN, SchemaError) as exc:
+            raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
+
+
+# -- the table: one transaction each, announced to the listeners at commit ------------------------
+
+
+async def _read(connection: asyncpg.Connection) -> dict[str, TokenRecord]:
+    rows = await connection.fetch("SELECT id, scope, sha256, created FROM tokens")
+    return {row["id"]: TokenRecord(**row) for row in rows}
+
+
+async def _create(
+    connection: asyncpg.Connection, scope: str, token: str | None = None
+) -> tuple[TokenRecord, str]:
+    check_scope(scope)
+    token = token or new_token()
+    record = new_record(scope, digest(token))
+    async with connection.transaction():
+        try:
+            await _insert(connection, record)
+        except asyncpg.UniqueViolationError:
+            raise ValueError("That token exists already; use another one.") from None
+        await _announce(connection)
+    return record, token
+
+
+async def _revoke(connection: asyncpg.Connection, token_id: str) -> bool:
+    async with connection.transaction():
+        gone = await connection.fetchval("DELETE FROM tokens WHERE id = $1 RETURNING id", token_id)
+        await _announce(connection)
+    return gone is not None
+
+
+async def _rotate(connection: asyncpg.Connection, token: str) -> bool:
+    problem = environment_problem(token)
+    if problem:
+        raise ValueError(problem)
+    async with connection.transaction():
+        await _lock(connection)
+        change = rotation((await _read(connection)).values(), digest(token))
+        if change is None:
+            return False
+        ids = [record.id for record in change.drop]
+        await connection.execute("DELETE FROM tokens WHERE id = ANY($1::text[])", ids)
+        if change.add is not None:
+            await _insert(connection, change.add)
+        await _announce(connection)
+    change.log()
+    return True
+
+
+async def _first(connection: asyncpg.Connection) -> str | None:
+    token = new_token()
+    async with connection.transaction():
+        await _lock(connection)
+        if await connection.fetchval("SELECT EXISTS (SELECT FROM tokens)"):
+            return None
+        await _insert(connection, new_record("manage", digest(token)))
+        await _announce(connection)
+    return token
+
+
+async def _lock(connection: asyncpg.Connection) -> None:
+    # Read, decide, write: other writers wait until this commits; plain reads go on.
+    await connection.execute("LOCK TABLE tokens IN EXCLUSIVE MODE")
+
+
+async def _insert(connection: asyncpg.Connection, record: TokenRecord) -> None:
+    await connection.execute(
+        "INSERT INTO tokens (id, scope, sha256, created) VALUES ($1, $2, $3, $4)",
+        record.id,
+        record.scope,
+        record.sha256,
+        record.created,
+    )
+
+
+async def _announce(connection: asyncpg.Connection) -> None:
+    await connection.execute("SELECT pg_notify($1, '')", CHANNEL)

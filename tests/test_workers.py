@@ -1,0 +1,223 @@
+"""``serve --workers N`` (customergroup_rpc/workers.py): N processes on one port.
+
+The process manager runs here in a process of its own with a tiny blocking ``serve``: each
+worker answers a connection with its PID and holds it until the client closes it, so N
+connections held at once are N different workers, whatever the kernel's choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .server_process import Server, cli, environment, free_port
+
+ROOT = Path(__file__).parent.parent
+# python -c DEMO COUNT PORT [FAIL_FILE]: COUNT workers of a blocking PID server; with
+# FAIL_FILE, the first worker to create it serves (writing its PID there), the others fail.
+DEMO = """
+import os, socket, sys
+from customergroup_rpc import workers
+
+def serve(sock, ready):
+    if len(sys.argv) > 3:
+        try:
+            fd = os.open(sys.argv[3], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise SystemExit(3)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+    sock.setblocking(True)
+    ready()
+    while True:
+        conn, _ = sock.accept()
+        conn.sendall(f"{os.getpid()}\\n".encode())
+        conn.recv(1)
+        conn.close()
+
+sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[2])), serve))
+"""
+
+
+class Demo:
+    """The demo's parent process on a free port."""
+
+    def __init__(self, count: int, *extra: str) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", DEMO, str(count), str(self.port), *extra],
+            cwd=ROOT,
+            env=environment(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def hold(self, count: int) -> tuple[list[int], list[socket.socket]]:
+        """Open ``count`` connections at once; the PIDs that answered, and the connections."""
+        held = [self._connect() for _ in range(count)]
+        try:
+            return [int(conn.makefile().readline()) for conn in held], held
+        except BaseException:
+            close(held)
+            raise
+
+    def _connect(self) -> socket.socket:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                return conn
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@pytest.fixture
+def demo() -> Iterator[Callable[..., Demo]]:
+    started: list[Demo] = []
+
+    def start(count: int, *extra: str) -> Demo:
+        started.append(Demo(count, *extra))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped by anyone, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def gone(pids: list[int], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def close(connections: list[socket.socket]) -> None:
+    for conn in connections:
+        conn.close()
+
+
+def test_n_workers_take_connections_on_one_port(demo: Callable[..., Demo]) -> None:
+    server = demo(3)
+    pids, held = server.hold(3)
+    close(held)
+    assert len(set(pids)) == 3
+    assert server.process.pid not in pids
+
+
+def test_a_killed_worker_is_replaced_and_the_others_go_on(demo: Callable[..., Demo]) -> None:
+    server = demo(2)
+    pids, held = server.hold(2)
+    close(held)
+    os.kill(pids[0], signal.SIGKILL)
+
+    again, held = server.hold(2)  # the second waits in the queue for the new worker
+    close(held)
+    assert pids[0] not in again
+    assert pids[1] in again
+    assert len(set(again)) == 2
+
+
+def test_sigterm_to_the_parent_stops_every_worker_and_exits_0(demo: Callable[..., Demo]) -> None:
+    server = demo(2)
+    pids, held = server.hold(2)
+    close(held)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0
+    assert gone(pids)
+
+
+def test_workers_stop_by_themselves_when_the_parent_is_killed(demo: Callable[..., Demo]) -> None:
+    server = demo(2)
+    pids, held = server.hold(2)
+    close(held)
+    server.process.kill()
+    server.process.wait(30)
+    try:
+        assert gone(pids)
+    finally:
+        for pid in filter(alive, pids):  # only if the test failed: leave no orphan behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_fails_before_it_serves_stops_the_server_with_its_code(
+    demo: Callable[..., Demo], tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    server = demo(3, str(first))
+    _, said = server.process.communicate(timeout=30)
+    assert server.process.returncode == 3
+    assert "before it served; stopping the server" in said
+    assert first.exists()
+    assert gone([int(first.read_text())])  # the one that served was stopped too
+
+
+@pytest.mark.parametrize("db", ["groups.db.json", ":memory:"])
+def test_more_than_one_worker_without_postgresql_exits_2_before_anything_starts(
+    tmp_path: Path, db: str
+) -> None:
+    port = free_port()
+    done = cli("serve", "--workers", "2", "--db", db, "--port", str(port), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--workers 2 needs a PostgreSQL database (--db postgresql://...)" in done.stderr
+    assert "customergroup-rpc on http" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no database file, no token file
+
+
+def test_workers_refuse_a_port_in_use_with_exit_1(postgres_url: str, tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        done = cli("serve", "--workers", "2", "--db", postgres_url, "--port", port, cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def postgres_store() -> bool:
+    """Whether the PostgreSQL store has landed (the store a package with postgres.py)."""
+    try:
+        return importlib.util.find_spec("customergroup_rpc.store.postgres") is not None
+    except ModuleNotFoundError:  # store.py, a module: no package to look in
+        return False
+
+
+@pytest.mark.skipif(
+    not postgres_store(), reason="serve --db postgresql:// needs the PostgreSQL store"
+)
+def test_two_workers_on_postgresql_serve_one_database(postgres_url: str, tmp_path: Path) -> None:
+    with Server(tmp_path, postgres_url, args=("--workers", "2")) as server:
+        assert server.process is not None
+        children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        assert len(children.read_text().split()) == 2
+        made = server.result("Customergroup.create", [{"name": "Shared"}])
+        # Each call a new connection: whichever worker takes it sees the same group.
+        for _ in range(6):
+            assert server.result("Customergroup.get", [made["uid"], "name"]) == {"name": "Shared"}
+        assert server.stop() == 0
