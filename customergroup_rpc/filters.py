@@ -1,7 +1,10 @@
-"""The filter-object language (SPEC 6): parse a filter object to nodes, then compile a predicate.
+"""The filter-object language (SPEC 6): parse a filter object to nodes, then compile them.
 
 Parsing raises every problem at once, each with its JSON Pointer into the params; compiling
 cannot fail. Operators and field types live in two registries, so a new type is new entries.
+There are two compilers, and each operator's entry knows both: a Python predicate over records
+(``compile_filter``) and an SQL condition with bound parameters (``sql_condition``, over the
+columns a store names; ``store/sql.py`` holds the table layout).
 
 >>> fields = {"/uid": FieldType.INTEGER, "/name": FieldType.STRING}
 >>> node = parse({"/name": {"startsWith": "STA"}, "/uid": {"min": 2}}, fields, "/0")
@@ -38,6 +41,8 @@ class FieldType(enum.StrEnum):
 Fields: TypeAlias = Mapping[str, FieldType]
 ValueTest: TypeAlias = Callable[[Any], bool]
 Predicate: TypeAlias = Callable[[Mapping[str, Any]], bool]
+Bind: TypeAlias = Callable[[Any, str], str]
+"""Binds a value as a statement parameter of an SQL type; returns the placeholder (``$2::text``)."""
 
 
 @dataclass(frozen=True)
@@ -181,23 +186,67 @@ def _record_instant(value: object) -> datetime | None:
     return moment if moment and moment.tzinfo else None
 
 
+_BIGINT = 2**63
+
+
+def _bigint_side(value: int) -> int:
+    """Where an integer operand lies for a ``bigint`` column: 0 within its range, -1 below,
+    1 above (JSON integers have no bound; 1e300 parses as an integer)."""
+    return -1 if value < -_BIGINT else 1 if value >= _BIGINT else 0
+
+
+def _text_side(value: str) -> int:
+    """0 for a string PostgreSQL's ``text`` can hold; 1 for one with NUL or a lone surrogate,
+    which no stored name holds either (the name schema forbids both), so it equals none."""
+    if "\x00" in value:
+        return 1
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return 1
+    return 0
+
+
+def _instant_side(value: datetime) -> int:
+    """0 for an instant that is a UTC datetime, as every stored one is; -1 or 1 for one before
+    year 1 or after year 9999 in UTC (0001-01-01T00:00:00+01:00), which no driver can bind."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return -1 if value.year == 1 else 1
+    return 0
+
+
 @dataclass(frozen=True)
 class _Type:
-    """A field type: how messages name it, how operands parse, how record values read."""
+    """A field type: how messages name it, how operands parse, how record values read, and
+    the SQL type its operands bind as (``side`` says whether one fits: see ``_bigint_side``)."""
 
     singular: str
     plural: str
     parse: Callable[[object], Any]
     decode: Callable[[object], Any]
+    sql: str
+    side: Callable[[Any], int]
     bare: str = "equals"  # the operator a bare value stands for
 
 
 TYPES: Mapping[FieldType, _Type] = {
-    FieldType.INTEGER: _Type("an integer", "integers", _integer, _only(int)),
-    FieldType.STRING: _Type("a string", "strings", _string, _only(str)),
-    FieldType.DATETIME: _Type("a date-time", "date-times", _instant, _record_instant),
+    FieldType.INTEGER: _Type(
+        "an integer", "integers", _integer, _only(int), "bigint", _bigint_side
+    ),
+    FieldType.STRING: _Type("a string", "strings", _string, _only(str), "text", _text_side),
+    FieldType.DATETIME: _Type(
+        "a date-time", "date-times", _instant, _record_instant, "timestamptz", _instant_side
+    ),
     FieldType.UID_SET: _Type(
-        "a set of customer uids", "customer uids", _uid, _set_of_uids, bare="containsAll"
+        "a set of customer uids",
+        "customer uids",
+        _uid,
+        _set_of_uids,
+        "bigint",
+        _bigint_side,
+        bare="containsAll",
     ),
 }
 
@@ -276,12 +325,96 @@ def _matching(match: Callable[[str, str], bool]) -> Callable[[str], ValueTest]:
 
 
 @dataclass(frozen=True)
+class Column:
+    """Where a field is in SQL, as a store lays its tables out.
+
+    ``value`` is the stored value (for a uid set: the key of its owner); ``folded`` the
+    ``text.fold`` of a string, in a column of collation "C"; ``members`` a query of one column,
+    the owner keys, one row per (owner, element) whose element is in the array placed at ``{}``.
+    """
+
+    type: FieldType
+    value: str
+    folded: str = ""
+    members: str = ""
+
+
+SqlTest: TypeAlias = Callable[[Column, Any, Bind], str]
+
+
+def _sql_equals(column: Column, operand: Any, bind: Bind) -> str:
+    # Null equals only an absent value, and no column here holds null: no row. Binding null
+    # instead would make the condition null, and NOT of null is null, not true.
+    if operand is None or TYPES[column.type].side(operand):
+        return "FALSE"
+    return f"{column.value} = {bind(operand, TYPES[column.type].sql)}"
+
+
+def _sql_in(column: Column, operands: frozenset[Any], bind: Bind) -> str:
+    kind = TYPES[column.type]
+    values = sorted(x for x in operands if x is not None and not kind.side(x))
+    if not values:  # an array of nothing but nulls (or none at all) holds for no row
+        return "FALSE"
+    return f"{column.value} = ANY({bind(values, kind.sql + '[]')})"
+
+
+def _sql_like(pattern: str) -> SqlTest:
+    """A LIKE test of the folded column; ``pattern`` places the escaped operand at ``{}``."""
+
+    def sql(column: Column, operand: str, bind: Bind) -> str:
+        if _text_side(operand):
+            return "FALSE"
+        escaped = operand.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"{column.folded} LIKE {bind(pattern.format(escaped), 'text')} ESCAPE E'\\\\'"
+
+    return sql
+
+
+def _sql_bound(sign: str, holds_above: bool) -> SqlTest:
+    """``min`` (``>=``) or ``max`` (``<=``); ``holds_above`` says whether it holds for an
+    operand above every value the column can hold (then it does not for one below them all)."""
+
+    def sql(column: Column, operand: Any, bind: Bind) -> str:
+        kind = TYPES[column.type]
+        side = kind.side(operand)
+        if side:
+            return "TRUE" if (side > 0) == holds_above else "FALSE"
+        return f"{column.value} {sign} {bind(operand, kind.sql)}"
+
+    return sql
+
+
+def _sql_any(column: Column, operands: frozenset[int], bind: Bind) -> str:
+    if not operands:
+        return "FALSE"
+    elements = bind(sorted(operands), TYPES[column.type].sql + "[]")
+    return f"{column.value} IN ({column.members.format(elements)})"
+
+
+def _sql_all(column: Column, operands: frozenset[int], bind: Bind) -> str:
+    if len(operands) < 2:  # every set holds no element; one element is containsAny
+        return "TRUE" if not operands else _sql_any(column, operands, bind)
+    elements = bind(sorted(operands), TYPES[column.type].sql + "[]")
+    # The operands are distinct, and an owner holds an element once: all are there when
+    # every one of them is counted.
+    how_many = bind(len(operands), "bigint")
+    members = column.members.format(elements)
+    return f"{column.value} IN ({members} GROUP BY 1 HAVING count(*) = {how_many})"
+
+
+def _sql_not(column: Column, operand: Condition, bind: Bind) -> str:
+    return f"NOT ({sql_condition(operand, column, bind)})"
+
+
+@dataclass(frozen=True)
 class Operator:
-    """A registry entry: the field types it fits, how its operand parses, how it tests."""
+    """A registry entry: the field types it fits, how its operand parses, how it tests in
+    Python (``build``) and in SQL (``sql``: a condition on a column that binds every operand)."""
 
     types: frozenset[FieldType]
     parse: Callable[[object, _Scope], Any]
     build: Callable[[Any], ValueTest]
+    sql: SqlTest
 
 
 _SCALARS = frozenset({FieldType.INTEGER, FieldType.STRING, FieldType.DATETIME})
@@ -290,18 +423,32 @@ _TEXT = frozenset({FieldType.STRING})
 _SETS = frozenset({FieldType.UID_SET})
 
 OPERATORS: Mapping[str, Operator] = {
-    "equals": Operator(_SCALARS, _value, lambda x: lambda v: v == x),
-    "in": Operator(_SCALARS, _choices, lambda xs: lambda v: v in xs),
-    "not": Operator(frozenset(FieldType), _negated, lambda c: _negate(_compile_condition(c))),
-    "startsWith": Operator(_TEXT, _folded, _matching(str.startswith)),
-    "endsWith": Operator(_TEXT, _folded, _matching(str.endswith)),
-    "contains": Operator(_TEXT, _folded, _matching(str.__contains__)),
-    "min": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v >= x),
-    "max": Operator(_ORDERED, _strict, lambda x: lambda v: v is not None and v <= x),
-    "containsAny": Operator(
-        _SETS, _members, lambda xs: lambda v: v is not None and not v.isdisjoint(xs)
+    "equals": Operator(_SCALARS, _value, lambda x: lambda v: v == x, _sql_equals),
+    "in": Operator(_SCALARS, _choices, lambda xs: lambda v: v in xs, _sql_in),
+    "not": Operator(
+        frozenset(FieldType), _negated, lambda c: _negate(_compile_condition(c)), _sql_not
     ),
-    "containsAll": Operator(_SETS, _members, lambda xs: lambda v: v is not None and xs <= v),
+    "startsWith": Operator(_TEXT, _folded, _matching(str.startswith), _sql_like("{}%")),
+    "endsWith": Operator(_TEXT, _folded, _matching(str.endswith), _sql_like("%{}")),
+    "contains": Operator(_TEXT, _folded, _matching(str.__contains__), _sql_like("%{}%")),
+    "min": Operator(
+        _ORDERED,
+        _strict,
+        lambda x: lambda v: v is not None and v >= x,
+        _sql_bound(">=", holds_above=False),
+    ),
+    "max": Operator(
+        _ORDERED,
+        _strict,
+        lambda x: lambda v: v is not None and v <= x,
+        _sql_bound("<=", holds_above=True),
+    ),
+    "containsAny": Operator(
+        _SETS, _members, lambda xs: lambda v: v is not None and not v.isdisjoint(xs), _sql_any
+    ),
+    "containsAll": Operator(
+        _SETS, _members, lambda xs: lambda v: v is not None and xs <= v, _sql_all
+    ),
 }
 
 
@@ -418,3 +565,17 @@ def compile_filter(node: Filter) -> Predicate:
     """A predicate over records keyed by property name that holds when every clause holds."""
     tests = tuple(_compile_clause(clause) for clause in node.clauses)
     return lambda record: all(test(record) for test in tests)
+
+
+def sql_condition(node: Condition, column: Column, bind: Bind) -> str:
+    """An SQL condition on ``column`` that holds when every term holds (``TRUE`` for none).
+
+    It is never null (so ``NOT`` of it is its opposite), and every operand is bound.
+
+    >>> params: list[Any] = []
+    >>> bind = lambda value, cast: params.append(value) or f"${len(params)}::{cast}"
+    >>> node = parse({"/n": {"min": 2, "not": {"in": [5, None]}}}, {"/n": FieldType.INTEGER}, "")
+    >>> sql_condition(node.clauses[0].condition, Column(FieldType.INTEGER, "g.n"), bind), params
+    ('g.n >= $1::bigint AND NOT (g.n = ANY($2::bigint[]))', [2, [5]])
+    """
+    return " AND ".join(OPERATORS[t.op].sql(column, t.operand, bind) for t in node.terms) or "TRUE"
