@@ -23,6 +23,7 @@ from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
 from .store import StoreError
+from .store.postgres import is_url
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1,
         help="worker processes answering on the port (1); more than 1 needs PostgreSQL",
+    )
+    serve.add_argument(
+        "--pool-size",
+        type=_positive,
+        default=10,
+        help="connections to PostgreSQL each worker keeps (10)",
     )
     serve.add_argument("--max-body", type=_positive, default=MiB, help="largest body in bytes")
     serve.add_argument("--max-batch", type=_positive, default=100, help="most requests a batch")
@@ -170,7 +177,7 @@ def _cors_origins(args: argparse.Namespace) -> frozenset[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.workers > 1 and not _postgres(args.db):
+    if args.workers > 1 and not is_url(args.db):
         print(
             f"customergroup-rpc: --workers {args.workers} needs a PostgreSQL database "
             "(--db postgresql://...): a database file or :memory: is kept by one process",
@@ -183,7 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"customergroup-rpc: {problem}", file=sys.stderr)
         return 1
     config = Config(
-        db=None if args.db == MEMORY else Path(args.db),
+        db=_database(args.db),
+        pool_size=args.pool_size,
         max_body=args.max_body,
         max_batch=args.max_batch,
         read_timeout=args.read_timeout,
@@ -259,12 +267,15 @@ def _announce(token: str) -> None:
     )
 
 
-def _postgres(db: str) -> bool:
-    return db.startswith(("postgresql://", "postgres://"))
+def _database(db: str) -> Path | str | None:
+    """What ``--db`` names: memory, a PostgreSQL URL, or a file."""
+    if db == MEMORY:
+        return None
+    return db if is_url(db) else Path(db)
 
 
 def _tokens(args: argparse.Namespace) -> Tokens | PgTokenAdmin:
-    if _postgres(args.db):
+    if is_url(args.db):
         return PgTokenAdmin(args.db)
     if args.db == MEMORY:
         raise SystemExit("customergroup-rpc: an in-memory database keeps no tokens; use --db FILE")

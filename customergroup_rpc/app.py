@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -23,11 +24,13 @@ from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import InternalError, InvalidRequest
+from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
-from .store import open_store
-from .tokens import Tokens, token_path
+from .store import Store, connect, open_store
+from .store.postgres import is_url
+from .tokens import Registry, Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
 ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
@@ -38,7 +41,10 @@ MiB = 1024 * 1024
 class Config:
     """How one app is set up; ``db=None`` keeps data and tokens in memory."""
 
-    db: Path | None = None
+    # A database file, a PostgreSQL URL (postgresql://...), or None for memory.
+    db: Path | str | None = None
+    # Connections to PostgreSQL a process keeps (ignored for a file).
+    pool_size: int = 10
     max_body: int = MiB
     max_batch: int = 100
     # A request body must arrive within this many seconds (slow clients get 408).
@@ -74,7 +80,8 @@ async def _going_away(socket: web.WebSocketResponse) -> None:
 
 CONFIG = web.AppKey("config", Config)
 ACCESS = web.AppKey("access", LineBuffer)
-TOKENS = web.AppKey("tokens", Tokens)
+TOKENS = web.AppKey("tokens", Registry)
+STORE = web.AppKey("store", Store)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SOCKETS = web.AppKey("sockets", Sockets)
 METHODS = web.RequestKey("rpc_methods", list[str])
@@ -108,16 +115,47 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
-    store = open_store(config.db)
+    if is_url(config.db):
+        async with _postgres(str(config.db), config) as (store, tokens):
+            await _serve_with(app, store, tokens, schemas)
+            yield
+        return
+    store = open_store(None if config.db is None else Path(config.db))
     try:
-        tokens = Tokens(None if config.db is None else token_path(config.db))
-        _first_tokens(tokens, config)
-        groups = Customergroups(store, schemas, config.clock)
-        app[TOKENS] = tokens
-        app[DISPATCHER] = Dispatcher(groups, schemas, config.max_batch)
+        file_tokens = Tokens(None if config.db is None else token_path(Path(config.db)))
+        _first_tokens(file_tokens, config)
+        await _serve_with(app, store, file_tokens, schemas)
         yield
     finally:
         await store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Registry]]:
+    store = await connect(url, pool_size=config.pool_size)
+    try:
+        tokens = await PgTokens.open(url)
+        try:
+            if config.admin_token:
+                await tokens.from_environment(config.admin_token)
+            elif config.announce and (secret := await tokens.first()):
+                config.announce(secret)
+            yield store, tokens
+        finally:
+            await tokens.aclose()
+    finally:
+        await store.aclose()
+
+
+async def _serve_with(
+    app: web.Application, store: Store, tokens: Registry, schemas: Schemas
+) -> None:
+    config = app[CONFIG]
+    app[STORE] = store
+    app[TOKENS] = tokens
+    app[DISPATCHER] = Dispatcher(
+        Customergroups(store, schemas, config.clock), schemas, config.max_batch
+    )
 
 
 async def _close_access_log(app: web.Application) -> None:
@@ -245,7 +283,10 @@ async def _ws_answer(
 
 
 async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """``{"status": "ok"}``; 503 and ``"database": "down"`` when the database cannot be reached."""
+    if await request.app[STORE].ping():
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "unavailable", "database": "down"}, status=503)
 
 
 # Names and paths come from clients: keep log lines one line each, free of quotes and controls.

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from .files import resolved, write_atomic
 
@@ -53,6 +54,12 @@ GRANTS = {"manage": frozenset(SCOPES), "view": frozenset({"view"})}
 FROM_ENVIRONMENT = "env-"
 # The fewest characters of a token the environment names: a short one is guessed.
 MIN_ENVIRONMENT_LENGTH = 16
+
+
+class Registry(Protocol):
+    """What a server asks of its tokens on every request (``Tokens``, ``pg_tokens.PgTokens``)."""
+
+    def scope_of(self, token: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

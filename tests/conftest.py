@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,14 +53,17 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "disk"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
-    """Each app test runs on both storages."""
+@pytest.fixture(params=["memory", "disk", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str | None:
+    """Each service and app test runs on every store: memory, a TinyDB file, PostgreSQL."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
     return None if request.param == "memory" else tmp_path / "groups.db.json"
 
 
 @pytest.fixture
-def config(db: Path | None, clock: Clock) -> Config:
+def config(db: Path | str | None, clock: Clock) -> Config:
     return Config(db=db, admin_token=MANAGE, clock=clock)
 
 
@@ -69,8 +73,13 @@ async def client(
 ) -> TestClient[Any, Any]:
     """A client of a started app that knows a manage and a view token."""
     client = await aiohttp_client(create_app(config))
-    client.app[TOKENS].create("view", VIEW)
+    await admin(client.app[TOKENS].create("view", VIEW))  # type: ignore[attr-defined]
     return client
+
+
+async def admin(outcome: Any) -> Any:
+    """What a token registry's edit gave: PostgreSQL's registry is asynchronous, the file's not."""
+    return await outcome if inspect.isawaitable(outcome) else outcome
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, create_app
 from customergroup_rpc.rpc import Context, Dispatcher
 
-from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, req
+from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, admin, req
 
 Client = TestClient[Any, Any]
 
@@ -263,10 +263,10 @@ async def test_batch_members_are_authorised_one_by_one(client: Client) -> None:
 
 
 async def test_revoked_token_is_refused_on_the_next_request(client: Client) -> None:
-    tokens = client.app[TOKENS]
-    record, secret = tokens.create("manage")
+    tokens: Any = client.app[TOKENS]
+    record, secret = await admin(tokens.create("manage"))
     assert "result" in await post(client, req("count"), token=secret)
-    tokens.revoke(record.id)
+    await admin(tokens.revoke(record.id))
     assert (await post(client, req("count"), token=secret))["error"]["code"] == 1004
 
 

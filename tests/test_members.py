@@ -18,7 +18,7 @@ from customergroup_rpc.errors import (
 )
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Page, Selection
-from customergroup_rpc.store import open_store
+from customergroup_rpc.store import connect, open_store
 
 from .conftest import Clock
 
@@ -33,8 +33,8 @@ def problems_of(error: DomainError) -> list[Problem]:
 
 
 @pytest.fixture
-async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
-    store = open_store(db)
+async def groups(db: Path | str | None, clock: Clock) -> AsyncIterator[Customergroups]:
+    store = await connect(db)
     service = Customergroups(store, Schemas.load(), clock)
     for name in ("Staff", "Students", "Teachers"):
         await service.set(None, {"name": name})

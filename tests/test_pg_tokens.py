@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 
 from customergroup_rpc import pg_tokens
-from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens, shown
+from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.tokens import digest
 
 from .postgres_cluster import Cluster

@@ -11,7 +11,7 @@ from customergroup_rpc import filters
 from customergroup_rpc.errors import GroupMissing, PatchInvalid
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Selection
-from customergroup_rpc.store import open_store
+from customergroup_rpc.store import connect
 
 from .conftest import Clock
 
@@ -19,8 +19,8 @@ FIELDS = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
 
 
 @pytest.fixture
-async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
-    store = open_store(db)
+async def groups(db: Path | str | None, clock: Clock) -> AsyncIterator[Customergroups]:
+    store = await connect(db)
     yield Customergroups(store, Schemas.load(), clock)
     await store.aclose()
 

@@ -46,6 +46,12 @@ def gated_writes(
     return gate, writes
 
 
+@pytest.fixture(params=["memory", "disk"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """The embedded engine's tests run in memory and on a file."""
+    return None if request.param == "memory" else tmp_path / "groups.db.json"
+
+
 async def test_store_keeps_what_it_was_given(db: Path | None) -> None:
     store = TinyStore.open(db)
     await store.stage([Put(1, doc("A")), Members(1, frozenset({5, 6}))])

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from customergroup_rpc.app import TOKENS, Config, create_app
 
-from .conftest import ENDPOINT, MANAGE, VIEW, req
+from .conftest import ENDPOINT, MANAGE, VIEW, admin, req
 
 Client = TestClient[Any, Any]
 
@@ -44,12 +44,13 @@ async def test_auth_is_the_same_and_checked_per_message(client: Client) -> None:
     async with client.ws_connect(ENDPOINT) as ws:
         await ws.send_str(json.dumps(req("count")))
         assert (await ws.receive_json())["error"] == {"code": 1004, "message": "Bad auth token"}
-    record, secret = client.app[TOKENS].create("view")
+    tokens: Any = client.app[TOKENS]
+    record, secret = await admin(tokens.create("view"))
     headers = {"Authorization": f"Bearer {secret}"}
     async with client.ws_connect(ENDPOINT, headers=headers) as ws:
         await ws.send_str(json.dumps(req("create", [{"name": "A"}])))
         assert (await ws.receive_json())["error"]["code"] == 1006
-        client.app[TOKENS].revoke(record.id)
+        await admin(tokens.revoke(record.id))
         await ws.send_str(json.dumps(req("count")))
         assert (await ws.receive_json())["error"]["code"] == 1004
 

@@ -109,17 +109,26 @@ class Store(Protocol):
         """Move customers (None: all) from one group to another, all or nothing; how many left
         ``source``. ``NotMembers`` names the positions in ``customers`` not in ``source``."""
 
+    async def ping(self) -> bool:
+        """Whether the database answers now (``/health``)."""
+
     def together(self) -> AbstractAsyncContextManager[None]:
         """Writes inside commit together when the block ends (``WriteFailed`` if they do not)."""
 
     async def aclose(self) -> None: ...
 
 
-def open_store(db: str | Path | None) -> Store:
-    """The store a ``--db`` value names: a file path, ``None`` for memory.
-
-    (A PostgreSQL URL selects ``postgres.PgStore``, opened with ``await PgStore.open(url)``.)
-    """
+def open_store(db: Path | None) -> Store:
+    """The embedded store: a TinyDB file, or ``None`` for memory."""
     from .tiny import TinyStore  # noqa: PLC0415  (the engines import this module)
 
-    return TinyStore.open(None if db is None else Path(db))
+    return TinyStore.open(db)
+
+
+async def connect(db: Path | str | None, *, pool_size: int = 10) -> Store:
+    """The store a ``--db`` value names: a PostgreSQL URL, a file path, ``None`` for memory."""
+    from .postgres import PgStore, is_url  # noqa: PLC0415  (the engines import this module)
+
+    if is_url(db):
+        return await PgStore.open(str(db), pool_size=pool_size)
+    return open_store(None if db is None else Path(db))

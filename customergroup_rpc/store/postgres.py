@@ -23,9 +23,10 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .. import filters
 from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
@@ -34,12 +35,12 @@ from . import Group, Page, Selection, StoreError, WriteFailed, sql
 from .migrate import migrate
 
 log = logging.getLogger(__name__)
+# A connection of its own (at open) or of the pool.
+Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the one shop until shops arrive (the shop column leads every key already)
 _GROUP = "uid, name, created, changed, customer_count"
 # The connection of a together() block in this task, else None.
-_TOGETHER: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
-    "pg_together", default=None
-)
+_TOGETHER: contextvars.ContextVar[Db | None] = contextvars.ContextVar("pg_together", default=None)
 # What a lost or refused connection raises, as asyncpg and the OS report it.
 _DOWN = (
     OSError,
@@ -220,9 +221,7 @@ class PgStore:
             await self._counted(db, uid, -removed, at)
         return removed
 
-    async def move(
-        self, source: int, target: int, customers: Sequence[int] | None, at: str
-    ) -> int:
+    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
         async with self._writing() as db:
             for uid in sorted({source, target}):  # one order for every mover: no deadlock
                 await self._locked(db, uid)
@@ -272,7 +271,7 @@ class PgStore:
     # --- connections ---
 
     @contextlib.asynccontextmanager
-    async def _connected(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connected(self) -> AsyncIterator[Db]:
         """A connection of the pool; a lost database is ``Unavailable``."""
         try:
             async with self._pool.acquire() as db:
@@ -282,7 +281,7 @@ class PgStore:
             raise Unavailable from None
 
     @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _reading(self) -> AsyncIterator[Db]:
         """Inside together(): its connection, so a batch's writes see those before them."""
         db = _TOGETHER.get()
         if db is not None:
@@ -292,7 +291,7 @@ class PgStore:
             yield db
 
     @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _writing(self) -> AsyncIterator[Db]:
         """A transaction of its own, or a savepoint in the together() transaction."""
         db = _TOGETHER.get()
         if db is not None:
@@ -304,13 +303,13 @@ class PgStore:
 
     # --- helpers inside a transaction ---
 
-    async def _exists(self, db: asyncpg.Connection, uid: int) -> bool:
+    async def _exists(self, db: Db, uid: int) -> bool:
         found = await db.fetchval(
             "SELECT 1 FROM customergroups WHERE shop = $1 AND uid = $2", self._shop, uid
         )
         return found is not None
 
-    async def _locked(self, db: asyncpg.Connection, uid: int) -> asyncpg.Record:
+    async def _locked(self, db: Db, uid: int) -> asyncpg.Record:
         """The group's row, locked until the transaction ends; ``GroupMissing`` if none."""
         row = await db.fetchrow(
             f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2 FOR UPDATE",
@@ -321,7 +320,7 @@ class PgStore:
             raise GroupMissing(uid)
         return row
 
-    async def _taken(self, db: asyncpg.Connection, name: str) -> NameTaken:
+    async def _taken(self, db: Db, name: str) -> NameTaken:
         row = await db.fetchrow(
             "SELECT uid, name FROM customergroups WHERE shop = $1 AND name_key = $2",
             self._shop,
@@ -329,9 +328,7 @@ class PgStore:
         )
         return NameTaken(row["uid"], row["name"]) if row else NameTaken(0, name)
 
-    async def _moving(
-        self, db: asyncpg.Connection, source: int, customers: Sequence[int] | None
-    ) -> list[int]:
+    async def _moving(self, db: Db, source: int, customers: Sequence[int] | None) -> list[int]:
         """The customers to move: all of ``source``, or those listed, all of them members."""
         if customers is None:
             rows = await db.fetch(
@@ -354,7 +351,7 @@ class PgStore:
             raise NotMembers(source, strangers)
         return listed
 
-    async def _counted(self, db: asyncpg.Connection, uid: int, delta: int, at: str) -> None:
+    async def _counted(self, db: Db, uid: int, delta: int, at: str) -> None:
         """Keep the group's count with its memberships; ``changed`` moves if they changed."""
         if delta:
             await db.execute(
@@ -368,7 +365,7 @@ class PgStore:
 
 
 @contextlib.asynccontextmanager
-async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+async def _connection(url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
     connection = await asyncpg.connect(url, timeout=10)
     try:
         yield connection

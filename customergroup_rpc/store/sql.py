@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import filters
-from .filters import Column, FieldType
+from .. import filters
+from ..filters import Column, FieldType
 
 COLUMNS: Mapping[str, Column] = {
     "uid": Column(FieldType.INTEGER, "g.uid"),
