@@ -262,6 +262,28 @@ async def test_batch_members_are_authorised_one_by_one(client: Client) -> None:
     assert answers[1]["error"]["code"] == 1006
 
 
+async def test_a_batch_member_sees_the_writes_of_the_members_before_it(client: Client) -> None:
+    batch = [
+        req("create", [{"name": "A"}, "uid"], 1),
+        req("set", [1, {"name": "B"}, "name"], 2),
+        req("addCustomers", [1, [5, 6]], 3),
+        req("moveCustomers", [1, 1, None], 4),  # refused: the others stay
+        req("removeCustomers", [1, [6]], 5),
+        req("get", [1, ["name", "customerCount"]], 6),
+    ]
+    answers = await post(client, batch)
+    assert [a.get("result") for a in answers] == [
+        {"uid": 1},
+        {"name": "B"},
+        2,
+        None,
+        1,
+        {"name": "B", "customerCount": 1},
+    ]
+    assert answers[3]["error"]["code"] == -32602
+    assert (await post(client, req("get", [1, "name"])))["result"] == {"name": "B"}
+
+
 async def test_revoked_token_is_refused_on_the_next_request(client: Client) -> None:
     tokens: Any = client.app[TOKENS]
     record, secret = await admin(tokens.create("manage"))

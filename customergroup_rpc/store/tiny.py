@@ -91,21 +91,24 @@ class TinyStore:
             raise
         return cls(storage, state, lock)
 
-    # --- reads: the committed state ---
+    # --- reads: the committed state (in a together() block, the writes before them too) ---
+
+    @property
+    def _read(self) -> State:
+        return self.committed if _TOGETHER.get() is None else self.working
 
     async def get(self, uid: int) -> Group | None:
-        return queries.group_of(self.committed, uid)
+        return queries.group_of(self._read, uid)
 
     async def count(self, where: filters.Filter) -> int:
-        return queries.count(self.committed, where)
+        return queries.count(self._read, where)
 
     async def select(self, selection: Selection) -> list[Group]:
-        return queries.select(self.committed, selection)
+        return queries.select(self._read, selection)
 
     async def members(self, uid: int, page: Page) -> list[int] | None:
-        if self.committed.get(uid) is None:
-            return None
-        return queries.members(self.committed, uid, page)
+        state = self._read
+        return None if state.get(uid) is None else queries.members(state, uid, page)
 
     async def named(self, name: str) -> tuple[int, str] | None:
         """Checked against the working state: a name staged by a write in flight is taken."""
