@@ -9,7 +9,7 @@ a new version, or two databases, answering in turn); connections waiting in the 
 lost when a worker dies (SO_REUSEPORT gives each socket its own queue, emptied when it closes);
 and a connection goes to a worker free to accept it, not by a hash to one that may be busy.
 Why not gunicorn's aiohttp worker: one more dependency, with its own configuration, signals
-and logging beside ours, for the 150 lines here.
+and logging beside ours, for the 175 lines here.
 
 - A worker that dies after it began serving is replaced: its open connections are lost, the
   other workers and the queue go on. One that ends before it began serving (it could not open
