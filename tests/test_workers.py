@@ -7,7 +7,6 @@ connections held at once are N different workers, whatever the kernel's choice.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -200,17 +199,6 @@ def test_workers_refuse_a_port_in_use_with_exit_1(postgres_url: str, tmp_path: P
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
 
 
-def postgres_store() -> bool:
-    """Whether the PostgreSQL store has landed (the store a package with postgres.py)."""
-    try:
-        return importlib.util.find_spec("customergroup_rpc.store.postgres") is not None
-    except ModuleNotFoundError:  # store.py, a module: no package to look in
-        return False
-
-
-@pytest.mark.skipif(
-    not postgres_store(), reason="serve --db postgresql:// needs the PostgreSQL store"
-)
 def test_two_workers_on_postgresql_serve_one_database(postgres_url: str, tmp_path: Path) -> None:
     with Server(tmp_path, postgres_url, args=("--workers", "2")) as server:
         assert server.process is not None
