@@ -33,7 +33,7 @@ from .. import filters
 from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
 from ..text import fold
 from . import Group, Page, Selection, StoreError, WriteFailed, sql
-from .migrate import migrate
+from .migrate import SchemaError, migrate
 
 log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
@@ -78,8 +78,10 @@ class PgStore:
                     SHOP,
                 )
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
-        except _DOWN as exc:
-            raise StoreError(f"Cannot reach PostgreSQL at {shown(url)}: {exc}.") from None
+        except SchemaError as exc:
+            raise StoreError(str(exc)) from None
+        except (*_DOWN, asyncpg.PostgresError) as exc:
+            raise StoreError(f"Cannot use PostgreSQL at {shown(url)}: {exc}") from None
         assert pool is not None
         return cls(pool)
 
