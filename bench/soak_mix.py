@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from soak_model import CUSTOMERS, Call, Owned, other_spelling, styled
@@ -21,6 +22,9 @@ MAX_OWNED = 14  # a client deletes instead of creating when it owns this many gr
 SHARED_NAMES = 6  # names every client races to create
 MAX_BODY = 1024 * 1024  # the service's default --max-body
 PARAMS, EITHER, GONE = (INVALID_PARAMS,), (INVALID_PARAMS, NOT_FOUND), (NOT_FOUND,)
+WEIGHTS = {"count": 5, "get": 9, "get_schema": 3, "list": 7, "list_customers": 6, "create": 9}
+WEIGHTS |= {"set": 11, "validate": 5, "delete": 4, "add": 8, "remove": 5, "move": 4}
+WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 8}
 QUERIES: tuple[Any, ...] = (
     None,
     True,
@@ -28,16 +32,42 @@ QUERIES: tuple[Any, ...] = (
     "name",
     ["uid", "name"],
     ["name", "customerCount", "uid"],
-    {"uid": True, "name": True, "changed": True},
-    {"name": True, "customerCount": True, "created": False},
 )
+QUERIES += ({"uid": True, "name": True, "changed": True},)
+QUERIES += ({"name": True, "customerCount": True, "created": False},)
 SORTS = ("uid", "name", "created", "changed", "customerCount")
-BAD_SELECTIONS = (
-    ({"bogus": 1}, "/1/bogus"),
-    ({"limit": -1}, "/1/limit"),
-    ({"sort": "size"}, "/1/sort"),
-    ({"filters": {"/nope": 1}}, "/1/filters/~1nope"),
-    ({"filters": {"/name": {"startsWith": 5}}}, "/1/filters/~1name/startsWith"),
+OWN, ANY = "<own>", "<any>"  # in BAD_PARAMS: the uid of an own group, any uid
+# Params that are wrong whatever the data: the codes they get, and where a -32602 points.
+BAD_PARAMS: tuple[tuple[str, list[Any], tuple[int, ...], str | None], ...] = (
+    ("count", [{"/name": {"startsWith": 5}}], PARAMS, "/0/~1name/startsWith"),
+    ("count", [{"/created": {"min": "yesterday"}}], PARAMS, "/0/~1created/min"),
+    *(("get", [uid], PARAMS, "/0") for uid in ("abc", 1.5, "12a", True, [1])),
+    *(("get", [ANY, q], EITHER, None) for q in (["nope"], {"name": {"en": True}}, {"name": None})),
+    ("getSchema", [[1]], PARAMS, "/0"),
+    ("list", [["uid"], {"bogus": 1}], PARAMS, "/1/bogus"),
+    ("list", [["uid"], {"limit": -1}], PARAMS, "/1/limit"),
+    ("list", [["uid"], {"sort": "size"}], PARAMS, "/1/sort"),
+    ("list", [["uid"], {"filters": {"/nope": 1}}], PARAMS, "/1/filters/~1nope"),
+    (
+        "list",
+        [[], {"filters": {"/name": {"startsWith": 5}}}],
+        PARAMS,
+        "/1/filters/~1name/startsWith",
+    ),
+    ("listCustomers", [ANY, {"sort": "uid"}], EITHER, None),
+    ("validate", [None, "not a patch"], PARAMS, "/1"),
+    *(("addCustomers", [OWN, [1, 2, bad]], EITHER, "/1/2") for bad in (0, -4, "7", 2.5, None)),
+    *(("addCustomers", [ANY, [1, 2, bad]], EITHER, "/1/2") for bad in (0, -4, "7", 2.5, None)),
+    ("removeCustomers", [OWN, ["x"]], PARAMS, "/1/0"),
+    ("moveCustomers", [OWN, OWN, None], PARAMS, "/1"),
+    ("moveCustomers", [OWN, ANY, [CUSTOMERS + 7]], EITHER, None),
+)
+# Patches that fail validation, and where (FRESH: a name nobody has, so the name is not why).
+FRESH = "<fresh>"
+INVALID_PATCHES: tuple[tuple[dict[str, Any], str], ...] = (
+    *(({"name": name}, "/name") for name in ("", "   ", "x" * 256, "bell\x07", 5)),
+    ({"name": FRESH, "uid": 3}, "/uid"),
+    ({"name": FRESH, "created": "2020-01-01T00:00:00Z", "colour": "red"}, "/colour"),
 )
 
 
@@ -68,120 +98,85 @@ class Mix:
 
     def __init__(self, model: Owned, run: str, view_token: str | None) -> None:
         self.m, self.rng, self.run, self.view_token = model, model.rng, run, view_token
-        weights: dict[str, int] = {
-            "count": 6,
-            "get": 10,
-            "get_schema": 3,
-            "list": 8,
-            "create": 9,
-            "set": 11,
-        }
-        weights |= {"validate": 5, "delete": 4, "add": 9, "remove": 5, "list_customers": 7}
-        weights |= {"move": 5, "batch": 5, "bad": 4}
-        self.ops = [getattr(self, f"op_{name}") for name in weights]
-        self.weights = list(weights.values())
+        self.ops = [getattr(self, f"op_{name}") for name in WEIGHTS]
 
     def step(self) -> Step:
-        return self.rng.choices(self.ops, self.weights)[0]() or self.op_create()
+        return self.rng.choices(self.ops, list(WEIGHTS.values()))[0]() or self.op_create()
 
     # -- reads ----------------------------------------------------------------------------
 
     def op_count(self) -> Call:
-        m, rng, kind = self.m, self.rng, self.rng.randrange(8)
+        m, rng, kind = self.m, self.rng, self.rng.randrange(4)
         if kind == 0:
-            return Call("count")
+            return Call("count", [{"/name": {"startsWith": styled(rng, m.prefix)}}], m.at_least_own)
         if kind == 1:
-            return Call("count", [rng.choice((None, {}))])
-        if kind == 2:
-            mine = {"/name": {"startsWith": styled(rng, m.prefix)}}
-            return Call("count", [mine], m.at_least_own)
-        if kind == 3:
             some = sorted({m.any_uid() for _ in range(5)})
-            return Call("count", [{"/uid": {"in": some}}], m.at_most(len(some)))
-        if kind == 4:
-            return Call(
-                "count", [{"/customerCount": {"min": rng.randint(0, 5)}, "/name": {"not": "x"}}]
-            )
-        if kind == 5:
-            return Call("count", [{"/customers": {"containsAny": m.customers(4)}}])
-        if kind == 6:
-            return Call(
-                "count", [{"/name": {"startsWith": 5}}], fails=PARAMS, at=("/0/~1name/startsWith",)
-            )
-        return Call("count", [{"/created": {"min": "yes"}}], fails=PARAMS, at=("/0/~1created/min",))
+            return Call("count", [{"/uid": {"in": some}}], partial(m.at_most, len(some)))
+        counts = {"/customerCount": {"min": rng.randint(0, 5)}, "/name": {"not": "x"}}
+        customers = {"/customers": {"containsAny": m.customers(4)}}
+        return Call("count", rng.choice((NO_PARAMS, [None], [{}], [counts], [customers])))
 
     def op_get(self) -> Call:
         m, rng = self.m, self.rng
         query = rng.choice(QUERIES)
         tail: list[Any] = [] if query is None and rng.random() < 0.5 else [query]
-        pick, uid, gone = rng.random(), m.own(), m.gone()
-        if pick < 0.5 and uid is not None:
-            return Call("get", [str(uid) if rng.random() < 0.2 else uid, *tail], m.group(uid))
-        if pick < 0.65 and gone is not None:
+        pick, uid, gone, other = rng.random(), m.own(), m.gone(), m.any_uid()
+        if pick < 0.6 and uid is not None:
+            return Call(
+                "get", [str(uid) if rng.random() < 0.2 else uid, *tail], partial(m.group, uid)
+            )
+        if pick < 0.8 and gone is not None:
             return Call("get", [gone, *tail], fails=GONE)
-        if pick < 0.75:
-            bad = rng.choice((["nope"], {"name": {"en": True}}, {"name": None}))
-            return Call("get", [m.any_uid(), bad], fails=EITHER)
-        if pick < 0.8:
-            bad_uid = rng.choice(("abc", 1.5, "12a", True, [1]))
-            return Call("get", [bad_uid], fails=PARAMS, at=("/0",))
-        other = m.any_uid()
-        return Call("get", [other, *tail], m.same_uid(other), fails=GONE)
+        return Call("get", [other, *tail], partial(m.same_uid, other), GONE)
 
     def op_get_schema(self) -> Call:
         pick, uid, gone = self.rng.random(), self.m.own(), self.m.gone()
-        if pick < 0.4:
+        if pick < 0.45 or uid is None:
             return Call("getSchema", self.rng.choice((NO_PARAMS, [], [None])))
-        if pick < 0.75 and uid is not None:
+        if pick < 0.85 or gone is None:
             return Call("getSchema", [uid])
-        if pick < 0.9 and gone is not None:
-            return Call("getSchema", [gone], fails=GONE)
-        return Call("getSchema", [[1]], fails=PARAMS, at=("/0",))
+        return Call("getSchema", [gone], fails=GONE)
 
     def op_list(self) -> Call:
         m, rng = self.m, self.rng
-        if rng.random() < 0.1:
-            bad, pointer = rng.choice(BAD_SELECTIONS)
-            return Call("list", [["uid"], bad], fails=PARAMS, at=(pointer,))
         sort = rng.choice(SORTS)
         query = sorted({"uid", sort, "name", "customerCount"})
         selection: dict[str, Any] = {"sort": sort, "descending": rng.random() < 0.3}
-        kind, mine = rng.randrange(5), False
-        if kind == 0:
-            selection["filters"], mine = {"/name": {"startsWith": styled(rng, m.prefix)}}, True
-        elif kind == 1:
-            selection["filters"] = {"/customerCount": {"min": 1}}
-        elif kind == 2:
-            selection["filters"] = {"/customers": {"containsAll": m.customers(2)}}
-        elif kind == 3:
-            selection["filters"] = {"/created": {"min": "2000-01-01"}, "/name": {"contains": "o"}}
-        if not mine or rng.random() < 0.3:
+        mine = {"/name": {"startsWith": styled(rng, m.prefix)}}
+        some: dict[str, Any] = {"/created": {"min": "2000-01-01"}, "/name": {"contains": "o"}}
+        counted, customers = {"/customerCount": {"min": 1}}, {"containsAll": m.customers(2)}
+        chosen = rng.choice((mine, counted, {"/customers": customers}, some, {}))
+        if chosen:
+            selection["filters"] = chosen
+        if chosen is not mine or rng.random() < 0.3:
             selection["limit"] = rng.randint(0, 40)
             selection["offset"] = rng.choice((0, 0, rng.randint(0, 30)))
-            mine = False
-        return Call("list", [query, selection], m.listed(selection, mine))
+        complete = chosen is mine and "limit" not in selection  # all own groups with the prefix
+        return Call("list", [query, selection], partial(m.listed, selection, complete))
 
     def op_list_customers(self) -> Call:
         m, rng = self.m, self.rng
         uid, gone, pick = m.own(), m.gone(), rng.random()
-        selection: Any = rng.choice(
-            (
-                NO_PARAMS,
-                None,
-                {},
-                {"limit": rng.randint(0, 30)},
-                {"offset": rng.randint(0, 10), "descending": True},
-                {"limit": rng.randint(1, 20), "offset": rng.randint(0, 20), "descending": False},
-            )
-        )
+        limit, offset = rng.randint(0, 30), rng.randint(0, 20)
+        selections: tuple[Any, ...] = (NO_PARAMS, None, {}, {"limit": limit})
+        selections += ({"offset": offset // 2, "descending": True},)
+        selections += ({"limit": limit or 1, "offset": offset, "descending": False},)
+        selection = rng.choice(selections)
         tail: list[Any] = [] if selection is NO_PARAMS else [selection]
-        if pick < 0.6 and uid is not None:
-            return Call("listCustomers", [uid, *tail], m.customers_of(uid, selection))
-        if pick < 0.7 and gone is not None:
+        if pick < 0.65 and uid is not None:
+            return Call("listCustomers", [uid, *tail], partial(m.customers_of, uid, selection))
+        if pick < 0.8 and gone is not None:
             return Call("listCustomers", [gone], fails=GONE)
-        if pick < 0.8:
-            return Call("listCustomers", [m.any_uid(), {"sort": "uid"}], fails=EITHER)
-        return Call("listCustomers", [m.any_uid(), *tail], lambda _: None, fails=GONE)
+        return Call("listCustomers", [m.any_uid(), *tail], lambda _: None, GONE)
+
+    def op_bad_params(self) -> Call | None:
+        """Params that are wrong whatever the data (``BAD_PARAMS``)."""
+        method, params, fails, at = self.rng.choice(BAD_PARAMS)
+        uid, other = self.m.own(), self.m.any_uid()
+        if OWN in params and uid is None:
+            return None
+        sent = [uid if p == OWN else other if p == ANY else p for p in params]
+        return Call(method, sent, fails=fails, at=(at,) if at else ())
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -191,145 +186,103 @@ class Mix:
         method = method or self.rng.choice(("create", "create", "set"))
         head: list[Any] = [{"name": name}] if method == "create" else [None, {"name": name}]
         params = head if query is NO_PARAMS else [*head, query]
-        return Call(method, params, self.m.created(name), creates=True)
+        return Call(method, params, partial(self.m.created, name))
 
-    def racy_create(self, name: str) -> Call:
-        """A create that may win or lose a race for a name: either is fine, if it says so."""
-        return Call(
-            "create", [{"name": name}], self.m.created(name), PARAMS, ("/name",), creates=True
-        )
+    def invalid_patch(self, new: bool) -> tuple[dict[str, Any], tuple[str]]:
+        """A patch that fails validation, and where."""
+        if new and self.rng.random() < 0.15:
+            return {}, ("/name",)  # name is required
+        patch, at = self.rng.choice(INVALID_PATCHES)
+        fresh = f"{self.m.prefix}x{next(self.m.counter)}"
+        return {k: fresh if v == FRESH else v for k, v in patch.items()}, (at,)
 
     def op_create(self) -> Call:
         m, rng = self.m, self.rng
         deleting = self.op_delete() if len(m.live) >= MAX_OWNED else None
-        pick, uid = rng.random(), m.own()
+        pick, uid, theirs = rng.random(), m.own(), m.registry.some(rng, names=True)
+        shared = f"Soak {self.run} shared {rng.randrange(SHARED_NAMES)}"
         if deleting is not None:
             return deleting
         if pick < 0.6 or uid is None:
             return self.create_fresh()
-        if pick < 0.7:
-            taken = styled(rng, m.live[uid])
-            return Call("create", [{"name": taken}], fails=PARAMS, at=("/name",), creates=True)
-        if pick < 0.8:
-            return self.racy_create(
-                styled(rng, f"Soak {self.run} shared {rng.randrange(SHARED_NAMES)}")
-            )
-        theirs = m.registry.some(rng, names=True)
-        if pick < 0.88 and theirs is not None:
-            return self.racy_create(styled(rng, theirs))
-        patch, pointers = self.invalid_patch(new=True)
-        return Call("create", [patch], fails=PARAMS, at=pointers, creates=True)
-
-    def invalid_patch(self, new: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """A patch that fails validation and the pointers it must fail at."""
-        fresh = f"{self.m.prefix}x{next(self.m.counter)}"
-        if new and self.rng.random() < 0.15:
-            return {}, ("/name",)  # name is required
-        return self.rng.choice(
-            (
-                ({"name": ""}, ("/name",)),
-                ({"name": "   "}, ("/name",)),
-                ({"name": "x" * 256}, ("/name",)),
-                ({"name": "bell\x07"}, ("/name",)),
-                ({"name": 5}, ("/name",)),
-                ({"name": fresh, "uid": 3}, ("/uid",)),
-                ({"name": fresh, "created": "2020-01-01T00:00:00Z", "colour": "red"}, ("/colour",)),
-            )
-        )
+        if pick < 0.7:  # an own name, spelled another way
+            patch = {"name": styled(rng, m.live[uid])}
+            return Call("create", [patch], fails=PARAMS, at=("/name",))
+        if pick < 0.88 and (pick < 0.8 or theirs is not None):  # a race: either outcome is fine
+            name = styled(rng, shared if pick < 0.8 else theirs)
+            then = partial(m.created, name)
+            return Call("create", [{"name": name}], then, PARAMS, ("/name",))
+        patch, at = self.invalid_patch(new=True)
+        return Call("create", [patch], fails=PARAMS, at=at)
 
     def op_set(self) -> Call | None:
         m, rng = self.m, self.rng
-        uid, pick = m.own(), rng.random()
+        uid, pick, other, gone = m.own(), rng.random(), m.any_uid(), m.gone()
+        theirs = m.registry.some(rng, names=True)
         if uid is None:
             return None
         query = rng.choice((NO_PARAMS, ["uid", "name"], "name", None))
         tail: list[Any] = [] if query is NO_PARAMS else [query]
-        if pick < 0.35:
-            name = m.fresh_name()
-        elif pick < 0.6:
+        mine, name = m.own(exclude=uid), m.fresh_name()
+        if pick < 0.25:
             name = other_spelling(rng, m.live[uid])  # case-only, width-only or spaces
-        elif pick < 0.65:
+        elif pick < 0.3:
             name = m.live[uid]  # no change
-        elif pick < 0.77:
-            other = m.own(exclude=uid)
-            if other is None:
-                return None
-            taken = styled(rng, m.live[other])
-            return Call(
-                "set", [uid, {"name": taken}, *tail], fails=PARAMS, at=("/name",), touches=(uid,)
-            )
-        elif pick < 0.85:
-            theirs = m.registry.some(rng, names=True)
-            if theirs is None:
-                return None
-            theirs = styled(rng, theirs)
-            then = m.renamed(uid, theirs)
-            return Call("set", [uid, {"name": theirs}, *tail], then, PARAMS, ("/name",), (uid,))
-        elif pick < 0.92:
-            other = m.any_uid()
-            patch, pointers = self.invalid_patch(new=False)
-            touches = (other,) if other in m.live else ()
-            return Call("set", [other, patch], fails=EITHER, at=pointers, touches=touches)
-        else:
-            gone = m.gone()
-            return (
-                None if gone is None else Call("set", [gone, {"name": m.fresh_name()}], fails=GONE)
-            )
-        return Call("set", [uid, {"name": name}, *tail], m.renamed(uid, name), touches=(uid,))
+        elif pick < 0.42 and mine is not None:  # another own group's name: refused
+            taken = {"name": styled(rng, m.live[mine])}
+            return Call("set", [uid, taken, *tail], fails=PARAMS, at=("/name",))
+        elif pick < 0.5 and theirs is not None:  # another client's name: a race
+            name = styled(rng, theirs)
+            then = partial(m.renamed, uid, name)
+            return Call("set", [uid, {"name": name}, *tail], then, PARAMS, ("/name",))
+        elif pick < 0.6:
+            patch, at = self.invalid_patch(new=False)
+            return Call("set", [other, patch], fails=EITHER, at=at)
+        elif pick < 0.65 and gone is not None:
+            return Call("set", [gone, {"name": name}], fails=GONE)
+        return Call("set", [uid, {"name": name}, *tail], partial(m.renamed, uid, name))
 
     def op_validate(self) -> Call:
         m, rng = self.m, self.rng
-        uid, pick = m.own(), rng.random()
-        other, gone = m.own(exclude=uid), m.gone()
-        if pick < 0.3:
+        uid, pick, gone = m.own(), rng.random(), m.gone()
+        other = m.own(exclude=uid)
+        if pick < 0.3 or uid is None:
             target = uid if rng.random() < 0.5 else None
-            return Call("validate", [target, {"name": m.fresh_name()}], m.problems_at(()))
-        if pick < 0.55 and uid is not None and other is not None:
-            taken = styled(rng, m.live[other])
+            return Call("validate", [target, {"name": m.fresh_name()}], partial(m.problems_at, ()))
+        if pick < 0.55 and other is not None:  # another own group's name
+            taken = {"name": styled(rng, m.live[other])}
             return Call(
-                "validate", [rng.choice((uid, None)), {"name": taken}], m.problems_at(("/name",))
+                "validate", [rng.choice((uid, None)), taken], partial(m.problems_at, ("/name",))
             )
-        if pick < 0.65 and uid is not None:
-            spelling = other_spelling(rng, m.live[uid])
-            return Call("validate", [uid, {"name": spelling}], m.problems_at(()))
-        if pick < 0.85:
-            patch, pointers = self.invalid_patch(new=False)
-            return Call("validate", [uid, patch], m.problems_at(pointers))
-        if pick < 0.92 and gone is not None:
-            return Call("validate", [gone, {"name": "x"}], fails=GONE)
-        return Call("validate", [None, "not a patch"], fails=PARAMS, at=("/1",))
+        if pick < 0.65:  # its own name, spelled another way
+            spelling = {"name": other_spelling(rng, m.live[uid])}
+            return Call("validate", [uid, spelling], partial(m.problems_at, ()))
+        if pick < 0.9 or gone is None:
+            patch, at = self.invalid_patch(new=False)
+            return Call("validate", [rng.choice((uid, None)), patch], partial(m.problems_at, at))
+        return Call("validate", [gone, {"name": "x"}], fails=GONE)
 
     def op_delete(self) -> Call | None:
         uid, gone = self.m.own(), self.m.gone()
         if uid is not None and (len(self.m.live) > 3 or self.rng.random() < 0.3):
-            return Call("delete", [uid], self.m.removed_group(uid), touches=(uid,))
+            return Call("delete", [uid], partial(self.m.deleted_group, uid))
         return None if gone is None else Call("delete", [gone], fails=GONE)
 
     def op_add(self) -> Call | None:
         m, rng = self.m, self.rng
-        uid, pick, gone = m.own(), rng.random(), m.gone()
-        if uid is None:
-            return None
-        if pick < 0.8:
+        uid, gone = m.own(), m.gone()
+        if uid is not None and (rng.random() < 0.9 or gone is None):
             customers = m.customers(40 if rng.random() < 0.1 else 12)
-            return Call("addCustomers", [uid, customers], m.added(uid, customers), touches=(uid,))
-        if pick < 0.92:
-            bad = [1, 2, rng.choice((0, -4, "7", 2.5, None))]
-            where = m.any_uid() if rng.random() < 0.5 else uid
-            return Call("addCustomers", [where, bad], fails=EITHER, at=("/1/2",))
+            return Call("addCustomers", [uid, customers], partial(m.added, uid, customers))
         return None if gone is None else Call("addCustomers", [gone, [1]], fails=GONE)
 
     def op_remove(self) -> Call | None:
         m, rng, uid = self.m, self.rng, self.m.own()
         if uid is None:
             return None
-        if rng.random() < 0.9:
-            members = sorted(m.members[uid])
-            customers = rng.sample(members, min(len(members), rng.randint(0, 6))) + m.customers(3)
-            return Call(
-                "removeCustomers", [uid, customers], m.removed(uid, customers), touches=(uid,)
-            )
-        return Call("removeCustomers", [uid, ["x"]], fails=PARAMS, at=("/1/0",))
+        members = sorted(m.members[uid])
+        customers = rng.sample(members, min(len(members), rng.randint(0, 6))) + m.customers(3)
+        return Call("removeCustomers", [uid, customers], partial(m.removed, uid, customers))
 
     def op_move(self) -> Call | None:
         m, rng = self.m, self.rng
@@ -338,18 +291,14 @@ class Mix:
         if source is None or target is None:
             return None
         pick, members, both = rng.random(), sorted(m.members[source]), (source, target)
-        if pick < 0.35:
-            return Call("moveCustomers", [*both, None], m.moved(*both, None), touches=both)
-        if pick < 0.75:
+        if pick < 0.45:
+            return Call("moveCustomers", [*both, None], partial(m.moved, *both, None))
+        if pick < 0.9:
             some = rng.sample(members, min(len(members), rng.randint(0, 5)))
-            return Call("moveCustomers", [*both, some], m.moved(*both, some), touches=both)
-        if pick < 0.9:  # customers not in the source group: refused at the first of them
-            strangers = [*members[:2], CUSTOMERS + 1, CUSTOMERS + 2]
-            at = f"/2/{len(members[:2])}"
-            return Call("moveCustomers", [*both, strangers], fails=PARAMS, at=(at,))
-        if pick < 0.95:
-            return Call("moveCustomers", [source, source, None], fails=PARAMS, at=("/1",))
-        return Call("moveCustomers", [source, m.any_uid(), [CUSTOMERS + 7]], fails=EITHER)
+            return Call("moveCustomers", [*both, some], partial(m.moved, *both, some))
+        strangers = [*members[:2], CUSTOMERS + 1, CUSTOMERS + 2]  # refused at the first stranger
+        at = f"/2/{len(members[:2])}"
+        return Call("moveCustomers", [*both, strangers], fails=PARAMS, at=(at,))
 
     # -- batches and bad calls --------------------------------------------------------------
 
@@ -357,17 +306,14 @@ class Mix:
         """Reads and the owner's writes whose answers are predicted in order, and bad members."""
         rng = self.rng
         calls = [self.batch_member(rng.randrange(7)) for _ in range(rng.randint(1, 8))]
+        invalid = {"jsonrpc": "2.0", "params": []}
+        unknown = {"jsonrpc": "2.0", "method": "Customergroup.explode", "params": []}
         if rng.random() < 0.3:
-            invalid = Call(
-                "", raw={"jsonrpc": "2.0", "params": []}, fails=(-32600,), tag="bad:invalid"
-            )
-            calls.insert(rng.randrange(len(calls) + 1), invalid)
+            bad = Call("", raw=invalid, fails=(-32600,), tag="bad:invalid")
+            calls.insert(rng.randrange(len(calls) + 1), bad)
         if rng.random() < 0.3:
-            unknown = {"jsonrpc": "2.0", "method": "Customergroup.explode", "params": []}
-            calls.insert(
-                rng.randrange(len(calls) + 1),
-                Call("", raw=unknown, fails=(-32601,), tag="bad:method"),
-            )
+            bad = Call("", raw=unknown, fails=(-32601,), tag="bad:method")
+            calls.insert(rng.randrange(len(calls) + 1), bad)
         return Batch(calls, [Call("count", [{}])] if rng.random() < 0.3 else [])
 
     def batch_member(self, kind: int) -> Call:
@@ -377,18 +323,18 @@ class Mix:
             return self.create_fresh(method="create")
         if kind == 1:
             customers = m.customers()
-            return Call("addCustomers", [uid, customers], m.added(uid, customers), touches=(uid,))
+            return Call("addCustomers", [uid, customers], partial(m.added, uid, customers))
         if kind == 2:
             name = m.fresh_name()
-            return Call("set", [uid, {"name": name}], m.renamed(uid, name), touches=(uid,))
+            return Call("set", [uid, {"name": name}], partial(m.renamed, uid, name))
         if kind == 3:
-            return Call("get", [uid], m.group(uid))
+            return Call("get", [uid], partial(m.group, uid))
         if kind == 4:
-            return Call("listCustomers", [uid], m.customers_of(uid, None))
+            return Call("listCustomers", [uid], partial(m.customers_of, uid, None))
         return Call("count", [{}]) if kind == 5 else self.op_list()
 
     def op_bad(self) -> Step:
-        """A call that is wrong as a whole: its documented error, and nothing changes."""
+        """A call that is wrong as a whole, or without the right token: its documented error."""
         kind, uid = self.rng.randrange(12), self.m.own()
         count = {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}
         if kind == 0:
@@ -404,28 +350,23 @@ class Mix:
             unknown = {**count, "method": "Customergroup.explode", "params": []}
             return Raw("bad:method", json.dumps(unknown).encode(), -32601)
         if kind == 5:
-            return Call(
-                "create", [{"name": self.m.fresh_name()}], fails=(1004,), creates=True, token=None
-            )
+            new = [{"name": self.m.fresh_name()}]
+            return Call("create", new, fails=(1004,), token=None)
         if kind == 6:
             wrong = "cgr_not_a_token_" + secrets.token_hex(4)
             return Call("delete", [self.m.any_uid()], fails=(1004,), token=wrong)
-        if kind == 7 and self.view_token is not None and uid is not None:
-            return Call("addCustomers", [uid, [1, 2, 3]], fails=(1006,), token=self.view_token)
-        if kind == 8 and self.view_token is not None:
-            query = self.rng.choice(QUERIES)
+        if kind in (7, 8) and self.view_token is not None:  # reads pass, writes are refused
             if uid is None:
                 return Call("count", [], token=self.view_token)
-            return Call("get", [uid, query], self.m.group(uid), token=self.view_token)
+            if kind == 7:
+                return Call("addCustomers", [uid, [1, 2, 3]], fails=(1006,), token=self.view_token)
+            query = self.rng.choice(QUERIES)
+            return Call("get", [uid, query], partial(self.m.group, uid), token=self.view_token)
         if kind == 9:
             notification = {"jsonrpc": "2.0", "method": "Customergroup.count", "params": [{}]}
             return Raw("notification", json.dumps(notification).encode(), None)
         if kind == 10 and self.rng.random() < 0.2:
-            name = self.m.fresh_name()
-            big = {
-                **count,
-                "method": "Customergroup.create",
-                "params": [{"name": name}, ["uid"], "x" * MAX_BODY],
-            }
+            params = [{"name": self.m.fresh_name()}, ["uid"], "x" * MAX_BODY]
+            big = {**count, "method": "Customergroup.create", "params": params}
             return Raw("bad:413", json.dumps(big).encode(), -32600, alone=True)
         return self.op_count()

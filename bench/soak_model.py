@@ -19,7 +19,7 @@ from typing import Any
 
 from customergroup_rpc.text import fold
 from harness.client import DEFAULT, NO_PARAMS, request
-from harness.contract import INVALID_PARAMS, need
+from harness.contract import INVALID_PARAMS, METHODS, need
 
 CUSTOMERS = 400  # customer uids drawn from 1..CUSTOMERS
 SUFFIXES = ("", "", "", " Straße", " Ærøskøbing", " ǅemal", " İzmir", " ﬁle", " Ωmega", " 東京")
@@ -29,6 +29,7 @@ FULLWIDTH = {
 }
 
 Then = Callable[[Any], None]
+WRITES = {name.removeprefix("Customergroup.") for name, m in METHODS.items() if m.scope == "manage"}
 
 
 @dataclass
@@ -37,8 +38,7 @@ class Call:
 
     ``then`` gets the result when one is due (checks it, updates the model); ``fails`` lists the
     error codes that are due instead (or, with ``then``, allowed: a race). A -32602 must name
-    ``at`` (positional pointers). ``touches`` are owned groups whose state is unknown if no
-    answer comes; ``raw`` is sent instead of a well-formed request.
+    ``at`` (positional pointers). ``raw`` is sent instead of a well-formed request.
     """
 
     method: str
@@ -46,8 +46,6 @@ class Call:
     then: Then | None = None
     fails: tuple[int, ...] = ()
     at: tuple[str, ...] = ()
-    touches: tuple[int, ...] = ()
-    creates: bool = False
     raw: dict[str, Any] | None = None
     names: Sequence[str] | None = None  # send the params by these names
     token: Any = DEFAULT  # the manage token; None for none, or another one
@@ -186,128 +184,84 @@ class Owned:
         return {uid for uid in known if fold(self.live[uid]).startswith(key)}
 
     def lost(self, call: Call) -> None:
-        """No answer (or a wrong one): what the call touched is unknown from now on."""
-        self.uncertain.update(call.touches)
-        self.unknown_creates += call.creates
+        """No answer (or a wrong one): the groups a write names are unknown from now on."""
+        if call.method in WRITES and isinstance(call.params, list):
+            head = call.params[:2]
+            self.uncertain.update(u for u in head if type(u) is int and u in self.live)
+            self.unknown_creates += call.method == "create" or head[:1] == [None]
 
-    # -- predictions: each gets a result, checks it and updates the model ------------------
+    # -- predictions: each takes the result last, checks it and updates the model ---------
+    # (a Call's ``then`` is one of them with all but the result given: functools.partial)
 
-    def created(self, name: str) -> Then:
-        def then(group: dict[str, Any]) -> None:
-            uid = group["uid"]
-            need(
-                not self.creates or uid > self.creates[-1][0],
-                "uid",
-                uid,
-                "after",
-                self.creates[-1:],
-            )
-            self.creates.append((uid, self.sent, self.answered))
-            self.live[uid], self.members[uid] = name.strip(), set()
-            self.registry.add(uid, name.strip())
+    def created(self, name: str, group: dict[str, Any]) -> None:
+        uid, last = group["uid"], self.creates[-1][0] if self.creates else 0
+        need(uid > last, "uid", uid, "after this client's uid", last)
+        self.creates.append((uid, self.sent, self.answered))
+        self.live[uid], self.members[uid] = name.strip(), set()
+        self.registry.add(uid, name.strip())
 
-        return then
+    def renamed(self, uid: int, name: str, group: dict[str, Any]) -> None:
+        need(group.get("uid", uid) == uid, "set of", uid, "answered", group)
+        self.live[uid] = name.strip()
+        self.registry.add(None, name.strip())
 
-    def renamed(self, uid: int, name: str) -> Then:
-        def then(group: dict[str, Any]) -> None:
-            need(group.get("uid", uid) == uid, f"set({uid}) answered", group)
-            self.live[uid] = name.strip()
-            self.registry.add(None, name.strip())
-
-        return then
-
-    def group(self, uid: int) -> Then:
+    def group(self, uid: int, group: dict[str, Any]) -> None:
         """An owner's read: the acknowledged name and member count (the keys its query chose)."""
+        expected = {"name": self.live[uid], "uid": uid, "customerCount": len(self.members[uid])}
+        for key in expected.keys() & group.keys():
+            need(group[key] == expected[key], "group", group, "acknowledged", expected)
 
-        def then(group: dict[str, Any]) -> None:
-            expected = {"name": self.live[uid], "uid": uid, "customerCount": len(self.members[uid])}
-            for key in expected.keys() & group.keys():
-                need(group[key] == expected[key], f"group {uid}", group, "acknowledged", expected)
-
-        return then
-
-    def same_uid(self, uid: int) -> Then:
-        return lambda group: need(group.get("uid", uid) == uid, f"read of {uid} answered", group)
+    def same_uid(self, uid: int, group: dict[str, Any]) -> None:
+        need(group.get("uid", uid) == uid, "read of", uid, "answered", group)
 
     def at_least_own(self, count: int) -> None:
         need(count >= len(self.matching()), "count", count, "below", len(self.matching()), "owned")
 
-    def at_most(self, most: int) -> Then:
-        return lambda count: need(count <= most, f"count of {most} uids answered", count)
+    def at_most(self, most: int, count: int) -> None:
+        need(count <= most, "count of", most, "uids answered", count)
 
-    def listed(self, selection: dict[str, Any], mine: bool) -> Then:
-        def then(groups: list[dict[str, Any]]) -> None:
-            sort, descending = selection["sort"], selection["descending"]
-            keys = [(fold(g["name"]) if sort == "name" else g[sort], g["uid"]) for g in groups]
-            need(keys == sorted(set(keys), reverse=descending), "not ordered by", sort, keys[:9])
-            if "/customerCount" in selection.get("filters", {}):
-                need(all(g["customerCount"] >= 1 for g in groups), "customerCount < 1 matched")
-            for group in groups:
-                uid = group["uid"]
-                need(uid not in self.deleted, f"own deleted group {uid} listed")
-                if uid in self.live and uid not in self.uncertain:
-                    self.group(uid)(group)
-            if mine:  # every own group with the prefix, none without
-                listed = {g["uid"] for g in groups} & (self.live.keys() - self.uncertain)
-                need(listed == self.matching(), "own prefix listed", listed, self.matching())
+    def listed(self, selection: dict[str, Any], complete: bool, groups: list[Any]) -> None:
+        """Ordered by the sort key, ties by uid; own groups as acknowledged; if ``complete``,
+        every own group with the prefix and none without."""
+        sort, descending = selection["sort"], selection["descending"]
+        keys = [(fold(g["name"]) if sort == "name" else g[sort], g["uid"]) for g in groups]
+        need(keys == sorted(set(keys), reverse=descending), "not ordered by", sort, keys[:9])
+        if "/customerCount" in selection.get("filters", {}):
+            need(all(g["customerCount"] >= 1 for g in groups), "customerCount < 1 matched")
+        for group in groups:
+            need(group["uid"] not in self.deleted, "own deleted group listed:", group)
+            if group["uid"] in self.live.keys() - self.uncertain:
+                self.group(group["uid"], group)
+        if complete:
+            listed = {g["uid"] for g in groups} & (self.live.keys() - self.uncertain)
+            need(listed == self.matching(), "own prefix listed", listed, self.matching())
 
-        return then
+    def customers_of(self, uid: int, selection: Any, listed: list[int]) -> None:
+        chosen = selection if isinstance(selection, dict) else {}
+        ordered = sorted(self.members[uid], reverse=bool(chosen.get("descending")))
+        offset, limit = chosen.get("offset", 0), chosen.get("limit")
+        expected = ordered[offset : None if limit is None else offset + limit]
+        need(listed == expected, "listCustomers", uid, chosen, listed, "acknowledged", expected)
 
-    def customers_of(self, uid: int, selection: Any) -> Then:
-        def then(listed: list[int]) -> None:
-            chosen = selection if isinstance(selection, dict) else {}
-            ordered = sorted(self.members[uid], reverse=bool(chosen.get("descending")))
-            offset, limit = chosen.get("offset", 0), chosen.get("limit")
-            expected = ordered[offset : None if limit is None else offset + limit]
-            need(
-                listed == expected,
-                f"listCustomers({uid}, {chosen})",
-                listed,
-                "acknowledged",
-                expected,
-            )
+    def added(self, uid: int, customers: list[int], added: int) -> None:
+        need(added == len(set(customers) - self.members[uid]), "added", added, "of", customers)
+        self.members[uid] |= set(customers)
 
-        return then
+    def removed(self, uid: int, customers: list[int], removed: int) -> None:
+        need(removed == len(set(customers) & self.members[uid]), "removed", removed, customers)
+        self.members[uid] -= set(customers)
 
-    def added(self, uid: int, customers: list[int]) -> Then:
-        def then(added: int) -> None:
-            need(added == len(set(customers) - self.members[uid]), f"added {added} of", customers)
-            self.members[uid] |= set(customers)
+    def moved(self, source: int, target: int, customers: list[int] | None, moved: int) -> None:
+        moving = set(self.members[source] if customers is None else customers)
+        need(moved == len(moving), "moved", moved, "of", sorted(moving))
+        self.members[source] -= moving
+        self.members[target] |= moving
 
-        return then
+    def deleted_group(self, uid: int, done: bool) -> None:
+        del self.live[uid], self.members[uid]
+        self.deleted.add(uid)
 
-    def removed(self, uid: int, customers: list[int]) -> Then:
-        def then(removed: int) -> None:
-            need(
-                removed == len(set(customers) & self.members[uid]),
-                f"removed {removed} of",
-                customers,
-            )
-            self.members[uid] -= set(customers)
-
-        return then
-
-    def moved(self, source: int, target: int, customers: list[int] | None) -> Then:
-        def then(moved: int) -> None:
-            moving = set(self.members[source] if customers is None else customers)
-            need(moved == len(moving), f"moved {moved} of", sorted(moving))
-            self.members[source] -= moving
-            self.members[target] |= moving
-
-        return then
-
-    def removed_group(self, uid: int) -> Then:
-        def then(done: bool) -> None:
-            del self.live[uid], self.members[uid]
-            self.deleted.add(uid)
-
-        return then
-
-    def problems_at(self, pointers: Sequence[str]) -> Then:
+    def problems_at(self, pointers: Sequence[str], found: list[dict[str, Any]]) -> None:
         """validate's answer: problems at every one of ``pointers``; none when there are none."""
-
-        def then(found: list[dict[str, Any]]) -> None:
-            at = {problem["pointer"] for problem in found}
-            need(set(pointers) <= at and (bool(pointers) or not found), "problems", found)
-
-        return then
+        at = {problem["pointer"] for problem in found}
+        need(set(pointers) <= at and (bool(pointers) or not found), "problems", found)
