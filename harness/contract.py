@@ -138,7 +138,7 @@ def check_reply(
         check_error(answer, None, "Invalid Request")
         return Checked()
     if isinstance(sent.doc, list):
-        need(isinstance(answer, list) or answer is None, "a batch is answered by an array")
+        need(isinstance(answer, list) or answer is None, "a batch answered by", answer)
         answers = answer or []
     else:
         answers = [] if answer is None else [answer]
