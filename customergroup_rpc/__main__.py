@@ -18,8 +18,10 @@ from aiohttp import web
 
 from . import call
 from .app import AccessLogger, Config, MiB, create_app
+from .browser import origin
+from .redact import log_to
 from .store import StoreError
-from .tokens import SCOPES, TokenFileError, Tokens, token_path
+from .tokens import SCOPES, TokenFileError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
@@ -52,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=30.0,
         help="seconds a connection may sit idle or spend sending headers",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        type=_origin,
+        metavar="ORIGIN",
+        help="a browser origin (https://host[:port]) that may call the endpoint; repeatable; "
+        "CUSTOMERGROUP_RPC_CORS_ORIGINS, comma-separated (none)",
     )
     serve.set_defaults(run=_serve)
 
@@ -133,16 +143,39 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _origin(text: str) -> str:
+    try:
+        return origin(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cors_origins(args: argparse.Namespace) -> frozenset[str]:
+    """``--cors-origin`` if given, else ``CUSTOMERGROUP_RPC_CORS_ORIGINS`` (comma-separated)."""
+    if args.cors_origin is not None:
+        return frozenset(args.cors_origin)
+    listed = os.environ.get("CUSTOMERGROUP_RPC_CORS_ORIGINS", "").split(",")
+    try:
+        return frozenset(origin(item) for item in listed if item.strip())
+    except ValueError as exc:
+        raise SystemExit(f"customergroup-rpc: CUSTOMERGROUP_RPC_CORS_ORIGINS: {exc}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log_to(sys.stderr)  # every logger, aiohttp's too, through one handler that redacts tokens
+    admin_token = os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None
+    if admin_token and (problem := environment_problem(admin_token)):
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return 1
     config = Config(
         db=None if args.db == MEMORY else Path(args.db),
         max_body=args.max_body,
         max_batch=args.max_batch,
         read_timeout=args.read_timeout,
-        admin_token=os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None,
+        admin_token=admin_token,
         announce=_announce,
         access_log=sys.stderr.buffer,
+        cors_origins=_cors_origins(args),
     )
     print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}", file=sys.stderr)
     app = create_app(config)
@@ -151,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
         app,
         host=args.host,
         port=args.port,
-        access_log_class=AccessLogger,
+        access_log_class=AccessLogger.of(app),
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
         shutdown_timeout=10,

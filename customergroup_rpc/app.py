@@ -8,19 +8,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, ClassVar, cast
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 
 from .accesslog import LineBuffer
+from .browser import Cors, add_console
+from .codec import dumps
+from .errors import InternalError, InvalidRequest
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
@@ -29,7 +31,6 @@ from .tokens import Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
 ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
-CONSOLE = Path(__file__).parent / "console"
 MiB = 1024 * 1024
 
 
@@ -48,15 +49,37 @@ class Config:
     # Where access lines go (serve: standard error); None: nowhere.
     access_log: IO[bytes] | None = None
     clock: Clock = utc_now
+    # Browser origins (scheme://host[:port], see browser.origin) that may call the endpoint.
+    cors_origins: frozenset[str] = field(default_factory=frozenset)
+
+
+class Sockets:
+    """The app's open WebSockets; when the server stops, each is closed with 1001 (going
+    away), a socket that is answering a message once its answer is sent."""
+
+    def __init__(self) -> None:
+        self.open: set[web.WebSocketResponse] = set()
+        self.busy: set[web.WebSocketResponse] = set()
+        self.closing = False
+
+    async def close_all(self, app: web.Application) -> None:
+        self.closing = True
+        idle = [socket for socket in self.open if socket not in self.busy]
+        await asyncio.gather(*(_going_away(socket) for socket in idle))
+
+
+async def _going_away(socket: web.WebSocketResponse) -> None:
+    await socket.close(code=WSCloseCode.GOING_AWAY, message=b"The server is stopping.")
 
 
 CONFIG = web.AppKey("config", Config)
 ACCESS = web.AppKey("access", LineBuffer)
 TOKENS = web.AppKey("tokens", Tokens)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+SOCKETS = web.AppKey("sockets", Sockets)
 METHODS = web.RequestKey("rpc_methods", list[str])
 
-_INTERNAL = b'{"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal error"},"id":null}'
+_INTERNAL = dumps(InternalError().response())
 
 
 def create_app(config: Config | None = None) -> web.Application:
@@ -68,12 +91,16 @@ def create_app(config: Config | None = None) -> web.Application:
         app[ACCESS] = LineBuffer(config.access_log)
         app.on_cleanup.append(_close_access_log)
     app.cleanup_ctx.append(_state)
+    app[SOCKETS] = Sockets()
+    app.on_shutdown.append(app[SOCKETS].close_all)
+    cors = Cors(config.cors_origins, ENDPOINTS)
     for path in ENDPOINTS:
         app.router.add_post(path, _rpc)
         app.router.add_get(path, _websocket)
+        app.router.add_route("OPTIONS", path, cors.preflight)
+    cors.install(app)
     app.router.add_get("/health", _health)
-    app.router.add_get("/", _console)
-    app.router.add_static("/console/", CONSOLE, show_index=False, follow_symlinks=False)
+    add_console(app)
     return app
 
 
@@ -99,7 +126,7 @@ async def _close_access_log(app: web.Application) -> None:
 
 def _first_tokens(tokens: Tokens, config: Config) -> None:
     if config.admin_token:
-        tokens.ensure(config.admin_token, "manage")
+        tokens.from_environment(config.admin_token)  # replaces the one it named before
     elif config.announce and not tokens.list():
         _, secret = tokens.create("manage")
         config.announce(secret)
@@ -162,8 +189,7 @@ def _too_large(limit: int) -> web.Response:
 
 def _refused(status: int, reason: str) -> web.Response:
     """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
-    error = {"code": -32600, "message": "Invalid Request", "data": reason}
-    body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
+    body = dumps(InvalidRequest(reason).response())
     response = web.Response(status=status, body=body, content_type="application/json")
     response.force_close()
     return response
@@ -174,35 +200,48 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
 
     The token comes from the upgrade request and is checked again for every message, so a
     revoked token stops working at once. Messages over ``max_body`` close the socket (1009).
+    When the server stops, the socket is closed with 1001 (going away) after any answer it
+    is sending (``Sockets``).
     """
-    config, access = request.app[CONFIG], request.app.get(ACCESS)
-    socket = web.WebSocketResponse(max_msg_size=config.max_body, heartbeat=30.0)
+    socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
         return _refused(405, "Send requests with POST, or open a WebSocket here.")
+    sockets = request.app[SOCKETS]
+    if sockets.closing:
+        return _refused(503, "The server is stopping.")
     await socket.prepare(request)
-    token, tokens, dispatcher = _token(request), request.app[TOKENS], request.app[DISPATCHER]
-    async for message in socket:
-        if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
-            continue
-        started = time.perf_counter()
-        context = Context(scope=tokens.scope_of(token) if token else None)
-        data = (
-            message.data.encode("utf-8", "surrogatepass")
-            if isinstance(message.data, str)
-            else message.data
-        )
-        answer = await dispatcher.handle(data, context)
-        if answer is not None:
-            await socket.send_str(answer.decode("utf-8"))
-        if access is not None:
-            took = time.perf_counter() - started
-            access.add(_line, str(request.remote), ("WS", request.path), context.methods, "-", took)
+    sockets.open.add(socket)
+    token = _token(request)
+    try:
+        async for message in socket:
+            if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
+                continue
+            sockets.busy.add(socket)
+            try:
+                await _ws_answer(request, socket, token, message.data)
+            finally:
+                sockets.busy.discard(socket)
+            if sockets.closing:  # the server began stopping while this message was answered
+                await _going_away(socket)
+    finally:
+        sockets.open.discard(socket)
     return socket
 
 
-async def _console(request: web.Request) -> web.FileResponse:
-    """The API console: one page, its assets served from ``/console/`` (SPEC 11)."""
-    return web.FileResponse(CONSOLE / "index.html")
+async def _ws_answer(
+    request: web.Request, socket: web.WebSocketResponse, token: str | None, data: Any
+) -> None:
+    started = time.perf_counter()
+    app = request.app
+    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    answer = await app[DISPATCHER].handle(body, context)
+    if answer is not None:
+        await socket.send_str(answer.decode("utf-8"))
+    access = app.get(ACCESS)
+    if access is not None:
+        took = time.perf_counter() - started
+        access.add(_line, str(request.remote), ("WS", request.path), context.methods, "-", took)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -242,26 +281,31 @@ def _line(
 class AccessLogger(AbstractAccessLogger):
     """One line per request: client, path without query (tokens stay out), RPC methods, status.
 
-    Lines go to the app's ``Config.access_log`` through a ``LineBuffer``, which formats them
-    when it writes them. aiohttp makes one logger per connection, so the client's address and
-    the app's log are looked up once per connection.
+    Lines go to an app's ``Config.access_log`` through its ``LineBuffer``, which formats them
+    when it writes them. Pass ``AccessLogger.of(app)`` to aiohttp as ``access_log_class``: it
+    knows the app's log from the start, so a request refused before it reached the app (one
+    aiohttp could not parse: no route, no app) gets its line too. aiohttp makes one logger per
+    connection, so the client's address is looked up once per connection.
     """
 
+    sink: ClassVar[LineBuffer | None] = None
     _remote: str | None = None
-    _sink: LineBuffer | None = None
+
+    @classmethod
+    def of(cls, app: web.Application) -> type[AccessLogger]:
+        """The access logger class that writes to ``app``'s access log (none: writes nothing)."""
+        return cast(type[AccessLogger], type(cls.__name__, (cls,), {"sink": app.get(ACCESS)}))
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if self._remote is None:
-            if not isinstance(request, web.Request):  # no app to log to
-                return
-            self._remote, self._sink = str(request.remote), request.app.get(ACCESS)
-        sink = self._sink
+        sink = self.sink
         if sink is None:
             return
+        if self._remote is None:
+            self._remote = str(request.remote)
         names = request.get(METHODS) or []
         asked = (request.method, request.path)
         sink.add(_line, self._remote, asked, names, response.status, time)
 
     @property
     def enabled(self) -> bool:
-        return True
+        return self.sink is not None

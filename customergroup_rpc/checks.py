@@ -162,6 +162,13 @@ def _properties(schema: Mapping[str, Any]) -> Check | None:
     return valid
 
 
+def _all_of(schema: Mapping[str, Any]) -> Check | None:
+    checks = [compile_check(sub) for sub in schema["allOf"]]
+    if any(check is None for check in checks):
+        return None
+    return _all(checks)  # type: ignore[arg-type]
+
+
 def _additional(schema: Mapping[str, Any]) -> Check | None:
     if schema["additionalProperties"] is not False:
         return None
@@ -182,5 +189,6 @@ _KEYWORDS: Mapping[str, Callable[[Mapping[str, Any]], Check | None]] = {
     "not": _not,
     "properties": _properties,
     "additionalProperties": _additional,
+    "allOf": _all_of,
     "required": _required,
 }

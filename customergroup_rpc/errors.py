@@ -1,6 +1,7 @@
 """The error tree: every error a client can see, each class carrying its JSON-RPC code.
 
     RpcError                      (code, message, data)
+    ├── ParseError        -32700  the body is not JSON
     ├── InvalidRequest    -32600  not a JSON-RPC 2.0 request; empty or oversized batch
     ├── MethodNotFound    -32601  unknown method
     ├── InvalidParams     -32602  bad params, query, filter or selection: pointers into params
@@ -10,14 +11,25 @@
     ├── Forbidden           1006  the token lacks the scope
     └── ObjectNotFound      9003  no customer group with that uid
 
-Only ``rpc.py`` turns these into responses. Bad-input errors carry a list of
-``Problem`` dicts, each a JSON Pointer and a sentence a person can act on.
+Every error object a client receives is built by ``RpcError.response``, from these classes;
+``rpc.py`` is the one place exceptions become responses (``app.py`` answers the HTTP-level
+refusals with ``InvalidRequest`` and a bug outside dispatch with ``InternalError``). The README's
+error table and the OpenRPC document list ``ERRORS``, and tests hold them equal.
+
+Bad-input errors carry a list of
+``Problem`` dicts, each a JSON Pointer and a sentence a person can act on: at most ``LIMIT`` of
+them, then one saying how many more were found, so that no request is answered with many times
+its own size in problems (``Problems``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar, TypedDict
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypedDict
+
+LIMIT = 100
+"""The most problems the answers to one request list; one more then says how many were left
+out. A problem is at most a few hundred bytes, so problems add at most some 30 KB to an answer."""
 
 
 class Problem(TypedDict):
@@ -45,20 +57,164 @@ def join(base: str, *tokens: str | int) -> str:
     return base + "".join("/" + escape(t) for t in tokens)
 
 
+def parent(a: str, b: str) -> str:
+    """The deepest JSON Pointer that holds both pointers (whole reference tokens).
+
+    >>> parent("/0/~1uid/in/7", "/0/~1uid/in/12"), parent("/0/a", "/1"), parent("/0", "/0/x")
+    ('/0/~1uid/in', '', '/0')
+    """
+    if b == a or b.startswith(a + "/"):  # the usual case: the same array again
+        return a
+    if a.startswith(b + "/"):
+        return b
+    tokens = a.split("/")
+    same = 0
+    for mine, theirs in zip(tokens, b.split("/"), strict=False):
+        if mine != theirs:
+            break
+        same += 1
+    return "/".join(tokens[:same])
+
+
+class Problems(list[Problem]):
+    """Problems as they are found: a list, plus a count of those past ``LIMIT`` not kept.
+
+    Long loops over client arrays ask ``full`` and then only ``skip``: past the limit a bad
+    value costs a count, not a message and a pointer. ``listed`` is what an answer shows.
+
+    >>> found = Problems()
+    >>> for i in range(250):
+    ...     found.add(f"/0/{i}", "Give a uid.")
+    >>> shown = found.listed()
+    >>> len(shown), shown[-1]["pointer"]
+    (101, '/0')
+    >>> shown[-1]["message"]
+    '150 more problems here are not listed: the answers to a request list at most 100.'
+    """
+
+    def __init__(self, found: Iterable[Problem] = ()) -> None:
+        super().__init__(found)
+        self.more = 0  # problems found and not kept
+        self.rest: str | None = None  # a pointer that holds every problem not kept
+
+    @property
+    def full(self) -> bool:
+        """Whether another problem would only be counted."""
+        return len(self) >= LIMIT
+
+    def add(self, pointer: str, message: str) -> None:
+        """Keep a problem, or only count it once ``LIMIT`` are kept."""
+        if len(self) < LIMIT:
+            self.append(Problem(pointer=pointer, message=message))
+        else:
+            self.skip(pointer)
+
+    def skip(self, pointer: str, count: int = 1) -> None:
+        """Count ``count`` problems at (or under) ``pointer`` without keeping them."""
+        self.more += count
+        self.rest = pointer if self.rest is None else parent(self.rest, pointer)
+
+    def merge(self, other: Iterable[Problem]) -> None:
+        """Take in another list's problems, and the count of those it did not keep."""
+        for problem in other:
+            self.add(problem["pointer"], problem["message"])
+        if isinstance(other, Problems) and other.more:
+            self.skip(other.rest or "", other.more)
+
+    @property
+    def total(self) -> int:
+        """How many problems were found, kept or not."""
+        return len(self) + self.more
+
+    def listed(self, limit: int = LIMIT) -> list[Problem]:
+        """The first ``limit`` problems, then one saying how many more there are, if any."""
+        if len(self) <= limit and not self.more:
+            return list(self)
+        shown, rest = list(self[:limit]), self.rest
+        for problem in self[limit:]:
+            rest = problem["pointer"] if rest is None else parent(rest, problem["pointer"])
+        more = self.total - len(shown)
+        what = "problem here is" if more == 1 else "problems here are"
+        what = f"more {what}" if shown else what
+        message = f"{more:,} {what} not listed: the answers to a request list at most {LIMIT}."
+        return [*shown, Problem(pointer=rest or "", message=message)]
+
+
+_KINDS = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+
+
+def describe(value: object) -> str:
+    """How a JSON value reads in a message, without echoing long input.
+
+    >>> [describe(v) for v in ("x" * 99, None, False, 5, 1.5, 10**40)]
+    ['a string', 'null', 'false', 'the number 5', 'the number 1.5', 'a number']
+    >>> describe([1]), describe({})
+    ('an array', 'an object')
+    """
+    kind = _KINDS.get(type(value))  # not json.dumps: half a million bad values may pass here
+    if kind is not None:
+        return kind
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and -(10**20) < value < 10**20:
+        return f"the number {value!r}"  # a number's repr is its JSON
+    return "a number" if isinstance(value, int | float) else "a value"
+
+
+def quote(text: str) -> str:
+    """Client text quoted for a message, controls escaped, cut short so hostile input stays
+    small in answers and out of logs.
+
+    >>> quote("Staff"), quote("a\\nb"), quote("x" * 50)
+    ("'Staff'", "'a\\\\nb'", "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'")
+    """
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 class RpcError(Exception):
-    """Base class: an error answered to the client as a JSON-RPC error object."""
+    """Base class: an error answered to the client as a JSON-RPC error object.
+
+    ``when`` says when a client gets it and ``shows`` what its ``data`` holds: the README's
+    table of errors is ``table()`` and the OpenRPC document lists the same.
+    """
 
     code: ClassVar[int]
     message: ClassVar[str]
+    when: ClassVar[str]
+    shows: ClassVar[str] = "none"
 
     def __init__(self, data: object = None) -> None:
         super().__init__(self.message)
         self.data = data
 
+    def response(self, id_: Any = None) -> dict[str, Any]:
+        """The JSON-RPC response object carrying this error.
+
+        >>> MethodNotFound("Customergroup.nope").response(7)["error"]
+        {'code': -32601, 'message': 'Method not found', 'data': 'Customergroup.nope'}
+        """
+        return response(id_, self.code, self.message, self.data)
+
+
+def response(id_: Any, code: int, message: str, data: object = None) -> dict[str, Any]:
+    """A JSON-RPC error response object: the one place they are built (``data`` None: none)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "error": error, "id": id_}
+
+
+class ParseError(RpcError):
+    code = -32700
+    message = "Parse error"
+    when = "the body is not JSON (also `NaN`, or nesting too deep to parse)"
+
 
 class InvalidRequest(RpcError):
     code = -32600
     message = "Invalid Request"
+    when = "not a JSON-RPC 2.0 request; an empty batch; a batch over `--max-batch`"
+    shows = "the reason"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -67,17 +223,34 @@ class InvalidRequest(RpcError):
 class MethodNotFound(RpcError):
     code = -32601
     message = "Method not found"
+    when = "unknown method"
+    shows = "the method name"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
 
 
 class InvalidParams(RpcError):
-    """Bad params; ``data`` is a non-empty list of problems with pointers into the params."""
+    """Bad params; ``data`` is a non-empty list of problems with pointers into the params.
+
+    Every list of problems a client sees as an error passes here, so here it is capped:
+    ``problems`` (and ``data``) hold at most ``LIMIT`` and then one saying how many more.
+
+    >>> error = InvalidParams([Problem(pointer=f"/{i}", message="No.") for i in range(500)])
+    >>> len(error.problems), error.problems[-1]["pointer"], error.problems[-1]["message"][:30]
+    (101, '', '400 more problems here are not')
+    """
 
     code = -32602
     message = "Invalid params"
+    when = "bad params, query, filter or selection; a patch that fails validation"
+    shows = "pointers into the params, or into the patch for patch problems (at most 100)"
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(list(problems))
-        self.problems: list[Problem] = list(problems)
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        found = problems if isinstance(problems, Problems) else Problems(problems)
+        self.problems: list[Problem] = found.listed()
+        super().__init__(self.problems)
+        self.found = found  # all of them, for an answer that may show fewer (rpc.py)
 
     @classmethod
     def at(cls, pointer: str, message: str) -> InvalidParams:
@@ -96,21 +269,27 @@ class PatchInvalid(InvalidParams):
 class InternalError(RpcError):
     code = -32603
     message = "Internal error"
+    when = "a bug (logged on the server), or a write whose commit could not reach the disk"
+    shows = "none: never exception text, paths or traces"
 
 
 class BadAuthToken(RpcError):
     code = 1004
     message = "Bad auth token"
+    when = "no token, or an unknown or revoked one"
 
 
 class Forbidden(RpcError):
     code = 1006
     message = "Forbidden"
+    when = "the token's scope does not allow the method"
 
 
 class ObjectNotFound(RpcError):
     code = 9003
     message = "Object not found"
+    when = "no customer group with that uid"
+    shows = '`[{"pointer": "/0", "message": "No customer group with uid 7"}]`'
 
     def __init__(self, uid: int, pointer: str = "/0") -> None:
         super().__init__([Problem(pointer=pointer, message=f"No customer group with uid {uid}")])
@@ -118,6 +297,7 @@ class ObjectNotFound(RpcError):
 
 
 ERRORS: tuple[type[RpcError], ...] = (
+    ParseError,
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
@@ -126,4 +306,14 @@ ERRORS: tuple[type[RpcError], ...] = (
     Forbidden,
     ObjectNotFound,
 )
-"""Every code a client can receive (besides -32700, which has no class: it is never raised)."""
+"""Every error a client can receive, in the order the README and OpenRPC list them."""
+
+
+def table() -> str:
+    """The README's table of errors, made from ``ERRORS``.
+
+    >>> print(table().splitlines()[-3])
+    | 1004 | Bad auth token | no token, or an unknown or revoked one | none |
+    """
+    rows = [f"| {e.code} | {e.message} | {e.when} | {e.shows} |" for e in ERRORS]
+    return "\n".join(["| code | message | when | data |", "|---|---|---|---|", *rows])

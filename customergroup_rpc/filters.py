@@ -13,14 +13,13 @@ cannot fail. Operators and field types live in two registries, so a new type is 
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
-from customergroup_rpc.errors import InvalidParams, Problem, join
+from customergroup_rpc.errors import InvalidParams, Problems, describe, join, quote
 from customergroup_rpc.text import fold
 
 MAX_DEPTH = 32
@@ -87,7 +86,7 @@ class _Scope:
     field: str
     type: FieldType
     at: str
-    problems: list[Problem]
+    problems: Problems
     depth: int = 1
 
     def child(self, token: str | int) -> _Scope:
@@ -96,18 +95,7 @@ class _Scope:
 
     def report(self, message: str) -> None:
         """Record a problem at this scope's pointer."""
-        self.problems.append(Problem(pointer=self.at, message=message))
-
-
-def _describe(raw: object) -> str:
-    """Name a JSON value briefly for a message, without echoing long input."""
-    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
-    return next((name for kind, name in kinds if isinstance(raw, kind)), json.dumps(raw))
-
-
-def _quote(text: str) -> str:
-    """Quote client text in a message, cut short so hostile input stays out of logs."""
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+        self.problems.add(self.at, message)
 
 
 def _integer(raw: object) -> int:
@@ -116,14 +104,14 @@ def _integer(raw: object) -> int:
         return int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    raise _Bad(f"give a whole number such as 42, not {_describe(raw)}")
+    raise _Bad(f"give a whole number such as 42, not {describe(raw)}")
 
 
 def _string(raw: object) -> str:
     """A string operand."""
     if isinstance(raw, str):
         return raw
-    raise _Bad(f"give a string, not {_describe(raw)}")
+    raise _Bad(f"give a string, not {describe(raw)}")
 
 
 _ISO = re.compile(
@@ -136,26 +124,26 @@ _ISO_HINT = "write it like 2013-01-14T15:04:34Z, 2013-01-14T16:04:34+01:00 or 20
 def _instant(raw: object) -> datetime:
     """A date-time operand as an aware datetime; a plain date is midnight UTC."""
     if not isinstance(raw, str):
-        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {_describe(raw)}")
+        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {describe(raw)}")
     match = _ISO.fullmatch(raw.upper())  # RFC 3339 allows a lower-case t and z
     if match is None:
-        raise _Bad(f"{_quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
+        raise _Bad(f"{quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
     if match[1] and not match[3]:
-        raise _Bad(f"{_quote(raw)} has no time zone: add Z or an offset such as +01:00")
+        raise _Bad(f"{quote(raw)} has no time zone: add Z or an offset such as +01:00")
     if match[2] and match[2][7:].strip("0"):
         # fromisoformat would silently truncate, and truncating moves a bound.
-        raise _Bad(f"{_quote(raw)} is finer than a microsecond: use at most 6 decimals")
+        raise _Bad(f"{quote(raw)} is finer than a microsecond: use at most 6 decimals")
     try:
         moment = datetime.fromisoformat(match[0])
     except ValueError as exc:
-        raise _Bad(f"{_quote(raw)} is not a real date-time ({exc})") from None
+        raise _Bad(f"{quote(raw)} is not a real date-time ({exc})") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _uid(raw: object) -> int:
     """One customer uid: a positive integer (5.0 is 5)."""
     if not is_uid(raw):
-        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {_describe(raw)}")
+        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {describe(raw)}")
     return int(cast(float, raw))
 
 
@@ -219,8 +207,34 @@ def _strict(raw: object, scope: _Scope) -> Any:
     try:
         return TYPES[scope.type].parse(raw)
     except _Bad as bad:
-        scope.report(f"{scope.field} holds {TYPES[scope.type].plural}; {bad}.")
+        scope.report(_misfit(scope, bad))
         return None
+
+
+def _misfit(scope: _Scope, bad: _Bad) -> str:
+    return f"{scope.field} holds {TYPES[scope.type].plural}; {bad}."
+
+
+def _each(raw: list[object], scope: _Scope, nullable: bool) -> frozenset[Any]:
+    """The elements of an array operand as values of the field's type (null too if
+    ``nullable``). An array may hold half a million values: a pointer is made only for a bad
+    one, and past the problem limit a bad one is only counted."""
+    parse, skipped = TYPES[scope.type].parse, 0
+    values: set[Any] = set()
+    for index, item in enumerate(raw):
+        if item is None and nullable:
+            values.add(None)
+            continue
+        try:
+            values.add(parse(item))
+        except _Bad as bad:
+            if scope.problems.full:
+                skipped += 1
+            else:
+                scope.child(index).report(_misfit(scope, bad))
+    if skipped:
+        scope.problems.skip(scope.at, skipped)
+    return frozenset(values)
 
 
 def _value(raw: object, scope: _Scope) -> Any:
@@ -231,23 +245,23 @@ def _value(raw: object, scope: _Scope) -> Any:
 def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
     """The array operand of ``in``, element by element."""
     if not isinstance(raw, list):
-        scope.report(f"The in condition takes an array of values, not {_describe(raw)}.")
+        scope.report(f"The in condition takes an array of values, not {describe(raw)}.")
         return frozenset()
-    return frozenset(_value(item, scope.child(index)) for index, item in enumerate(raw))
+    return _each(raw, scope, nullable=True)
 
 
 def _members(raw: object, scope: _Scope) -> frozenset[Any]:
     """The operand of containsAny / containsAll: an array of uids, or one uid for [uid]."""
     if not isinstance(raw, list):
         return frozenset({_strict(raw, scope)})
-    return frozenset(_strict(item, scope.child(index)) for index, item in enumerate(raw))
+    return _each(raw, scope, nullable=False)
 
 
 def _folded(raw: object, scope: _Scope) -> str:
     """A string to match case-insensitively, folded once here rather than per record."""
     if isinstance(raw, str):
         return fold(raw)
-    scope.report(f"Give a string to match against, not {_describe(raw)}.")
+    scope.report(f"Give a string to match against, not {describe(raw)}.")
     return ""
 
 
@@ -300,18 +314,18 @@ def _unfit(name: str, scope: _Scope) -> str:
 def _unknown(name: str, scope: _Scope) -> str:
     """The message for an unknown operator, naming those that fit this field."""
     fitting = sorted(n for n, op in OPERATORS.items() if scope.type in op.types)
-    return f"Unknown condition {_quote(name)}. Use one of: {', '.join(fitting)}."
+    return f"Unknown condition {quote(name)}. Use one of: {', '.join(fitting)}."
 
 
 def _term(name: str, raw: object, scope: _Scope) -> Term:
     """One operator of a condition object, checked against the registry."""
     operator = OPERATORS.get(name)
-    if operator is None:
-        scope.report(_unknown(name, scope))
-    elif scope.type not in operator.types:
-        scope.report(_unfit(name, scope))
-    else:
+    if operator is not None and scope.type in operator.types:
         return Term(name, operator.parse(raw, scope))
+    if scope.problems.full:  # a condition object may have 100,000 unknown keys
+        scope.problems.skip(scope.at)
+    else:
+        scope.report(_unfit(name, scope) if operator else _unknown(name, scope))
     return Term(name, None)
 
 
@@ -334,26 +348,29 @@ def _condition(raw: object, scope: _Scope) -> Condition:
 def _unknown_pointer(key: str, fields: Fields) -> str:
     """The message for a key that names no filterable property."""
     if "/" + key in fields:
-        return f"Unknown filter pointer {_quote(key)}. Keys are JSON Pointers: write '/{key}'."
-    return f"Unknown filter pointer {_quote(key)}. Filterable: {', '.join(sorted(fields))}."
+        return f"Unknown filter pointer {quote(key)}. Keys are JSON Pointers: write '/{key}'."
+    return f"Unknown filter pointer {quote(key)}. Filterable: {', '.join(sorted(fields))}."
 
 
 def parse(raw: object, fields: Fields, at: str) -> Filter:
     """Parse a decoded filter object; raise ``InvalidParams`` listing every problem in it."""
     if not isinstance(raw, dict):
-        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {_describe(raw)}.'
+        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {describe(raw)}.'
         raise InvalidParams.at(at, message)
-    problems: list[Problem] = []
+    problems = Problems()
     clauses = tuple(_clause(str(key), value, fields, at, problems) for key, value in raw.items())
     if problems:
         raise InvalidParams(problems)
     return Filter(clauses)
 
 
-def _clause(key: str, raw: object, fields: Fields, at: str, problems: list[Problem]) -> Clause:
+def _clause(key: str, raw: object, fields: Fields, at: str, problems: Problems) -> Clause:
     """One key of the filter object and its condition."""
     if key not in fields:
-        problems.append(Problem(pointer=join(at, key), message=_unknown_pointer(key, fields)))
+        if problems.full:
+            problems.skip(at)
+        else:
+            problems.add(join(at, key), _unknown_pointer(key, fields))
         return Clause(key[1:], FieldType.STRING, Condition())
     scope = _Scope(key, fields[key], join(at, key), problems)
     return Clause(key[1:], scope.type, _condition(raw, scope))

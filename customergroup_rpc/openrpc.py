@@ -56,11 +56,15 @@ def document(schemas: Schemas) -> dict[str, Any]:
         },
         "methods": [*methods, _discover()],
         "components": {
+            "errors": {
+                error.__name__: {"code": error.code, "message": error.message, "x-when": error.when}
+                for error in ERRORS
+            },
             "schemas": {
                 "Customergroup": group,
                 "CustomergroupNew": _patch(schemas.object_for(new=True)),
                 PATCH: _patch(schemas.object_for(new=False)),
-            }
+            },
         },
     }
 

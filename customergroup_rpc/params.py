@@ -14,12 +14,11 @@ positional query, ``/query/name`` for a by-name one. All problems are reported a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import filters, query
-from .errors import InvalidParams, Problem, join
+from .errors import LIMIT, InvalidParams, Problem, Problems, describe, join, quote
 from .schemas import Method, Param, Schemas
 from .service import Page, Selection
 
@@ -60,7 +59,7 @@ class Binder:
                 continue
             value = values[param.name]
             if param.quick is None or not param.quick(value):  # most values pass the quick check
-                problems += self._check(param, value, pointers[param.name])
+                problems.merge(self._check(param, value, pointers[param.name]))
         if problems:
             raise InvalidParams(problems)
         return Args(self, values, pointers)
@@ -88,22 +87,25 @@ def customer_problems(customers: list[Any], at: str) -> list[Problem]:
 
     >>> customer_problems([17, 0, "3"], "/1")[0]
     {'pointer': '/1/1', 'message': 'A customer uid is an integer from 1 to 9007199254740991, \
-such as 17; 0 is not.'}
+such as 17; the number 0 is not.'}
     """
     if len(customers) > MAX_CUSTOMERS:
         message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
         return [Problem(pointer=at, message=message)]
-    return [
-        Problem(pointer=join(at, i), message=_not_a_uid(value))
-        for i, value in enumerate(customers)
-        if not filters.is_uid(value)
-    ][:100]
+    found = Problems()
+    for i, value in enumerate(customers):
+        if filters.is_uid(value):
+            continue
+        if found.full:
+            found.skip(at)
+        else:
+            found.add(join(at, i), _not_a_uid(value))
+    return found
 
 
 def _not_a_uid(value: Any) -> str:
-    kinds = ((str, "a string"), (list, "an array"), (dict, "an object"))
-    kind = next((name for cls, name in kinds if isinstance(value, cls)), None) or json.dumps(value)
-    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {kind} is not."
+    what = describe(value)
+    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {what} is not."
 
 
 class Args:
@@ -181,22 +183,23 @@ def _field_type(schema: Mapping[str, Any]) -> filters.FieldType:
 
 def _by_name(
     method: Method, params: Sequence[Any] | dict[str, Any]
-) -> tuple[dict[str, Any], Mapping[str, str], list[Problem]]:
+) -> tuple[dict[str, Any], Mapping[str, str], Problems]:
     """Map params to names; report unknown names, extra positions and missing params.
 
     The pointers dict returned is shared by every call of the same form: read it, never change it.
     """
     names = method.names
-    problems: list[Problem] = []
+    problems = Problems()
     if isinstance(params, dict):
         values = dict(params)
         pointers = method.named_pointers
         if not values.keys() <= pointers.keys():
-            for key in sorted(set(values) - set(names)):
-                message = (
-                    f"{method.name} has no parameter '{key}'. Its parameters: {', '.join(names)}."
-                )
-                problems.append(Problem(pointer=join("", key), message=message))
+            unknown = sorted(set(values) - set(names))
+            for key in unknown[:LIMIT]:
+                message = f"{method.name} has no parameter {quote(key)}. Its parameters: "
+                problems.add(join("", key), message + ", ".join(names) + ".")
+            if len(unknown) > LIMIT:
+                problems.skip("", len(unknown) - LIMIT)
     else:
         values = dict(zip(names, params, strict=False))
         pointers = method.positional_pointers

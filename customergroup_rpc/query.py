@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import InvalidParams, Problem, join
+from .errors import InvalidParams, Problem, Problems, describe, join, quote
 
 Shape = Mapping[str, "Shape | None"]
 """Property name -> sub-shape, or None for a scalar. Its order is the output order."""
@@ -47,9 +47,9 @@ def parse(raw: object, shape: Shape, at: str) -> Query:
     >>> parse({"uid": True, "name": False}, {"name": None, "uid": None}, "/query")
     Query(picks=(('uid', Query(picks=None)),))
     """
-    problems: list[Problem] = []
+    problems = Problems()
     if raw is False:
-        problems.append(Problem(pointer=at, message=f"false selects nothing; use {_FORMS}."))
+        problems.add(at, f"false selects nothing; use {_FORMS}.")
     query = _query(raw, shape, at, _TOP, problems)
     if problems:
         raise InvalidParams(problems)
@@ -99,57 +99,73 @@ def _pick(shape: Shape, chosen: Mapping[str, Query]) -> Query:
     return Query(tuple((name, chosen[name]) for name in shape if name in chosen))
 
 
-def _query(raw: object, shape: Shape, at: str, owner: str, problems: list[Problem]) -> Query:
+def _query(raw: object, shape: Shape, at: str, owner: str, problems: Problems) -> Query:
     """Dispatch on the form of one level of query; problems are collected, not raised."""
     if raw is True or raw is None or raw == {}:
         return _whole(shape)
     if isinstance(raw, str):
-        return _pick(shape, _names([(raw, at)], shape, owner, problems))
+        return _pick(shape, _names([(raw, None)], shape, at, owner, problems))
     if isinstance(raw, list):
-        return _pick(shape, _names(_elements(raw, at, problems), shape, owner, problems))
+        return _pick(shape, _names(_elements(raw, at, problems), shape, at, owner, problems))
     if isinstance(raw, dict):
         return _pick(shape, _fields(raw, shape, at, owner, problems))
     if raw is not False:  # already reported by parse, with its own advice
-        problems.append(Problem(pointer=at, message=f"A query is {_FORMS}, not {_kind(raw)}."))
+        problems.add(at, f"A query is {_FORMS}, not {describe(raw)}.")
     return Query(())
 
 
-def _elements(raw: list[object], at: str, problems: list[Problem]) -> list[tuple[str, str]]:
-    """The string elements of an array form with their pointers; the rest are problems."""
-    found: list[tuple[str, str]] = []
+def _elements(raw: list[object], at: str, problems: Problems) -> list[tuple[str, int | None]]:
+    """The string elements of an array form with their indexes; the rest are problems.
+
+    The array may hold half a million elements: pointers are made only for problems, and
+    past the problem limit a problem is only counted.
+    """
+    found: list[tuple[str, int | None]] = []
     for index, item in enumerate(raw):
         if isinstance(item, str):
-            found.append((item, join(at, index)))
+            found.append((item, index))
+        elif problems.full:
+            problems.skip(at)
         else:
-            message = f"An array query lists property names (strings), not {_kind(item)}."
-            problems.append(Problem(pointer=join(at, index), message=message))
+            message = f"An array query lists property names (strings), not {describe(item)}."
+            problems.add(join(at, index), message)
     return found
 
 
 def _names(
-    names: list[tuple[str, str]], shape: Shape, owner: str, problems: list[Problem]
+    names: list[tuple[str, int | None]], shape: Shape, at: str, owner: str, problems: Problems
 ) -> dict[str, Query]:
-    """Names one level down, each taken whole; duplicates are selected once."""
+    """Names one level down, each taken whole; duplicates are selected once.
+
+    Each name comes with its index under ``at`` (None for the one-name form), for the
+    pointer of a problem.
+    """
     chosen: dict[str, Query] = {}
-    for name, pointer in names:
+    for name, token in names:
         if name in shape:
             chosen[name] = _whole(shape[name])
+        elif problems.full:
+            problems.skip(at)
         else:
+            pointer = at if token is None else join(at, token)
             problems.append(_unknown(name, shape, pointer, owner))
     return chosen
 
 
 def _fields(
-    raw: dict[str, object], shape: Shape, at: str, owner: str, problems: list[Problem]
+    raw: dict[str, object], shape: Shape, at: str, owner: str, problems: Problems
 ) -> dict[str, Query]:
     """The object form: true takes a property, false leaves it out, a query digs into it."""
     chosen: dict[str, Query] = {}
     for name, value in raw.items():
-        pointer = join(at, name)
         if name not in shape:
             # Never look inside the value of an unknown key: that keeps recursion shape-bounded.
-            problems.append(_unknown(name, shape, pointer, owner))
+            if problems.full:
+                problems.skip(at)
+            else:
+                problems.append(_unknown(name, shape, join(at, name), owner))
         elif value is not False:
+            pointer = join(at, name)
             found = _field(name, value, shape[name], pointer, problems)
             if found is not None:
                 chosen[name] = found
@@ -157,50 +173,33 @@ def _fields(
 
 
 def _field(
-    name: str, value: object, sub: Shape | None, at: str, problems: list[Problem]
+    name: str, value: object, sub: Shape | None, at: str, problems: Problems
 ) -> Query | None:
     """One object-form value other than false: the property's sub-query, or None and a problem."""
     if value is True:
         return _whole(sub)
     if not isinstance(value, str | list | dict):
         # null inside an object is ambiguous (take it? leave it out?), so ask for a boolean.
-        problems.append(Problem(pointer=at, message=_choices(name, value, sub)))
+        problems.add(at, _choices(name, value, sub))
         return None
     if sub is None:
-        message = f"{_quote(name)} is a single value; select it with true."
-        problems.append(Problem(pointer=at, message=message))
+        problems.add(at, f"{quote(name)} is a single value; select it with true.")
         return None
-    return _query(value, sub, at, _quote(name), problems)
+    return _query(value, sub, at, quote(name), problems)
 
 
 def _choices(name: str, value: object, sub: Shape | None) -> str:
     """What an object-form value may be, for a value that is none of those."""
     if sub is None:
-        return f"Use true to select {_quote(name)} or false to leave it out, not {_kind(value)}."
+        return f"Use true to select {quote(name)} or false to leave it out, not {describe(value)}."
     return (
-        f"Use true to select {_quote(name)}, false to leave it out or a query for its "
-        f"properties, not {_kind(value)}."
+        f"Use true to select {quote(name)}, false to leave it out or a query for its "
+        f"properties, not {describe(value)}."
     )
 
 
 def _unknown(name: str, shape: Shape, at: str, owner: str) -> Problem:
     """The problem for a name the shape does not have, listing the names it does have."""
     listed = ", ".join(shape) or "no properties"
-    message = f"Unknown property {_quote(name)}. {owner} has: {listed}."
+    message = f"Unknown property {quote(name)}. {owner} has: {listed}."
     return Problem(pointer=at, message=message)
-
-
-def _quote(name: str) -> str:
-    """A property name for a message, cut short so hostile keys cannot bloat the error."""
-    return f"'{name}'" if len(name) <= 60 else f"'{name[:60]}...'"
-
-
-def _kind(value: object) -> str:
-    """How a JSON value reads in a sentence: 'a number', 'null', 'an array'."""
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else str(value).lower()
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"

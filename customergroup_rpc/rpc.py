@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from inspect import isawaitable
 from typing import Any
 
 from jsonrpcserver import Error, Success
@@ -30,13 +31,25 @@ from jsonrpcserver.dispatcher import create_request, not_notification
 from jsonrpcserver.result import (  # type: ignore[attr-defined]  # exported, not in __all__
     NODATA,
     Left,
-    MethodNotFoundResult,
     Result,
 )
 
 from . import openrpc, query
 from .codec import dumps, loads
-from .errors import BadAuthToken, Forbidden, InternalError, InvalidParams, Problem, RpcError, join
+from .errors import (
+    LIMIT,
+    BadAuthToken,
+    Forbidden,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    Problem,
+    Problems,
+    RpcError,
+    response,
+)
 from .params import Args, Binder
 from .schemas import Method, Schemas
 from .service import Customergroups
@@ -53,12 +66,21 @@ class Context:
 
     scope: str | None
     methods: list[str] = field(default_factory=list)
+    # How many more problems the answers to this request may list: a batch shares them, so
+    # a batch of a hundred bad members is not answered with a hundred times the limit.
+    problems_left: int = LIMIT
 
     def authorize(self, needed: str) -> None:
         if self.scope is None:
             raise BadAuthToken
         if needed not in GRANTS[self.scope]:
             raise Forbidden
+
+    def share(self, found: Problems) -> list[Problem]:
+        """The problems one answer lists, out of what is left for this request."""
+        shown = found.listed(self.problems_left)
+        self.problems_left -= min(len(found), self.problems_left)
+        return shown
 
 
 Read = Callable[[Customergroups, Args], Any]
@@ -87,7 +109,8 @@ def _list(groups: Customergroups, args: Args) -> Any:
 
 
 def _validate(groups: Customergroups, args: Args) -> Any:
-    return groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid"))
+    # A Problems result is capped like an error's problems (Context.share).
+    return Problems(groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid")))
 
 
 def _list_customers(groups: Customergroups, args: Args) -> Any:
@@ -155,8 +178,8 @@ class Dispatcher:
         self._binder = Binder(schemas)
         self._groups = groups
         self._methods = {
-            **{name: self._read(schemas.methods[name], read) for name, read in READS.items()},
-            **{name: self._write(schemas.methods[name], write) for name, write in WRITES.items()},
+            name: self._method(schemas.methods[name], run)
+            for name, run in [*READS.items(), *WRITES.items()]
         }
         # Not in methods.json: it needs no token and no service (SPEC 11).
         self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
@@ -166,14 +189,15 @@ class Dispatcher:
         try:
             doc = loads(body)
         except (ValueError, RecursionError):
-            return _dump(_error(None, -32700, "Parse error"))
+            return _dump(ParseError().response())
         if not isinstance(doc, list):
             answer = await self._one(doc, context)
             return None if answer is None else _dump(answer)
         if not doc:
-            return _dump(_invalid(None, "The batch is empty."))
+            return _dump(InvalidRequest("The batch is empty.").response())
         if len(doc) > self.max_batch:
-            return _dump(_invalid(None, f"A batch may hold at most {self.max_batch} requests."))
+            too_many = f"A batch may hold at most {self.max_batch} requests."
+            return _dump(InvalidRequest(too_many).response())
         answers = [a for a in await self._batch(doc, context) if a is not None]
         return _dump(answers) if answers else None
 
@@ -207,7 +231,7 @@ class Dispatcher:
         problem = _problem(member)
         if problem:
             context.methods.append("-")
-            return _invalid(_id_of(member), problem)
+            return InvalidRequest(problem).response(_id_of(member))
         name = member["method"]
         context.methods.append(name)
         # The library's dispatch_request for one request, less two costs: the asyncio.gather
@@ -217,7 +241,7 @@ class Dispatcher:
         request = create_request(member)
         method = self._methods.get(name)
         if method is None:
-            result = Error(*MethodNotFoundResult(name))
+            result = _error(MethodNotFound(name))
         else:
             result = await call(request, context, method)
         if not not_notification((request, result)):
@@ -227,48 +251,49 @@ class Dispatcher:
     # jsonrpcserver calls method(context, *params) or method(context, **params); a method
     # returns its Result, turning every exception into an error (SPEC 7: no text leaks).
 
-    def _read(self, spec: Method, read: Read) -> Any:
+    def _method(self, spec: Method, run: Read | Write) -> Any:
+        """A method for jsonrpcserver: authorize, bind, run (a write awaits its commit)."""
         binder, groups, scope = self._binder, self._groups, spec.scope
 
-        async def method(context: Context, *params: Any, **named: Any) -> Any:
+        async def method(context: Context, /, *params: Any, **named: Any) -> Any:
             try:
                 context.authorize(scope)
-                return Success(read(groups, binder.bind(spec, named or params)))
+                result = run(groups, binder.bind(spec, named or params))
+                if isawaitable(result):
+                    result = await result
+                if isinstance(result, Problems):
+                    result = context.share(result)
+                return Success(result)
             except Exception as exc:
-                return _failed(spec, exc)
-
-        return method
-
-    def _write(self, spec: Method, write: Write) -> Any:
-        binder, groups, scope = self._binder, self._groups, spec.scope
-
-        async def method(context: Context, *params: Any, **named: Any) -> Any:
-            try:
-                context.authorize(scope)
-                return Success(await write(groups, binder.bind(spec, named or params)))
-            except Exception as exc:
-                return _failed(spec, exc)
+                return _failed(spec, exc, context)
 
         return method
 
 
-def _failed(spec: Method, exc: Exception) -> Result:
+def _failed(spec: Method, exc: Exception, context: Context) -> Result:
+    """The one catch: a method's exception as an error result; a bug is logged, never shown."""
+    if isinstance(exc, InvalidParams):
+        return Error(exc.code, exc.message, context.share(exc.found))  # a batch shares LIMIT
     if isinstance(exc, RpcError):
-        return Error(exc.code, exc.message, NODATA if exc.data is None else exc.data)
+        return _error(exc)
     if not isinstance(exc, WriteFailed):  # the store logged that one
         log.error("%s failed", spec.name, exc_info=exc)
-    return Error(InternalError.code, InternalError.message)
+    return _error(InternalError())
+
+
+def _error(error: RpcError) -> Result:
+    return Error(error.code, error.message, NODATA if error.data is None else error.data)
 
 
 def _discover(document: dict[str, Any]) -> Any:
     """``rpc.discover``: the OpenRPC document, built once, for any caller."""
 
-    async def method(*args: Any, **kwargs: Any) -> Any:
-        extra = [f"/{i}" for i in range(len(args) - 1)] + [join("", k) for k in kwargs]
-        if extra:
-            message = f"{openrpc.DISCOVER} takes no params."
-            problems = [Problem(pointer=at, message=message) for at in extra]
-            return Error(InvalidParams.code, InvalidParams.message, problems)
+    async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            # One problem for all of them: the params may be half a million zeros, and this
+            # method needs no token.
+            message = f"{openrpc.DISCOVER} takes no params: send none, [] or {{}}."
+            return _error(InvalidParams.at("", message))
         return Success(document)
 
     return method
@@ -279,7 +304,8 @@ def _response(id_: Any, result: Result) -> dict[str, Any]:
     make it, without their namedtuple copies and generic type checks (a third of a ``get``)."""
     if isinstance(result, Left):
         error = result._error
-        return _error(id_, error.code, error.message, None if error.data is NODATA else error.data)
+        data = None if error.data is NODATA else error.data
+        return response(id_, error.code, error.message, data)
     return {"jsonrpc": "2.0", "result": result._value.result, "id": id_}
 
 
@@ -334,17 +360,6 @@ def _id_of(member: Any) -> Any:
     if isinstance(member, dict) and _valid_id(member.get("id")):
         return member.get("id")
     return None
-
-
-def _error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "error": error, "id": id_}
-
-
-def _invalid(id_: Any, reason: str) -> dict[str, Any]:
-    return _error(id_, -32600, "Invalid Request", reason)
 
 
 def _dump(answer: Any) -> bytes:

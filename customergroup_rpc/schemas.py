@@ -25,18 +25,9 @@ from typing import Any
 from jsonschema import Draft7Validator, ValidationError, validators
 
 from .checks import Check, compile_check, ecma_regex
-from .errors import Problem, join
+from .errors import Problem, describe, join, quote
 
 OBJECT_ID = "urn:customergroup-rpc:customergroup"
-_JSON_TYPES = {
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    list: "an array",
-    dict: "an object",
-    type(None): "null",
-}
 _ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
 
 
@@ -217,17 +208,18 @@ def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[P
             missing = [k for k in error.validator_value if k not in error.instance]
             found += [Problem(pointer=join(at, k), message=f"{k} is required.") for k in missing]
         elif error.validator == "additionalProperties":
-            known = sorted(error.schema.get("properties", {}))
-            extra = sorted(set(error.instance) - set(known))
-            found += [Problem(pointer=join(at, k), message=_unknown(k, known)) for k in extra]
+            properties = error.schema.get("properties", {})
+            writable = sorted(k for k, v in properties.items() if not v.get("readOnly"))
+            extra = sorted(set(error.instance) - set(properties))
+            found += [Problem(pointer=join(at, k), message=_unknown(k, writable)) for k in extra]
         elif at not in seen:
             found.append(Problem(pointer=at, message=_message(error, name)))
         seen.add(at)
     return sorted(found, key=lambda p: p["pointer"])
 
 
-def _unknown(key: str, known: list[str]) -> str:
-    return f"Unknown key '{key}'. Allowed keys: {', '.join(known)}."
+def _unknown(key: str, writable: list[str]) -> str:
+    return f"Unknown key {quote(key)}. A patch may set: {', '.join(writable)}."
 
 
 def _message(error: ValidationError, name: str) -> str:
@@ -239,7 +231,7 @@ def _message(error: ValidationError, name: str) -> str:
         case "type":
             expected = [value] if isinstance(value, str) else list(value)
             wanted = " or ".join(_ARTICLES.get(t, f"a {t}") for t in expected)
-            return f"{name} must be {wanted}, not {_JSON_TYPES[type(error.instance)]}."
+            return f"{name} must be {wanted}, not {describe(error.instance)}."
         case "minLength" if value == 1:
             return f"{name} must not be empty."
         case "minLength":

@@ -1,8 +1,9 @@
 """MODEL: the Customergroup use cases and their rules (SPEC 3, 4, 6, 10).
 
-Names are trimmed, 1 to 255 characters, unique under ``text.fold``; ``created`` is set once and
-``changed`` moves only when a value changes (a name, or the group's customers); uids come from
-the store and are never reused. ``customerCount`` is derived from the members, never stored.
+Names are what the object schema allows, then trimmed, and unique under ``text.fold``;
+``created`` is set once and ``changed`` moves only when a value changes (a name, or the group's
+customers); uids come from the store and are never reused. ``customerCount`` is derived from
+the members, never stored.
 
 Reads see the store's committed state: nothing that is not on disk yet. Checks and writes use
 its working state, and each write checks, stages and applies its changes without an ``await``
@@ -33,6 +34,7 @@ from .errors import InvalidParams, ObjectNotFound, PatchInvalid, Problem, join
 from .schemas import Schemas
 from .state import Change, Drop, Fields, Members, Put, State
 from .store import Store
+from .text import SPACES
 
 Group = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -131,7 +133,7 @@ class Customergroups:
         """Every problem ``set`` would find with this patch now; nothing is saved."""
         if uid is not None:
             _existing(self._store.working, uid, at)
-        return self._problems(uid, _normalised(patch))
+        return self._problems(uid, patch)
 
     # --- writes: checked against the working state, answered once durable ---
 
@@ -148,10 +150,10 @@ class Customergroups:
         """Create (uid None) or update a group with a patch; return the group as stored."""
         state = self._store.working
         current = None if uid is None else state.get(_existing(state, uid, at))
-        patch = _normalised(patch)
         problems = self._problems(uid, patch)
         if problems:
             raise PatchInvalid(problems)
+        patch = _normalised(patch)
         if uid is None or current is None:
             now = timestamp(self._clock())
             uid = state.last_uid + 1
@@ -216,8 +218,10 @@ class Customergroups:
             await self._store.stage(staged)
 
     def _problems(self, uid: int | None, patch: Mapping[str, Any]) -> list[Problem]:
+        # The schema judges the patch as sent, as a client validating with getSchema does;
+        # uniqueness, which no schema can tell, compares the trimmed name.
         problems = self._schemas.check_patch(patch, new=uid is None)
-        name = patch.get("name")
+        name = _normalised(patch).get("name")
         if isinstance(name, str) and not any(p["pointer"] == "/name" for p in problems):
             other = self._store.working.named(name)
             if other is not None and other != uid:
@@ -279,16 +283,15 @@ def _page(items: list[Any], offset: int, limit: int | None) -> list[Any]:
 def _strangers(
     customers: Sequence[int], members: frozenset[int], uid: int, at: str
 ) -> list[Problem]:
-    """A problem for each listed customer that is not in the group (the first 100)."""
-    found = [
+    """A problem for each listed customer that is not in the group (InvalidParams caps them)."""
+    return [
         Problem(pointer=join(at, i), message=f"Customer {c} is not in customer group {uid}.")
         for i, c in enumerate(customers)
         if c not in members
     ]
-    return found[:100]
 
 
 def _normalised(patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Names are trimmed before any rule looks at them (SPEC 3)."""
+    """The patch as stored: the name trimmed of the whitespace the schema allows around it."""
     name = patch.get("name")
-    return {**patch, "name": name.strip()} if isinstance(name, str) else dict(patch)
+    return {**patch, "name": name.strip(SPACES)} if isinstance(name, str) else dict(patch)

@@ -55,8 +55,12 @@ class State:
     def __init__(self) -> None:
         self.groups: dict[int, Fields] = {}
         self._members: dict[int, frozenset[int]] = {}
-        self._by_key: dict[str, int] = {}  # folded name -> uid: names are unique by fold
-        self._keys: list[str] = []  # the folded names, sorted, for prefix searches
+        # Folded name -> uid: names are unique by fold. A database written before the fold
+        # dropped invisible characters may hold two groups with one key: the lower uid is kept
+        # here (so the name stays taken) and both are in _keys (so both are listed).
+        self._by_key: dict[str, int] = {}
+        # (folded name, uid), sorted: name order with ties by uid, for prefix searches.
+        self._keys: list[tuple[str, int]] = []
         self.last_uid = 0
 
     def get(self, uid: int) -> Fields | None:
@@ -75,26 +79,26 @@ class State:
 
     def count_prefixed(self, folded: str) -> int:
         """How many folded names start with ``folded``, without listing them."""
-        start = bisect.bisect_left(self._keys, folded)
-        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
+        start, end = self._span(folded)
         return end - start
 
     def prefixed(self, folded: str) -> list[int]:
         """The uids of groups whose folded name starts with ``folded``, in name order."""
-        start = bisect.bisect_left(self._keys, folded)
-        end = bisect.bisect_left(self._keys, _successor(folded)) if folded else len(self._keys)
-        return [self._by_key[key] for key in self._keys[start:end]]
+        start, end = self._span(folded)
+        return [uid for _, uid in self._keys[start:end]]
 
     def apply(self, change: Change) -> None:
         if isinstance(change, Put):
             old = self.groups.get(change.uid)
-            if old is not None:
-                self._unindex(old["name"])
+            name = change.fields["name"]
+            if old is None or old["name"] != name:
+                if old is not None:
+                    self._unindex(old["name"], change.uid)
+                self._index(name, change.uid)
             self.groups[change.uid] = change.fields
-            self._index(change.fields["name"], change.uid)
             self.last_uid = max(self.last_uid, change.uid)
         elif isinstance(change, Drop):
-            self._unindex(self.groups.pop(change.uid)["name"])
+            self._unindex(self.groups.pop(change.uid)["name"], change.uid)
             self._members.pop(change.uid, None)
         elif change.customers:
             self._members[change.uid] = change.customers
@@ -112,22 +116,36 @@ class State:
         )
         return twin
 
+    def _span(self, folded: str) -> tuple[int, int]:
+        """Where the keys that start with ``folded`` are in ``_keys``: [start, end)."""
+        start = bisect.bisect_left(self._keys, (folded,))
+        after = _successor(folded)
+        end = len(self._keys) if after is None else bisect.bisect_left(self._keys, (after,))
+        return start, end
+
     def _index(self, name: str, uid: int) -> None:
         key = fold(name)
-        self._by_key[key] = uid
-        bisect.insort(self._keys, key)
+        self._by_key.setdefault(key, uid)
+        bisect.insort(self._keys, (key, uid))
 
-    def _unindex(self, name: str) -> None:
+    def _unindex(self, name: str, uid: int) -> None:
         key = fold(name)
-        del self._by_key[key]
-        del self._keys[bisect.bisect_left(self._keys, key)]
+        del self._keys[bisect.bisect_left(self._keys, (key, uid))]
+        if self._by_key[key] == uid:
+            del self._by_key[key]
+            rest = bisect.bisect_left(self._keys, (key,))
+            if rest < len(self._keys) and self._keys[rest][0] == key:  # another group, same key
+                self._by_key[key] = self._keys[rest][1]
 
 
-def _successor(prefix: str) -> str:
-    """The least string greater than every string that starts with ``prefix``.
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix``, if there is one.
 
-    >>> _successor("staff"), _successor("a\U0010ffff")
-    ('stafg', 'b')
+    A prefix made only of U+10FFFF (or empty) has none: every string not less than it starts
+    with it, so its range runs to the end of the keys.
+
+    >>> _successor("staff"), _successor("a\U0010ffff"), _successor("\U0010ffff\U0010ffff")
+    ('stafg', 'b', None)
     """
     stem = prefix.rstrip("\U0010ffff")
-    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else "\U0010ffff" * (len(prefix) + 1)
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None

@@ -10,6 +10,11 @@ A group's uid is its TinyDB id, stored once; its customers are one sorted list; 
 keeps uids from being reused. TinyDB reads the file at open. Writes go through TinyDB's
 storage interface but not its table operations, which rebuild a whole table per change.
 
+The path is resolved once, at open: a symbolic link is followed to its target, which is the
+file read, written and locked, however the path was spelled. The file is locked for as long
+as the store is open (``files.Lock``); a missing file is created, empty, at open, so that
+there is a file to lock.
+
 Two in-memory states: ``working`` takes each change at once, so the next check (a name's
 uniqueness) sees it; ``committed`` is what reads see, and takes a change only once it is on
 disk. ``stage`` applies changes and returns an awaitable that resolves when they are durable.
@@ -41,7 +46,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from .codec import dumps
-from .files import FileLocked, Lock, remove_stale_temporaries, write_atomic
+from .files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
 from .state import Change, Drop, Members, Put, State
 
 log = logging.getLogger(__name__)
@@ -59,15 +64,15 @@ class WriteFailed(Exception):
 class AtomicStorage(Storage):
     """A TinyDB storage over a parsed document; ``write`` replaces the file atomically."""
 
-    def __init__(self, path: Path | None, data: dict[str, Any]) -> None:
-        self.path, self._data = path, data
+    def __init__(self, path: Path | None, data: dict[str, Any], lock: Lock | None = None) -> None:
+        self.path, self._data, self.lock = path, data, lock
 
     def read(self) -> dict[str, Any]:
         return self._data
 
     def write(self, data: dict[str, Any]) -> None:
         if self.path is not None:
-            write_atomic(self.path, dumps(data))
+            write_atomic(self.path, dumps(data), lock=self.lock)
 
 
 class Store(Protocol):
@@ -86,6 +91,7 @@ class TinyStore:
 
     def __init__(self, storage: AtomicStorage, state: State, lock: Lock | None) -> None:
         self._storage, self._lock = storage, lock
+        self.path = storage.path  # resolved: the file itself, never a link to it
         self.committed = state
         self.working = self.committed.copy()
         self._doc = _document(self.committed)
@@ -98,22 +104,27 @@ class TinyStore:
         """Lock the file (one server per database), read and check it, or start empty."""
         lock = None
         if path is not None:
+            path = _resolved(path)
             if not path.parent.is_dir():
                 raise StoreError(f"The folder of {path} does not exist.")
             lock = Lock(path)
             try:
                 lock.acquire()
             except FileLocked:
-                raise StoreError(f"{path} is in use by another customergroup-rpc server.") from None
+                raise _in_use(path) from None
         try:
-            storage = AtomicStorage(path, _read(path))
+            storage = AtomicStorage(path, _read(path), lock)
             state = _load(TinyDB(storage=lambda: storage), path)
             if path is not None:
                 for stale in remove_stale_temporaries(path):
                     log.warning("Removed %s, left by a writer that was killed", stale.name)
-        except BaseException:
+                if not path.exists():
+                    write_atomic(path, dumps(_document(state)), lock=lock)
+        except BaseException as exc:
             if lock:
                 lock.release()
+            if isinstance(exc, LockLost):  # another server created the file meanwhile
+                raise _in_use(path) from None
             raise
         return cls(storage, state, lock)
 
@@ -159,11 +170,14 @@ class TinyStore:
             blob = dumps(self._doc)  # exactly this batch's changes and all before: none after
             try:
                 if self._storage.path is not None:
-                    await asyncio.to_thread(write_atomic, self._storage.path, blob)
-            except Exception:
-                log.exception(
-                    "Writing %s failed; the changes in flight are undone", self._storage.path
-                )
+                    await asyncio.to_thread(write_atomic, self._storage.path, blob, lock=self._lock)
+            except Exception as exc:
+                if isinstance(exc, LockLost):  # no bug: no traceback
+                    log.error("%s The changes in flight are undone.", exc)
+                else:
+                    log.exception(
+                        "Writing %s failed; the changes in flight are undone", self._storage.path
+                    )
                 self._undo([*batch, *self._pending])
                 continue
             for changes, future in batch:
@@ -180,6 +194,17 @@ class TinyStore:
         for _, future in failed:
             if not future.done():
                 future.set_exception(WriteFailed("The change could not be written to disk."))
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return resolved(path)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        raise StoreError(f"Cannot follow the links of {path}: {exc}.") from None
+
+
+def _in_use(path: Path | None) -> StoreError:
+    return StoreError(f"{path} is in use by another customergroup-rpc server.")
 
 
 def _read(path: Path | None) -> dict[str, Any]:
@@ -204,10 +229,18 @@ def _load(db: TinyDB, path: Path | None) -> State:
     """The state a TinyDB database holds."""
     state = State()
     for doc in sorted(db.table(TABLE).all(), key=lambda d: d.doc_id):
-        if state.named(doc["name"]) is not None:
-            twice = f"two customer groups are named {doc['name']!r}"
-            raise StoreError(
-                f"{path} is not a customergroup-rpc database: {twice}. Left untouched."
+        other = state.named(doc["name"])
+        if other is not None:
+            # Written by hand, or before names compared as they do now (invisible characters
+            # were once part of a name): refusing to start would lock the data away. Both are
+            # kept and listed; the name stays taken until one of them is renamed.
+            log.warning(
+                "%s: customer groups %d (%r) and %d (%r) are one name; rename one of them",
+                path or "the database",
+                other,
+                state.groups[other]["name"],
+                doc.doc_id,
+                doc["name"],
             )
         state.apply(Put(doc.doc_id, dict(doc)))
     for doc in db.table(MEMBERS).all():

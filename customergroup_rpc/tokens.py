@@ -7,6 +7,14 @@ a ``get``. The CLI's ``token create`` and ``token revoke`` wait out ``settle()``
 return, so a new or revoked token still takes effect on the next request after the command
 (SPEC 2); an edit made any other way takes effect within ``RECHECK`` seconds.
 
+A record whose scope the server does not know (a hand edit: ``"scope": "root"``) is refused:
+its token is answered as a bad token, one warning names the record, the others work on.
+
+The token ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` names is kept under an id that starts with
+``env-``, so that a start with another value can replace it (``from_environment``); tokens
+made with ``token create`` are never touched by it. The mark is in the id rather than in a new
+field so that a file written by this version still loads in an older one (a rollback).
+
 >>> tokens = Tokens(None)
 >>> record, secret = tokens.create("view")
 >>> tokens.scope_of(secret), tokens.scope_of("guess")
@@ -29,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .files import write_atomic
+from .files import resolved, write_atomic
 
 log = logging.getLogger(__name__)
 # How often, at most, a server looks at the token file (seconds).
@@ -37,6 +45,10 @@ RECHECK = 0.05
 SCOPES = ("manage", "view")
 # What each scope may do: manage includes everything view may.
 GRANTS = {"manage": frozenset(SCOPES), "view": frozenset({"view"})}
+# The id prefix of the token the environment names (CUSTOMERGROUP_RPC_ADMIN_TOKEN).
+FROM_ENVIRONMENT = "env-"
+# The fewest characters of a token the environment names: a short one is guessed.
+MIN_ENVIRONMENT_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,32 @@ class TokenFileError(Exception):
     """The token file exists but cannot be read as one."""
 
 
+def environment_problem(token: str, name: str = "CUSTOMERGROUP_RPC_ADMIN_TOKEN") -> str | None:
+    """Why a token from the environment is refused, or None.
+
+    >>> environment_problem("secret")
+    'CUSTOMERGROUP_RPC_ADMIN_TOKEN has 6 characters; use at least 16, such as a random \
+one from: python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+    """
+    if len(token) < MIN_ENVIRONMENT_LENGTH:
+        return (
+            f"{name} has {len(token)} characters; use at least {MIN_ENVIRONMENT_LENGTH}, such "
+            'as a random one from: python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    if token != token.strip() or not token.isprintable():
+        # A Bearer header loses outer spaces and cannot carry control characters (a \r from
+        # an env file written on Windows): such a token would never work.
+        return f"{name} has spaces at an end or control characters; remove them."
+    return None
+
+
 def token_path(db: Path) -> Path:
-    """Where the tokens of a database live: beside it."""
+    """Where the tokens of a database live: beside the file itself, a link followed (as the
+    store follows it), so that every spelling of the database finds the same tokens."""
+    try:
+        db = resolved(db)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        raise TokenFileError(f"Cannot follow the links of {db}: {exc}.") from None
     return db.with_name(db.name + ".tokens.json")
 
 
@@ -73,6 +109,7 @@ class Tokens:
         self._records: dict[str, TokenRecord] = {}
         self._by_hash: dict[str, str] = {}
         self._seen: tuple[int, int, int] | None = None
+        self._refused: set[tuple[str, str]] = set()  # (id, scope) of records warned about
         self._clock = clock
         self._due = clock() + RECHECK  # when to look at the file again
         self._refresh()
@@ -96,11 +133,6 @@ class Tokens:
         after an edit, so the next request after the command sees it."""
         time.sleep(2 * RECHECK)
 
-    def allows(self, token: str | None, scope: str) -> bool | None:
-        """None for a bad token, else whether it grants ``scope``."""
-        held = self.scope_of(token) if token else None
-        return None if held is None else scope in GRANTS[held]
-
     def list(self) -> list[TokenRecord]:
         self._refresh()
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
@@ -111,21 +143,52 @@ class Tokens:
             raise ValueError(f"Unknown scope {scope!r}; use manage or view.")
         token = token or "cgr_" + secrets.token_urlsafe(32)
         with self._editing():
-            record = TokenRecord(
-                id=secrets.token_hex(4),
-                scope=scope,
-                sha256=_digest(token),
-                created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            )
+            record = _record(scope, _digest(token))
             self._records[record.id] = record
         return record, token
 
-    def ensure(self, token: str, scope: str = "manage") -> bool:
-        """Make sure this exact token exists with ``scope``; True if it had to be added."""
-        if self.scope_of(token) == scope:
+    def from_environment(self, token: str) -> bool:
+        """Make ``token`` the environment's ``manage`` token; True if the file had to change.
+
+        A token an earlier start took from the environment, under another value, is revoked:
+        that is how the environment rotates its token. A record of the same token that lacks
+        the mark (made before tokens were marked) is marked, keeping its ``created``.
+        """
+        problem = environment_problem(token)
+        if problem:
+            raise ValueError(problem)
+        digest = _digest(token)
+        self._refresh()
+        if self._environment_records(digest) == (True, 0):
             return False
-        self.create(scope, token)
+        with self._editing():
+            created = None
+            for record in list(self._records.values()):
+                ours = record.id.startswith(FROM_ENVIRONMENT)
+                if record.sha256 == digest and not (ours and record.scope == "manage"):
+                    created = record.created  # the same token: marked below
+                    del self._records[record.id]
+                elif ours and record.sha256 != digest:
+                    log.info("Revoked token %s: the environment names another one now", record.id)
+                    del self._records[record.id]
+            if not self._environment_records(digest)[0]:
+                record = _record("manage", digest, FROM_ENVIRONMENT)
+                if created:
+                    record = TokenRecord(record.id, record.scope, record.sha256, created)
+                self._records[record.id] = record
         return True
+
+    def _environment_records(self, digest: str) -> tuple[bool, int]:
+        """Whether a marked manage record holds ``digest``; how many other records
+        ``from_environment`` would change."""
+        found, others = False, 0
+        for record in self._records.values():
+            ours = record.id.startswith(FROM_ENVIRONMENT)
+            if ours and record.sha256 == digest and record.scope == "manage":
+                found = True
+            elif ours or record.sha256 == digest:
+                others += 1
+        return found, others
 
     def revoke(self, token_id: str) -> bool:
         """Remove a token by its id; False if there was none."""
@@ -167,12 +230,37 @@ class Tokens:
             self._index()
 
     def _index(self) -> None:
-        self._by_hash = {r.sha256: r.scope for r in self._records.values()}
+        by_hash = {}
+        for record in self._records.values():
+            if record.scope in GRANTS:
+                by_hash[record.sha256] = record.scope
+            elif (record.id, record.scope) not in self._refused:
+                # Once per record, not per request: the file is read again only when it changes.
+                self._refused.add((record.id, record.scope))
+                log.warning(
+                    "Token %s has the unknown scope %r and is refused; use manage or view",
+                    record.id,
+                    record.scope[:40],
+                )
+        self._by_hash = by_hash
+
+
+def _record(scope: str, digest: str, prefix: str = "") -> TokenRecord:
+    """A new record of a token (by its digest)."""
+    return TokenRecord(
+        id=prefix + secrets.token_hex(4),
+        scope=scope,
+        sha256=digest,
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def _read(path: Path) -> dict[str, TokenRecord]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return {r["id"]: TokenRecord(**r) for r in doc["tokens"]}
+        records = [TokenRecord(**r) for r in doc["tokens"]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         raise TokenFileError(f"{path} is not a readable token file") from None
+    if not all(isinstance(v, str) for r in records for v in asdict(r).values()):
+        raise TokenFileError(f"{path} is not a readable token file: a field is not a string")
+    return {r.id: r for r in records}

@@ -108,8 +108,13 @@ class Client:
 
 
 def name_key(name: str) -> str:
-    """How the service compares names: NFKC, case-folded, whitespace trimmed and collapsed."""
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    """Close to how the service compares names: format characters (zero width, soft hyphen,
+    bidirectional marks) dropped, NFKC, case-folded, whitespace trimmed and collapsed.
+
+    Only a guess for matching names before any call; ``validate`` has the last word.
+    """
+    shown = "".join(c for c in name if unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", shown).casefold())
     return " ".join(folded.split())
 
 

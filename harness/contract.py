@@ -32,6 +32,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 
 from customergroup_rpc.schemas import Method, Schemas
+from customergroup_rpc.text import SPACES, fold
 
 from .client import MAX_BATCH, Reply
 
@@ -59,7 +60,8 @@ MESSAGES = {
 UID_PARAMS = frozenset({"uid", "fromUid", "toUid"})
 MAX_UID = 2**53 - 1
 POINTER = re.compile(r"(/([^~/]|~[01])*)*")
-CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\udfff]")
+CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]")
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class Broken(AssertionError):
@@ -383,11 +385,15 @@ def patch_problem(patch: Any, new: bool) -> str | None:
     name = patch["name"]
     if not isinstance(name, str):
         return "the name is not a string"
-    trimmed = name.strip()
+    trimmed = name.strip(SPACES)
     if not 1 <= len(trimmed) <= 255:
         return f"the trimmed name has {len(trimmed)} characters"
     if CONTROL.search(trimmed):
         return "the name holds a control character or a lone surrogate"
+    if BIDI.search(trimmed):
+        return "the name holds a bidirectional control"
+    if not fold(trimmed):
+        return "the name has no visible character"
     return None
 
 

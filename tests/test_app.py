@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from typing import Any
 
 import pytest
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
-from customergroup_rpc.app import TOKENS, AccessLogger, Config, create_app
+from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, create_app
+from customergroup_rpc.rpc import Context, Dispatcher
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, req
 
@@ -291,7 +294,18 @@ async def logged(aiohttp_server: Any, aiohttp_client: Any) -> tuple[Client, io.B
     """A client of an app whose access log goes to the returned buffer (full at close)."""
     out = io.BytesIO()
     app = create_app(Config(admin_token=MANAGE, access_log=out))
-    return await aiohttp_client(await aiohttp_server(app, access_log_class=AccessLogger)), out
+    server = await aiohttp_server(app, access_log_class=AccessLogger.of(app))
+    return await aiohttp_client(server), out
+
+
+async def raw(client: Client, data: bytes) -> bytes:
+    """Send ``data`` on a new connection to the client's server; all it answers until it closes."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(data)
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return answer
 
 
 async def test_access_log_names_methods_and_never_the_token(
@@ -322,6 +336,29 @@ async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(
     assert '" x??200?FAKE?LINE? 200 ' in lines[0]  # quotes, spaces and controls replaced
     assert ",".join(["Customergroup.count"] * 20) + "+5 200" in lines[1]
     assert '"GET /no/such/place??here?" - 404' in lines[2]
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"X\r\n\r\n",
+        b"POST /backend/jsonrpc/v1/?auth=" + MANAGE.encode() + b"&q=a b HTTP/1.1\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nBad\x01Header: 1\r\n\r\n",
+    ],
+    ids=["not HTTP", "space in the target", "control in a header"],
+)
+async def test_a_request_refused_while_parsing_gets_one_plain_access_line(
+    logged: tuple[Client, io.BytesIO], caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    client, out = logged
+    for _ in range(3):
+        assert (await raw(client, request_bytes)).startswith(b"HTTP/1.0 400 ")
+    await client.close()
+    lines = out.getvalue().decode().splitlines()
+    assert [line.split(" INFO ", 1)[1].rsplit(" ", 1)[0] for line in lines] == [
+        '127.0.0.1 "UNKNOWN /" - 400'
+    ] * 3
+    assert "AssertionError" not in caplog.text  # the access logger itself never failed
 
 
 # --- members (SPEC 10) ---
@@ -379,3 +416,50 @@ async def test_view_token_may_list_customers_but_not_change_them(
     ):
         answer = await post(client, req(method, params), token=VIEW)
         assert answer["error"]["code"] == 1006
+
+
+# --- stopping with open WebSockets (issue 10, item 10) ---
+
+
+async def test_stopping_closes_an_idle_websocket_with_going_away(client: Client) -> None:
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("count")))
+        assert (await ws.receive_json())["result"] == 0
+        stopping = asyncio.create_task(client.app.shutdown())  # what SIGTERM runs first
+        closed = await ws.receive(timeout=5)
+        await stopping
+    assert closed.type == WSMsgType.CLOSE
+    assert closed.data == WSCloseCode.GOING_AWAY
+    assert not client.app[SOCKETS].open
+
+
+async def test_stopping_lets_a_websocket_send_the_answer_it_is_working_on(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working, finish = asyncio.Event(), asyncio.Event()
+    handle = Dispatcher.handle
+
+    async def slow(self: Dispatcher, body: bytes, context: Context) -> bytes | None:
+        working.set()
+        await finish.wait()
+        return await handle(self, body, context)
+
+    monkeypatch.setattr(Dispatcher, "handle", slow)
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("count", id_="in flight")))
+        await working.wait()
+        stopping = asyncio.create_task(client.app.shutdown())
+        await asyncio.sleep(0.05)
+        finish.set()
+        answer = await ws.receive(timeout=5)
+        closed = await ws.receive(timeout=5)
+        await stopping
+    assert json.loads(answer.data) == {"jsonrpc": "2.0", "result": 0, "id": "in flight"}
+    assert (closed.type, closed.data) == (WSMsgType.CLOSE, WSCloseCode.GOING_AWAY)
+
+
+async def test_a_stopping_server_opens_no_new_websocket(client: Client) -> None:
+    await client.app.shutdown()
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect(f"{ENDPOINT}?auth={MANAGE}")
+    assert refused.value.status == 503

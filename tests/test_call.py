@@ -89,7 +89,7 @@ def test_invalid_params_show_every_pointer_and_message(server: Server) -> None:
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.splitlines() == [
         "error -32602: Invalid params",
-        "  /name: name must be a string, not an integer.",
+        "  /name: name must be a string, not the number 5.",
         "  /uid: uid is read-only: the server sets it.",
     ]
     listed = call(server, 'Customergroup.list(["name"], {"limit": -1})')

@@ -37,6 +37,13 @@ VALUES: list[Any] = [
     {"name": ""},
     {"name": "a\tb"},
     {"name": "x" * 256},
+    {"name": " " + "x" * 255 + "  "},
+    {"name": "\tStaff\n"},
+    {"name": "  "},
+    {"name": "\u200b"},
+    {"name": "a\u202eb"},
+    {"name": "a\x1c"},
+    {"name": "Staff\n\n"},
     {"name": 5},
     {"uid": 1},
     {"name": "A", "uid": 1},
@@ -86,6 +93,19 @@ def test_hot_params_compile() -> None:
     for name in ("get", "list", "count", "create", "set"):
         for param in loaded.methods[f"Customergroup.{name}"].params:
             assert param.quick is not None, (name, param.name)
+
+
+def test_patch_schemas_compile() -> None:
+    """create and set check a valid name without jsonschema: allOf holds the name's rules."""
+    loaded = Schemas.load()
+    assert all(compile_check(loaded.object_for(new=new)) is not None for new in (True, False))
+
+
+def test_all_of_holds_when_every_part_holds() -> None:
+    both = compile_check({"allOf": [{"pattern": "^a"}, {"maxLength": 2}]})
+    assert both is not None
+    assert (both("ab"), both("abc"), both("ba"), both(5)) == (True, False, False, True)
+    assert compile_check({"allOf": [{"pattern": "^a"}, {"format": "email"}]}) is None
 
 
 def test_unknown_keywords_fall_back_to_jsonschema() -> None:

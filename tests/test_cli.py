@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import stat
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
+
+from customergroup_rpc.__main__ import _cors_origins, _parser
 
 from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
 
@@ -216,3 +220,145 @@ def test_help_and_an_in_memory_server(tmp_path: Path) -> None:
         server.start()
         assert server.result("Customergroup.count", []) == 0  # kept nothing
     assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".stderr.log")]
+
+
+# --- what an outsider sends (issue 10: items 1, 2 and 10, and CORS) ---
+
+
+def send_raw(port: int, data: bytes) -> bytes:
+    """``data`` on a new connection; everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def refused_requests(token: str) -> list[bytes]:
+    """Requests aiohttp cannot parse, each carrying ``token``."""
+    body = b"\r\nContent-Length: 2\r\n\r\n{}"
+    return [
+        b"POST /backend/jsonrpc/v1/?auth=" + token.encode() + b"&q=a b HTTP/1.1\r\nHost: x" + body,
+        b"POST /backend/jsonrpc/v1/?auth=" + token.encode() + "&q=é HTTP/1.1".encode() + body,
+        b"POST /backend/jsonrpc/v1/?%61uth=" + token.encode() + b"&q=a b HTTP/1.1" + body,
+        b"POST /backend/jsonrpc/v1/ HTTP/1.1\r\nAuthorization: Bearer "
+        + token.encode()
+        + b"\x01"
+        + body,
+        # A good request, then a bad one on the same connection.
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /?auth="
+        + token.encode()
+        + b"&x=a b HTTP/1.1"
+        + body,
+    ]
+
+
+def test_requests_aiohttp_refuses_leave_no_token_and_no_traceback_in_the_log(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path, db=":memory:") as server:
+        for request in refused_requests(ADMIN_TOKEN):
+            assert b" 400 Bad Request\r\n" in send_raw(server.port, request)
+        assert server.result("Customergroup.count", []) == 0  # still serving
+        assert server.stop() == 0  # every line written
+        log = server.stderr()
+    assert ADMIN_TOKEN not in log
+    assert ADMIN_TOKEN.removeprefix("cgr_test_")[:12] not in log
+    assert "Traceback" not in log
+    assert "Error handling request" not in log
+    assert log.count('"UNKNOWN /" - 400 ') == len(refused_requests(ADMIN_TOKEN))
+
+
+def test_each_request_that_is_no_http_gets_one_short_access_line(tmp_path: Path) -> None:
+    sent = 200
+    with Server(tmp_path, db=":memory:") as server:
+        for _ in range(sent):
+            assert send_raw(server.port, b"X\r\n\r\n").startswith(b"HTTP/1.0 400 ")
+        assert server.stop() == 0
+        log = server.stderr()
+    lines = [line for line in log.splitlines()[1:] if '"GET /health"' not in line]  # no banner
+    refused = re.compile(r'\S+ \S+ INFO 127\.0\.0\.1 "UNKNOWN /" - 400 \d+\.\dms')
+    assert len(lines) == sent, log[:2000]
+    assert all(refused.fullmatch(line) for line in lines), log[:2000]
+    assert "Traceback" not in log
+
+
+async def test_sigterm_closes_an_open_websocket_with_going_away_and_exits(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path, db=":memory:") as server:
+        url = f"http://127.0.0.1:{server.port}/backend/jsonrpc/v1/?auth={ADMIN_TOKEN}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_str(rpc("Customergroup.count", []).decode())
+            assert (await ws.receive_json(timeout=10))["result"] == 0
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            closed = await ws.receive(timeout=10)
+        assert (closed.type, closed.data) == (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSCloseCode.GOING_AWAY,
+        )
+        # Bounded, generously: before, it took about 22 s.
+        assert server.process.wait(timeout=10) == 0, server.stderr()
+        assert "Traceback" not in server.stderr()
+
+
+def test_cors_origin_flag_answers_preflights_for_that_origin_only(tmp_path: Path) -> None:
+    allowed = "https://admin.example.com"
+    with Server(tmp_path, db=":memory:", args=("--cors-origin", allowed + "/")) as server:
+        for origin, status in ((allowed, 204), ("https://elsewhere.example.com", 403)):
+            conn = server.connection()
+            try:
+                headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+                conn.request("OPTIONS", "/backend/jsonrpc/v1/", headers=headers)
+                response = conn.getresponse()
+                response.read()
+            finally:
+                conn.close()
+            assert response.status == status
+            assert response.getheader("Access-Control-Allow-Origin") == (
+                origin if status == 204 else None
+            )
+
+
+def test_a_bad_cors_origin_stops_serve_with_a_message(tmp_path: Path) -> None:
+    result = cli("serve", "--port", str(free_port()), "--cors-origin", "*", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not an origin" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "expected"),
+    [
+        (None, [], set()),
+        ("", [], set()),
+        (
+            "https://a.example.com, http://localhost:8000/ ,,",
+            [],
+            {"https://a.example.com", "http://localhost:8000"},
+        ),
+        (
+            "https://a.example.com",
+            ["--cors-origin", "https://b.example.com"],
+            {"https://b.example.com"},
+        ),
+    ],
+    ids=["unset", "empty", "comma-separated", "flags win"],
+)
+def test_cors_origins_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, environment: str | None, flags: list[str], expected: set[str]
+) -> None:
+    if environment is None:
+        monkeypatch.delenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", raising=False)
+    else:
+        monkeypatch.setenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", environment)
+    args = _parser().parse_args(["serve", *flags])
+    assert _cors_origins(args) == expected
+
+
+def test_a_bad_origin_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", "https://a.example.com,null")
+    with pytest.raises(SystemExit, match="CUSTOMERGROUP_RPC_CORS_ORIGINS: 'null' is not an origin"):
+        _cors_origins(_parser().parse_args(["serve"]))

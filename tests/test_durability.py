@@ -205,3 +205,37 @@ def test_a_write_is_on_disk_before_its_response(tmp_path: Path) -> None:
         assert server.result("Customergroup.delete", [group["uid"]]) is True
         assert str(group["uid"]) not in stored_groups(db)
         assert len(stored_groups(db)) == 4
+
+
+@pytest.mark.parametrize("attempt", ["lock file removed", "through a link", "both"])
+def test_a_second_server_on_the_same_file_is_refused_and_the_first_loses_nothing(
+    tmp_path: Path, attempt: str
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "etc").mkdir()
+    db = tmp_path / "data" / "groups.db.json"
+    link = tmp_path / "etc" / "groups.db.json"
+    link.symlink_to(Path("..") / "data" / "groups.db.json")
+    second_dir = tmp_path / "second"  # its own folder for its logs
+    second_dir.mkdir()
+    with Server(tmp_path, db) as first:
+        before = first.result("Customergroup.create", [{"name": "Before"}])["uid"]
+        if attempt != "through a link":
+            Path(f"{db}.lock").unlink()
+        second = Server(second_dir, db if attempt == "lock file removed" else link)
+        process = second.spawn()
+        try:
+            code = process.wait(timeout=15)
+        finally:
+            second.stop()
+        assert code != 0
+        said = second.stderr()
+        assert f"{db} is in use by another customergroup-rpc server" in said, said
+        assert "Traceback" not in said, said
+        after = first.result("Customergroup.create", [{"name": "After"}])["uid"]
+        assert every_group(first) == {before: "Before", after: "After"}
+    assert link.is_symlink()
+    assert {int(uid): g["name"] for uid, g in stored_groups(db).items()} == {
+        before: "Before",
+        after: "After",
+    }

@@ -101,7 +101,7 @@ async def test_a_failed_disk_write_answers_an_error_changes_nothing_and_reads_go
     await client.post(URL, json=req("create", [{"name": "Staff"}]))
     before = (tmp_path / "db.json").read_bytes()
 
-    def disk_full(target: Path, data: bytes, mode: int = 0o600) -> None:
+    def disk_full(target: Path, data: bytes, mode: int = 0o600, lock: object = None) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("customergroup_rpc.store.write_atomic", disk_full)

@@ -154,5 +154,8 @@ async def test_memberships_survive_a_reopen(tmp_path: Path, clock: Clock) -> Non
     await service.move_customers(1, 2, [3], AT)
     await store.aclose()
     again = TinyStore.open(path)
-    assert (again.committed.members(1), again.committed.members(2)) == (frozenset({1, 2}), frozenset({3}))
+    assert (again.committed.members(1), again.committed.members(2)) == (
+        frozenset({1, 2}),
+        frozenset({3}),
+    )
     again.close()

@@ -232,6 +232,17 @@ def test_errors_carry_the_codes_of_methods_json_and_the_messages_of_the_error_cl
     ]
 
 
+def test_the_document_lists_every_error_class_as_the_readme_does(doc: dict[str, Any]) -> None:
+    listed = doc["components"]["errors"]
+    assert [(e["code"], e["message"], e["x-when"]) for e in listed.values()] == [
+        (error.code, error.message, error.when) for error in ERRORS
+    ]
+    # Each method's errors are among them, and every method may answer the transport's errors.
+    codes = {error.code for error in ERRORS}
+    for method in doc["methods"]:
+        assert {e["code"] for e in method["errors"]} <= codes, method["name"]
+
+
 def test_descriptions_say_which_scope_a_method_needs(doc: dict[str, Any]) -> None:
     assert "manage scope" in methods(doc)["Customergroup.create"]["description"]
     assert "manage or view scope" in methods(doc)["Customergroup.list"]["description"]
@@ -275,14 +286,17 @@ async def test_rpc_discover_answers_without_a_token(
     assert answer == {"jsonrpc": "2.0", "result": json.loads(json.dumps(doc)), "id": "d"}
 
 
-async def test_rpc_discover_with_params_points_at_each_of_them(
+async def test_rpc_discover_with_params_refuses_them_with_one_problem(
     client: TestClient[Any, Any],
 ) -> None:
-    answer = await post(client, {"jsonrpc": "2.0", "method": DISCOVER, "params": [1, 2], "id": 1})
-    assert answer["error"]["code"] == -32602
-    assert [p["pointer"] for p in answer["error"]["data"]] == ["/0", "/1"]
-    named = {"jsonrpc": "2.0", "method": DISCOVER, "params": {"full": True}, "id": 1}
-    assert (await post(client, named))["error"]["data"][0]["pointer"] == "/full"
+    # One problem however many params: rpc.discover needs no token, so it must not echo them.
+    for params in ([1, 2], [0] * 1000, {"full": True}):
+        answer = await post(
+            client, {"jsonrpc": "2.0", "method": DISCOVER, "params": params, "id": 1}
+        )
+        assert answer["error"]["code"] == -32602
+        message = "rpc.discover takes no params: send none, [] or {}."
+        assert answer["error"]["data"] == [{"pointer": "", "message": message}]
 
 
 async def test_every_documented_method_is_dispatched(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from customergroup_rpc.errors import InvalidParams
+from customergroup_rpc.errors import LIMIT, InvalidParams
 from customergroup_rpc.params import Binder, customer_problems
 from customergroup_rpc.schemas import Schemas
 
@@ -125,3 +125,27 @@ def test_paging_numbers_beyond_2_53_are_refused(binder: Binder, key: str, value:
     """Found by fuzzing: itertools.islice raised on a limit beyond 2**63 - 1 (a -32603)."""
     assert pointers(binder, "list", [None, {key: value}]) == [f"/1/{key}"]
     assert pointers(binder, "listCustomers", [1, {key: value}]) == [f"/1/{key}"]
+
+
+def test_ten_thousand_bad_customers_list_the_first_hundred_and_count_the_rest(
+    binder: Binder,
+) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        binder.bind(binder.schemas.methods["Customergroup.addCustomers"], [1, [0] * 10_000])
+    found = caught.value.problems
+    assert [p["pointer"] for p in found[:LIMIT]] == [f"/1/{i}" for i in range(LIMIT)]
+    assert found[LIMIT]["pointer"] == "/1"
+    assert found[LIMIT]["message"].startswith("9,900 more problems here are not listed")
+
+
+def test_many_unknown_named_params_list_the_first_hundred_in_order(binder: Binder) -> None:
+    listed = pointers(binder, "count", {f"k{i:05}": 1 for i in range(5000)})
+    assert listed == [f"/k{i:05}" for i in range(LIMIT)] + [""]
+
+
+def test_a_long_unknown_param_name_is_cut_short_in_the_message(binder: Binder) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        binder.bind(binder.schemas.methods["Customergroup.count"], {"x" * 10_000: 1})
+    (problem,) = caught.value.problems
+    assert problem["pointer"] == "/" + "x" * 10_000
+    assert len(problem["message"]) < 200

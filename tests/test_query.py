@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from customergroup_rpc import query
-from customergroup_rpc.errors import InvalidParams
-from customergroup_rpc.query import WHOLE, Query, apply, keys, parse
+from customergroup_rpc.errors import LIMIT, InvalidParams
+from customergroup_rpc.query import WHOLE, apply, keys, parse
 
 CASES = json.loads((Path(__file__).parent / "cases" / "query.json").read_text("utf-8"))
 SHAPE: dict[str, Any] = CASES["shape"]
@@ -191,15 +189,26 @@ def test_apply_whole_copies_the_object() -> None:
     assert result is not GROUP
 
 
-def test_parsed_nodes_are_frozen_and_comparable() -> None:
-    first = parse(["uid", "name"], GROUP_SHAPE, "/1")
-    assert first == parse({"name": True, "uid": True}, GROUP_SHAPE, "/1")
-    assert isinstance(first, Query)
-    with pytest.raises(AttributeError):
-        first.picks = None  # type: ignore[misc]
+def test_the_array_and_object_forms_parse_to_one_query() -> None:
+    assert parse(["uid", "name"], GROUP_SHAPE, "/1") == parse(
+        {"name": True, "uid": True}, GROUP_SHAPE, "/1"
+    )
 
 
-def test_docstring_examples() -> None:
-    outcome = doctest.testmod(query)
-    assert outcome.attempted > 0
-    assert outcome.failed == 0
+@pytest.mark.parametrize(
+    ("raw", "at"),
+    [
+        ([0] * 300, "/1"),
+        (["nope"] * 300, "/1"),
+        ({f"k{i}": True for i in range(300)}, "/1"),
+    ],
+)
+def test_a_long_query_lists_the_first_hundred_problems_and_counts_the_rest(
+    raw: Any, at: str
+) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, GROUP_SHAPE, "/1")
+    found = caught.value.problems
+    assert len(found) == LIMIT + 1
+    assert found[LIMIT]["pointer"] == at
+    assert found[LIMIT]["message"].startswith("200 more problems here are not listed")

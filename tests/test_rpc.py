@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -10,6 +11,7 @@ from unittest import mock
 import pytest
 
 from customergroup_rpc import files
+from customergroup_rpc.errors import LIMIT
 from customergroup_rpc.rpc import READS, WRITES, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
@@ -184,3 +186,129 @@ async def test_a_batch_member_whose_method_is_no_string_is_invalid(
     first, second = await answer(rpc, batch)
     assert first["result"]["name"] == "A"
     assert second["error"]["code"] == -32600
+
+
+async def test_a_by_name_param_called_context_is_an_unknown_param_not_a_leak(
+    rpc: Dispatcher,
+) -> None:
+    # The methods take the context first: a named param "context" once collided with it and
+    # was answered -32603 with the TypeError's text as data.
+    for method in ("Customergroup.count", "Customergroup.create", "rpc.discover"):
+        member = {"jsonrpc": "2.0", "method": method, "params": {"context": 1}, "id": 1}
+        error = (await answer(rpc, member))["error"]
+        assert error["code"] == -32602, error
+        assert "argument" not in json.dumps(error)
+
+
+# Problems per request (issue 10): every shape of bad input that repeats, each element one
+# problem. A problem is at most ~200 bytes, so the constant allows LIMIT + 1 of them.
+SLACK = 200 * (LIMIT + 1)
+AMPLIFIERS: dict[str, tuple[str, Callable[[int], Any]]] = {
+    "containsAny of zeros": (
+        "Customergroup.count",
+        lambda n: [{"/customers": {"containsAny": [0] * n}}],
+    ),
+    "in of strings for a number": ("Customergroup.count", lambda n: [{"/uid": {"in": ["x"] * n}}]),
+    "in inside a list selection": (
+        "Customergroup.list",
+        lambda n: [None, {"filters": {"/uid": {"in": [True] * n}}}],
+    ),
+    "unknown filter pointers": ("Customergroup.count", lambda n: [{f"/{i}": 1 for i in range(n)}]),
+    "unknown conditions": (
+        "Customergroup.count",
+        lambda n: [{"/uid": {str(i): 1 for i in range(n)}}],
+    ),
+    "query array of numbers": ("Customergroup.get", lambda n: [1, [0] * n]),
+    "query array of unknown names": ("Customergroup.get", lambda n: [1, ["x"] * n]),
+    "query object of unknown keys": (
+        "Customergroup.get",
+        lambda n: [1, {str(i): 1 for i in range(n)}],
+    ),
+    "patch of unknown keys": ("Customergroup.set", lambda n: [1, {str(i): 1 for i in range(n)}]),
+    "customers that are no uids": ("Customergroup.addCustomers", lambda n: [1, [0] * n]),
+    "customers not in the group": (
+        "Customergroup.moveCustomers",
+        lambda n: [1, 2, list(range(1, n + 1))],
+    ),
+    "unknown named params": ("Customergroup.count", lambda n: {str(i): 1 for i in range(n)}),
+}
+
+
+@pytest.fixture
+async def two_groups() -> Dispatcher:
+    schemas = Schemas.load()
+    rpc = Dispatcher(Customergroups(TinyStore.open(None), schemas), schemas, max_batch=100)
+    await answer(rpc, [create("A", 1), create("B", 2)])
+    return rpc
+
+
+async def sizes(rpc: Dispatcher, body: Any) -> tuple[int, int, Any]:
+    raw = json.dumps(body).encode()
+    out = await rpc.handle(raw, Context(scope="manage"))
+    assert out is not None
+    return len(raw), len(out), json.loads(out)
+
+
+@pytest.mark.parametrize("n", [1, LIMIT + 1, 10_000])
+@pytest.mark.parametrize("case", AMPLIFIERS)
+async def test_a_request_is_answered_with_at_most_4_times_its_size_in_problems(
+    two_groups: Dispatcher, case: str, n: int
+) -> None:
+    method, params = AMPLIFIERS[case]
+    sent, received, reply = await sizes(
+        two_groups, {"jsonrpc": "2.0", "method": method, "params": params(n), "id": 1}
+    )
+    assert received <= 4 * sent + SLACK, (sent, received)
+    problems = reply["error"]["data"]
+    assert len(problems) == min(n, LIMIT + 1)
+    if n > LIMIT:
+        assert problems[-1]["message"].startswith(f"{n - LIMIT:,} more problem")
+
+
+async def test_validate_lists_at_most_the_limit_and_then_how_many_more(
+    two_groups: Dispatcher,
+) -> None:
+    patch = {str(i): 1 for i in range(10_000)}
+    member = {
+        "jsonrpc": "2.0",
+        "method": "Customergroup.validate",
+        "params": [None, patch],
+        "id": 1,
+    }
+    sent, received, reply = await sizes(two_groups, member)
+    assert received <= 4 * sent + SLACK
+    # 10,000 unknown keys, and the name a new group needs
+    assert reply["result"][-1]["message"].startswith("9,901 more problems here")
+
+
+async def test_discover_answers_any_number_of_params_with_one_problem(
+    two_groups: Dispatcher,
+) -> None:
+    for params in ([0] * 100_000, {str(i): 0 for i in range(10_000)}):
+        member = {"jsonrpc": "2.0", "method": "rpc.discover", "params": params, "id": 1}
+        sent, received, reply = await sizes(two_groups, member)
+        assert received <= 4 * sent + SLACK
+        assert len(reply["error"]["data"]) == 1
+
+
+async def test_a_batch_shares_one_limit_of_problems_among_its_members(
+    two_groups: Dispatcher,
+) -> None:
+    bad = {"/customers": {"containsAny": [0] * (LIMIT + 1)}}
+    batch = [
+        {"jsonrpc": "2.0", "method": "Customergroup.count", "params": [bad], "id": i}
+        for i in range(100)
+    ]
+    sent, received, replies = await sizes(two_groups, batch)
+    assert received <= 4 * sent + SLACK, (sent, received)
+    first, second, *rest = (reply["error"]["data"] for reply in replies)
+    assert len(first) == LIMIT + 1
+    assert first[-1]["message"].startswith("1 more problem here")
+    assert second == [
+        {
+            "pointer": "/0/~1customers/containsAny",
+            "message": "101 problems here are not listed: the answers to a request list at most "
+            "100.",
+        }
+    ]
+    assert all(data == second for data in rest)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import random
+import shutil
+import subprocess
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from customergroup_rpc.schemas import Schemas, schema_dir
+from customergroup_rpc.service import Customergroups
+from customergroup_rpc.store import TinyStore
+from customergroup_rpc.text import SPACES, fold
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +40,8 @@ def test_get_schema_marks_read_only_properties(schemas: Schemas) -> None:
         "changed",
         "customerCount",
     }
-    assert props["name"]["maxLength"] == 255
+    # 255 counts the trimmed name (a pattern); maxLength bounds the name as sent.
+    assert props["name"]["maxLength"] == 1024
     assert all("title" in v and "description" in v for v in props.values())
 
 
@@ -43,18 +53,46 @@ def test_object_for_returns_a_copy(schemas: Schemas) -> None:
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [
-        ({"name": 5}, [("/name", "name must be a string, not an integer.")]),
+        ({"name": 5}, [("/name", "name must be a string, not the number 5.")]),
         ({"name": ""}, [("/name", "name must not be empty.")]),
         (
             {"name": "x" * 300},
-            [("/name", "name must be at most 255 characters long (it has 300).")],
+            [
+                (
+                    "/name",
+                    "The name must be at most 255 characters long once the whitespace around it"
+                    " is trimmed.",
+                )
+            ],
         ),
         (
             {"name": "a\tb"},
             [
                 (
                     "/name",
-                    "The name must not contain control characters (such as line breaks or tabs).",
+                    "The name must not contain control characters (such as line breaks or tabs),"
+                    " except in the whitespace around it.",
+                )
+            ],
+        ),
+        (
+            {"name": " \u200b "},
+            [
+                (
+                    "/name",
+                    "The name must contain at least one visible character: whitespace and"
+                    " invisible characters alone are no name.",
+                )
+            ],
+        ),
+        (
+            {"name": "a\u202eb"},
+            [
+                (
+                    "/name",
+                    "The name must not contain bidirectional controls (U+061C, U+200E, U+200F,"
+                    " U+202A to U+202E, U+2066 to U+2069): they make text read differently from"
+                    " how it is stored.",
                 )
             ],
         ),
@@ -67,7 +105,7 @@ def test_object_for_returns_a_copy(schemas: Schemas) -> None:
             [
                 (
                     "/a~1b",
-                    "Unknown key 'a/b'. Allowed keys: changed, created, customerCount, name, uid.",
+                    "Unknown key 'a/b'. A patch may set: name.",
                 )
             ],
         ),
@@ -83,7 +121,8 @@ def test_patch_problems_are_sentences_at_exact_pointers(
 def test_client_side_validation_agrees_with_the_server(schemas: Schemas) -> None:
     """A front end validating with getSchema's schema rejects what the server rejects."""
     client = Draft7Validator(schemas.object_for(new=True))
-    for patch in ({"name": 5}, {"name": ""}, {"name": "x" * 256}, {"name": "a\nb"}, {}, {"x": 1}):
+    refused = ({"name": 5}, {"name": ""}, {"name": "x" * 256}, {"name": "a\nb"}, {}, {"x": 1})
+    for patch in refused:
         assert not client.is_valid(patch)
         assert schemas.check_patch(patch, new=True)
     assert client.is_valid({"name": "Staff"})
@@ -108,3 +147,128 @@ def test_param_problems_point_into_the_params(schemas: Schemas) -> None:
     selection = schemas.methods["Customergroup.list"].params[1]
     found = schemas.check_param(selection, {"limit": -1, "sort": "size", "page": 2}, "/1")
     assert [p["pointer"] for p in found] == ["/1/limit", "/1/page", "/1/sort"]
+
+
+# --- getSchema and the server agree on names (issue 10, item 11) ---
+
+# Characters where the name rule has an edge: whitespace, controls, bidirectional controls,
+# invisibles, lone surrogates, astral and combining characters.
+EDGE_CHARS = [
+    *SPACES,
+    *"\x00\x08\x1c\x1f\x7f\x9f\ud800\udfff",
+    *"\u061c\u200e\u200f\u202a\u202e\u2066\u2069",
+    *"\u00ad\u034f\u115f\u180e\u200b\u200d\u2060\u2064\u3164\ufe0f\ufeff\uffa0\ufff8\u2800",
+    *"\U0001bca0\U0001d159\U0001d173\U000e0001\U000e0041\U000e0fff",
+    *"aZ0é\u0301Ｓß😀\U0010ffff\U0010fffe\ue000\u00a8",
+]
+LONG_FILLS = ["x", "😀", "x ", "x\u200b", "\u200bx", "x\x00", "x\u202e", " "]
+
+
+def surrounded(core: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    around = st.text(st.sampled_from([*SPACES, "\u200b", "\x00", "\x1c"]), max_size=3)
+    return st.builds(lambda before, text, after: before + text + after, around, core, around)
+
+
+NAMES = surrounded(
+    st.one_of(
+        st.text(st.one_of(st.sampled_from(EDGE_CHARS), st.characters(exclude_categories=()))),
+        st.builds(
+            lambda fill, length, tail: (fill * length)[:length] + tail,
+            st.sampled_from(LONG_FILLS),
+            st.integers(250, 258),
+            st.sampled_from(["", " ", "y", "\u200b", " y"]),
+        ),
+        # 1024 characters as sent is the most, whatever the trimmed length.
+        st.builds(lambda n: " " * n + "x", st.integers(1020, 1026)),
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def groups() -> Customergroups:
+    """The service on an empty store: uniqueness never speaks."""
+    return Customergroups(TinyStore.open(None), Schemas.load())
+
+
+def server_accepts(groups: Customergroups, name: str) -> bool:
+    return not any(p["pointer"] == "/name" for p in groups.validate(None, {"name": name}))
+
+
+def the_rule_accepts(name: str) -> bool:
+    """SPEC 3 in plain Python: trimmed, 1 to 255 characters, one visible, no controls."""
+    trimmed = name.strip(SPACES)
+    controls = any(unicodedata.category(c) in {"Cc", "Cs", "Zl", "Zp"} for c in trimmed)
+    # Embeddings, overrides and isolates by their bidirectional class; the three marks have
+    # the class of a letter (L, R, AL), so they are named.
+    bidi = any(
+        unicodedata.bidirectional(c)
+        in {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+        or c in "\u200e\u200f\u061c"
+        for c in trimmed
+    )
+    short = 1 <= len(trimmed) <= 255 and len(name) <= 1024
+    return short and not controls and not bidi and fold(trimmed) != ""
+
+
+@given(name=NAMES)
+def test_get_schema_and_validate_agree_on_every_name(groups: Customergroups, name: str) -> None:
+    """A front end running getSchema's schema with a stock validator judges names as the server."""
+    client = Draft7Validator(groups.schema(None))
+    assert client.is_valid({"name": name}) == server_accepts(groups, name)
+
+
+@given(name=NAMES)
+def test_the_schema_says_what_the_name_rule_says(groups: Customergroups, name: str) -> None:
+    assert server_accepts(groups, name) == the_rule_accepts(name)
+
+
+def samples() -> list[str]:
+    """Names for a JavaScript engine to judge: every edge character in every place, long ones."""
+    found = ["", "Staff", "\tStaff\n", "  ", " " + "x" * 255 + "  ", "x" * 256]
+    found += [" " * 769 + "x" * 255, " " * 770 + "x" * 255]  # 1024 and 1025 as sent
+    for c in EDGE_CHARS:
+        found += [c, "a" + c, c + "a", "a" + c + "b", " " + c + " ", c * 3]
+    for fill in LONG_FILLS:
+        for length in range(252, 259):
+            core = (fill * length)[:length]
+            found += [core, f" {core} ", f"\u3000{core}\n", core + "\u200b", core + " y"]
+    chosen = random.Random(11)
+    pool = [*EDGE_CHARS, *(chr(c) for c in chosen.sample(range(0x110000), 2000))]
+    found += ["".join(chosen.choices(pool, k=chosen.randint(1, 12))) for _ in range(3000)]
+    # What a JSON text can carry: a high and a low surrogate side by side are one character.
+    return [json.loads(json.dumps(name)) for name in found]
+
+
+JUDGE = """
+const {schema, names} = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const patterns = schema.allOf.map(rule => new RegExp(rule.pattern, "u"));
+const length = name => [...name].length;
+const short = name => length(name) >= schema.minLength && length(name) <= schema.maxLength;
+const valid = name => short(name) && patterns.every(p => p.test(name));
+console.log(JSON.stringify(names.map(valid)));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_browser_regex_engine_judges_names_as_the_server(groups: Customergroups) -> None:
+    """The patterns are ECMA-262 with the u flag, as front ends run them."""
+    name_schema = groups.schema(None)["properties"]["name"]
+    keywords = {"type", "title", "description", "minLength", "maxLength", "errorMessage", "allOf"}
+    assert set(name_schema) == keywords
+    assert all(
+        set(rule) == {"$comment", "pattern", "errorMessage"} for rule in name_schema["allOf"]
+    )
+    names = samples()
+    request = json.dumps({"schema": name_schema, "names": names})
+    done = subprocess.run(
+        ["node", "-e", JUDGE],
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    judged = json.loads(done.stdout)
+    disagree = [n for n, ok in zip(names, judged, strict=True) if ok != server_accepts(groups, n)]
+    assert disagree == []

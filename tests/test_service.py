@@ -103,6 +103,78 @@ async def test_name_of_255_characters_is_accepted(groups: Customergroups) -> Non
     assert groups.validate(None, {"name": "x" * 255}) == []
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("\tStaff\n", "Staff"),
+        (" " + "x" * 255 + "  ", "x" * 255),
+        ("\u2028\u3000Staff\u00a0\u0085", "Staff"),
+        ("\u200bStaff", "\u200bStaff"),  # kept as sent: only the comparison drops it
+        ("👩\u200d💻 Devs\ufe0f", "👩\u200d💻 Devs\ufe0f"),
+    ],
+)
+async def test_whitespace_around_a_name_is_trimmed_and_the_rest_kept(
+    groups: Customergroups, sent: str, stored: str
+) -> None:
+    assert groups.validate(None, {"name": sent}) == []
+    assert (await groups.set(None, {"name": sent}))["name"] == stored
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("\u200b", "at least one visible character"),
+        (" \u200b\u3164 ", "at least one visible character"),
+        ("\u2800\ufeff", "at least one visible character"),
+        ("\U000e0041\ufe0f", "at least one visible character"),
+        ("\u202eInvisible", "bidirectional controls"),
+        ("Staff\u200e", "bidirectional controls"),
+        ("\u2066Staff\u2069", "bidirectional controls"),
+        ("\u061cStaff", "bidirectional controls"),
+        ("\x1cStaff", "control characters"),  # Python's strip() would have trimmed it
+        ("Staff\u2028Room", "control characters"),
+        ("x" * 256, "at most 255 characters long once the whitespace around it is trimmed"),
+        (" " + "x" * 254 + " \u200b ", "at most 255 characters"),
+    ],
+)
+async def test_names_a_person_cannot_read_are_refused_with_the_reason(
+    groups: Customergroups, name: str, message: str
+) -> None:
+    problems = groups.validate(None, {"name": name})
+    assert [p["pointer"] for p in problems] == ["/name"]
+    assert message in problems[0]["message"]
+    with pytest.raises(PatchInvalid):
+        await groups.set(None, {"name": name})
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "Invisible\u200b",
+        "\u200bInvisible",
+        "Invis\u00adible",
+        "Invisible\ufeff",
+        "Invisible\u2060",
+        "Invisible\u3164",
+        "Invis\u200dible",
+        "Invis\u200cible",
+        "Invisible\ufe0e",
+        "Invisible\U000e0001",
+        "INVISIBLE\u2800",
+    ],
+)
+async def test_a_name_with_invisible_characters_is_taken_by_the_name_without(
+    groups: Customergroups, lookalike: str
+) -> None:
+    await groups.set(None, {"name": "Invisible"})
+    problems = groups.validate(None, {"name": lookalike})
+    assert problems == [
+        {"pointer": "/name", "message": "The name is taken: customer group 1 is called Invisible."}
+    ]
+    await groups.set(None, {"name": "Other\u200b"})
+    assert groups.validate(None, {"name": "other"})[0]["message"].startswith("The name is taken")
+
+
 async def test_validate_matches_set_and_saves_nothing(groups: Customergroups) -> None:
     await groups.set(None, {"name": "Staff"})
     assert groups.validate(1, {"name": "Renamed"}) == []
@@ -246,3 +318,18 @@ async def test_uid_pages_agree_whichever_plan_the_prefix_gets(
         ]
         assert [name for page in pages for name in page] == expected
         assert groups.count(where) == len(expected)
+
+
+async def test_count_and_lists_agree_on_a_prefix_of_the_last_code_point(
+    groups: Customergroups, clock: Clock
+) -> None:
+    top = "\U0010ffff"
+    await make(groups, clock, top, top * 2, top + "a", top * 3, "a", "\U0010fffe")
+    where = filters.parse({"/name": {"startsWith": top}}, FIELDS, "/0")
+    by_uid = names(groups.select(Selection(where=where)))
+    by_name = names(groups.select(Selection(where=where, sort="name")))
+    assert by_uid == [top, top * 2, top + "a", top * 3]
+    assert by_name == [top, top + "a", top * 2, top * 3]
+    assert groups.count(where) == 4
+    descending = groups.select(Selection(where=where, sort="name", descending=True))
+    assert names(descending) == by_name[::-1]

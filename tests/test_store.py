@@ -34,12 +34,12 @@ def gated_writes(
     gate, writes = threading.Event(), []
     real = files.write_atomic
 
-    def write(target: Path, data: bytes, mode: int = 0o600) -> None:
+    def write(target: Path, data: bytes, mode: int = 0o600, lock: files.Lock | None = None) -> None:
         writes.append(len(data))
         gate.wait(5)
         if fail:
             raise OSError(28, "No space left on device")
-        real(target, data, mode)
+        real(target, data, mode, lock)
 
     monkeypatch.setattr("customergroup_rpc.store.write_atomic", write)
     return gate, writes
@@ -207,8 +207,6 @@ async def test_prefix_search_follows_renames_and_deletes(db: Path | None) -> Non
         b"",
         b'{"customergroups": {"x": 1}}',
         b'{"meta": 5}',
-        b'{"customergroups": {"1": {"name": "A", "created": "x", "changed": "x"}, '
-        b'"2": {"name": " a ", "created": "x", "changed": "x"}}}',
     ],
 )
 def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, content: bytes) -> None:
@@ -218,6 +216,21 @@ def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, conte
     assert path.name in str(caught.value)
     assert path.read_bytes() == content
     TinyStore.open(path.with_name("other.json")).close()
+
+
+def test_groups_that_are_one_name_open_both_listed_with_a_warning(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written before invisible characters stopped making a name new: nothing is locked away."""
+    groups = {"1": doc("Invisible"), "2": doc("Invisible\u200b"), "3": doc(" invisible ")}
+    path.write_text(json.dumps({"customergroups": groups}))
+    store = TinyStore.open(path)
+    assert store.committed.prefixed("invis") == [1, 2, 3]
+    assert store.committed.named("INVISIBLE") == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert "customer groups 1 ('Invisible') and 2 ('Invisible\\u200b') are one name" in warnings[0]
+    store.close()
 
 
 def test_a_refused_file_releases_its_lock(path: Path) -> None:
@@ -270,3 +283,102 @@ def test_malformed_members_refuse_to_open(path: Path, members: object) -> None:
     with pytest.raises(StoreError, match=r"members|customers"):
         TinyStore.open(path)
     assert path.read_bytes() == content
+
+
+# One database however it is named (issue 10, items 5 and 6).
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> tuple[Path, Path]:
+    """``etc/db.json -> ../data/db.json``, the target not there yet; (link, target)."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "data").mkdir()
+    link = tmp_path / "etc" / "db.json"
+    link.symlink_to(Path("..") / "data" / "db.json")
+    return link, tmp_path / "data" / "db.json"
+
+
+async def test_a_link_is_followed_the_target_written_and_locked(linked: tuple[Path, Path]) -> None:
+    link, target = linked
+    store = TinyStore.open(link)
+    assert store.path == target.resolve()
+    assert target.is_file()  # a dangling link's target is created at open
+    await store.stage([Put(1, doc("A"))])
+    await store.aclose()
+    assert link.is_symlink()
+    assert os.readlink(link) == os.path.join("..", "data", "db.json")
+    assert json.loads(target.read_text())["customergroups"]["1"]["name"] == "A"
+    assert sorted(p.name for p in link.parent.iterdir()) == ["db.json"]  # no lock, no temporary
+    assert sorted(p.name for p in target.parent.iterdir()) == ["db.json", "db.json.lock"]
+
+
+@pytest.mark.parametrize("order", ["link first", "target first"])
+def test_a_second_store_through_the_other_name_is_refused(
+    linked: tuple[Path, Path], order: str
+) -> None:
+    link, target = linked
+    first, second = (link, target) if order == "link first" else (target, link)
+    store = TinyStore.open(first)
+    with pytest.raises(StoreError, match="in use by another"):
+        TinyStore.open(second)
+    with pytest.raises(StoreError, match="in use by another"):
+        TinyStore.open(target.parent / ".." / "etc" / ".." / "data" / "db.json")
+    store.close()
+    TinyStore.open(second).close()
+
+
+def test_a_loop_of_links_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a.json").symlink_to("b.json")
+    (tmp_path / "b.json").symlink_to("a.json")
+    with pytest.raises(StoreError, match="Cannot follow the links"):
+        TinyStore.open(tmp_path / "a.json")
+
+
+@pytest.mark.parametrize("tamper", ["removed", "replaced"])
+async def test_a_second_store_is_refused_whatever_happened_to_the_lock_file(
+    path: Path, tamper: str
+) -> None:
+    store = TinyStore.open(path)
+    for uid in (1, 2, 3):  # each commit puts a new file in place: the lock goes with it
+        await store.stage([Put(uid, doc(str(uid)))])
+        lock_file = path.with_name(path.name + ".lock")
+        lock_file.unlink()
+        if tamper == "replaced":
+            lock_file.write_bytes(b"")
+        with pytest.raises(StoreError, match="in use by another"):
+            TinyStore.open(path)
+    await store.stage([Put(4, doc("4"))])  # the first store goes on writing
+    await store.aclose()
+    assert len(json.loads(path.read_text())["customergroups"]) == 4
+    TinyStore.open(path).close()
+
+
+async def test_a_file_put_in_place_of_the_database_is_never_overwritten(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A"))])
+    other = path.with_name("other.json")
+    other.write_bytes(b'{"customergroups": {}}')
+    os.replace(other, path)
+    with pytest.raises(WriteFailed):
+        await store.stage([Put(2, doc("B"))])
+    assert path.read_bytes() == b'{"customergroups": {}}'
+    assert "was replaced by a file this server did not write" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert store.committed.get(2) is None
+    await store.aclose()
+
+
+async def test_a_deleted_database_is_written_again_and_stays_locked(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A"))])
+    path.unlink()
+    await store.stage([Put(2, doc("B"))])
+    assert sorted(json.loads(path.read_text())["customergroups"]) == ["1", "2"]
+    assert "was deleted while this server ran" in caplog.text
+    with pytest.raises(StoreError, match="in use by another"):
+        TinyStore.open(path)
+    await store.aclose()
