@@ -6,7 +6,7 @@ on params, not the data. Every check raises ``Broken`` (an AssertionError) with 
 - HTTP 200 with ``application/json``, or 204 with an empty body when nothing is to be answered;
   413 (one -32600 error) only for a body over ``max_body``;
 - a body that is not standard JSON is one -32700; a batch is answered member by member, in
-  order, notifications left out; an empty batch is one -32600;
+  order, notifications left out; an empty batch, or one over ``max_batch``, is one -32600;
 - each answer has ``"jsonrpc": "2.0"`` and its request's id, exactly; never -32603; every error
   has a code documented for its method, its message and the documented ``data``: none, a string
   (-32600, -32601), or a non-empty list of ``{"pointer", "message"}`` (-32602, 9003) whose
@@ -75,6 +75,7 @@ def need(ok: object, *why: Any) -> None:
 
 
 def short(value: Any, limit: int = 300) -> str:
+    """A value as JSON text for a message, cut at ``limit`` characters."""
     text = json.dumps(value, ensure_ascii=False, default=repr)
     return text if len(text) <= limit else text[:limit] + "..."
 
