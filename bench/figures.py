@@ -176,6 +176,7 @@ def parse_wrk(text: str) -> Run:
     rpc = int(find(r"^JSON-RPC errors: (\d+)").group(1))
     socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
     errors = (socket_errors, int(non_2xx.group(1)) if non_2xx else 0, rpc)
+    said = "{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else ""
     requests = int(find(r"^\s*(\d+) requests in ").group(1))
     creates = re.search(r"^Creates: (\d+) answers in ([\d.]+) s", text, re.MULTILINE)
     return Run(
@@ -183,9 +184,7 @@ def parse_wrk(text: str) -> Run:
         rate=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
         p50=millis(50),
         p99=millis(99),
-        errors=""
-        if not any(errors)
-        else "{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors),
+        errors=said,
         answers=int(creates.group(1)) if creates else 0,
         span=float(creates.group(2)) if creates else 0.0,
     )

@@ -653,10 +653,10 @@ def exchange(service: Service, body: bytes, auth: Auth, path: str = ENDPOINT) ->
         checked = contract.check_reply(
             decode(body), reply, auth.scope, size=len(body), max_body=service.max_body
         )
-        for member, answer in checked.pairs:
+        for member, answer in checked.pairs:  # statistics, for known methods only
             method = member.get("method") if isinstance(member, dict) else None
-            outcome = answer["error"]["code"] if "error" in answer else "result"
-            event(f"{str(method).split('.')[-1]}: {outcome}")
+            if isinstance(method, str) and method in METHODS:
+                event(f"{method.split('.')[-1]}: {contract.code_of(answer) or 'result'}")
         if not checked.writes:
             assert service.db.read_bytes() == service.seed, "nothing was to change, the file did"
             assert await snapshot(client) == service.snapshot, "nothing was to change, data did"
