@@ -40,7 +40,7 @@ from machine import cpu_model, file_system  # bench/machine.py, beside this scri
 from customergroup_rpc import files, filters
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Selection
-from customergroup_rpc.store import TinyStore
+from customergroup_rpc.store.tiny import TinyStore
 
 BULK = 10_000  # customer uids in one call: the most SPEC 10 allows
 SINGLES = 20  # one-customer calls whose median is the baseline

@@ -8,7 +8,7 @@ concept, so the architecture reads from ``ls``::
     rpc.py        DISPATCH: the method table; the one place exceptions become JSON-RPC errors
     params.py     binds and checks params (with schemas.py, checks.py), with pointers
     service.py    MODEL: the Customergroup use cases and rules
-    store.py      STORE: durable commits to one TinyDB file (state.py: the data in memory)
+    store/        STORE: the seam (a Protocol of operations) and one module per engine
     query.py      the field-selection language;  filters.py: the filter-object language
     errors.py     the error tree;  text.py: how names compare;  codec.py: JSON in and out
     tokens.py     API tokens;  files.py: atomic files and the lock;  openrpc.py: discovery
@@ -17,8 +17,8 @@ concept, so the architecture reads from ``ls``::
 
 A split into ``server/``, ``client/`` and ``console/`` was considered and not made: the client
 side is two modules of the standard library, and the console is already its own folder, so the
-split would add import depth without showing anything the names do not. The store is the part
-that grows into a package (one module per engine) when a second engine arrives.
+split would add import depth without showing anything the names do not. The store is the one
+package: its ``__init__`` is the seam the service sees, and each engine is a module behind it.
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ from .errors import InternalError, InvalidRequest
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
-from .store import TinyStore
+from .store import open_store
 from .tokens import Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
@@ -108,7 +108,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
-    store = TinyStore.open(config.db)
+    store = open_store(config.db)
     try:
         tokens = Tokens(None if config.db is None else token_path(config.db))
         _first_tokens(tokens, config)

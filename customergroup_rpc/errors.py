@@ -16,6 +16,10 @@ Every error object a client receives is built by ``RpcError.response``, from the
 refusals with ``InvalidRequest`` and a bug outside dispatch with ``InternalError``). The README's
 error table and the OpenRPC document list ``ERRORS``, and tests hold them equal.
 
+The service and the stores raise ``DomainError``s, which speak of the data, not of the
+request (``GroupMissing``, ``NameTaken``, ``NotMembers``, ``SameGroup``); ``rpc.py`` turns
+each into its ``RpcError`` with ``DomainError.rpc``, giving it the pointers of the params.
+
 Bad-input errors carry a list of
 ``Problem`` dicts, each a JSON Pointer and a sentence a person can act on: at most ``LIMIT`` of
 them, then one saying how many more were found, so that no request is answered with many times
@@ -24,7 +28,7 @@ its own size in problems (``Problems``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypedDict
 
 LIMIT = 100
@@ -294,6 +298,66 @@ class ObjectNotFound(RpcError):
     def __init__(self, uid: int, pointer: str = "/0") -> None:
         super().__init__([Problem(pointer=pointer, message=f"No customer group with uid {uid}")])
         self.uid = uid
+
+
+class DomainError(Exception):
+    """Something about the data that stops an operation; ``rpc`` makes it a client's error."""
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        """The error to answer, with ``at(param)`` the pointer of a param of the call."""
+        raise NotImplementedError
+
+
+class GroupMissing(DomainError):
+    """No group with this uid; ``param`` names the param that gave it."""
+
+    def __init__(self, uid: int, param: str = "uid") -> None:
+        super().__init__(f"No customer group with uid {uid}")
+        self.uid, self.param = uid, param
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        return ObjectNotFound(self.uid, at(self.param))
+
+
+class NameTaken(DomainError):
+    """The name is another group's, as a person reads it."""
+
+    def __init__(self, uid: int, name: str) -> None:
+        super().__init__(f"The name is taken by customer group {uid}")
+        self.uid, self.name = uid, name
+
+    def problem(self) -> Problem:
+        message = f"The name is taken: customer group {self.uid} is called {self.name}."
+        return Problem(pointer="/name", message=message)
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        return PatchInvalid([self.problem()])
+
+
+class NotMembers(DomainError):
+    """Listed customers that are not in the group: (position in the list, customer uid)."""
+
+    def __init__(self, uid: int, strangers: Sequence[tuple[int, int]]) -> None:
+        super().__init__(f"Customers not in customer group {uid}")
+        self.uid, self.strangers = uid, strangers
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        found = Problems()
+        for index, customer in self.strangers:
+            if found.full:  # past the limit: counted, not worded
+                found.skip(at("customers"), len(self.strangers) - len(found))
+                break
+            message = f"Customer {customer} is not in customer group {self.uid}."
+            found.add(join(at("customers"), index), message)
+        return InvalidParams(found)
+
+
+class SameGroup(DomainError):
+    """A move from a group to itself."""
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        message = "A group cannot move customers to itself; name another."
+        return InvalidParams.at(at("toUid"), message)
 
 
 ERRORS: tuple[type[RpcError], ...] = (

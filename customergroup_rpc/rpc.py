@@ -9,8 +9,8 @@ that cost every request several µs and do nothing for us (see ``_one`` and ``_r
 >>> import asyncio
 >>> from customergroup_rpc.schemas import Schemas
 >>> from customergroup_rpc.service import Customergroups
->>> from customergroup_rpc.store import TinyStore
->>> rpc = Dispatcher(Customergroups(TinyStore.open(None), Schemas.load()), Schemas.load())
+>>> from customergroup_rpc.store import open_store
+>>> rpc = Dispatcher(Customergroups(open_store(None), Schemas.load()), Schemas.load())
 >>> body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}'
 >>> asyncio.run(rpc.handle(body, Context(scope="view")))
 b'{"jsonrpc":"2.0","result":0,"id":1}'
@@ -18,11 +18,9 @@ b'{"jsonrpc":"2.0","result":0,"id":1}'
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from inspect import isawaitable
 from typing import Any
 
 from jsonrpcserver import Error, Success
@@ -39,6 +37,7 @@ from .codec import dumps, loads
 from .errors import (
     LIMIT,
     BadAuthToken,
+    DomainError,
     Forbidden,
     InternalError,
     InvalidParams,
@@ -83,38 +82,34 @@ class Context:
         return shown
 
 
-Read = Callable[[Customergroups, Args], Any]
-Write = Callable[[Customergroups, Args], Awaitable[Any]]
+Call = Callable[[Customergroups, Args], Awaitable[Any]]
 
 
-# Reads answer from memory at once; writes wait for their commit (store.py).
+async def _count(groups: Customergroups, args: Args) -> Any:
+    return await groups.count(args.filters("filters"))
 
 
-def _count(groups: Customergroups, args: Args) -> Any:
-    return groups.count(args.filters("filters"))
-
-
-def _get(groups: Customergroups, args: Args) -> Any:
+async def _get(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
-    return query.apply(shape, groups.get(args.uid("uid"), args.at("uid")))
+    return query.apply(shape, await groups.get(args.uid("uid")))
 
 
-def _get_schema(groups: Customergroups, args: Args) -> Any:
-    return groups.schema(args.uid_or_none("uid"), args.at("uid"))
+async def _get_schema(groups: Customergroups, args: Args) -> Any:
+    return await groups.schema(args.uid_or_none("uid"))
 
 
-def _list(groups: Customergroups, args: Args) -> Any:
+async def _list(groups: Customergroups, args: Args) -> Any:
     shape, selection = args.query("query"), args.selection("selection")
-    return [query.apply(shape, group) for group in groups.select(selection)]
+    return [query.apply(shape, group) for group in await groups.select(selection)]
 
 
-def _validate(groups: Customergroups, args: Args) -> Any:
+async def _validate(groups: Customergroups, args: Args) -> Any:
     # A Problems result is capped like an error's problems (Context.share).
-    return Problems(groups.validate(args.uid_or_none("uid"), args.raw("patch"), args.at("uid")))
+    return Problems(await groups.validate(args.uid_or_none("uid"), args.raw("patch")))
 
 
-def _list_customers(groups: Customergroups, args: Args) -> Any:
-    return groups.list_customers(args.uid("uid"), args.page("selection"), args.at("uid"))
+async def _list_customers(groups: Customergroups, args: Args) -> Any:
+    return await groups.list_customers(args.uid("uid"), args.page("selection"))
 
 
 async def _create(groups: Customergroups, args: Args) -> Any:
@@ -123,32 +118,29 @@ async def _create(groups: Customergroups, args: Args) -> Any:
 
 
 async def _delete(groups: Customergroups, args: Args) -> Any:
-    await groups.delete(args.uid("uid"), args.at("uid"))
+    await groups.delete(args.uid("uid"))
     return True
 
 
 async def _set(groups: Customergroups, args: Args) -> Any:
     shape = args.query("query")
-    uid, patch = args.uid_or_none("uid"), args.raw("patch")
-    return query.apply(shape, await groups.set(uid, patch, args.at("uid")))
+    return query.apply(shape, await groups.set(args.uid_or_none("uid"), args.raw("patch")))
 
 
 async def _add_customers(groups: Customergroups, args: Args) -> Any:
-    return await groups.add_customers(args.uid("uid"), args.customers("customers"), args.at("uid"))
+    return await groups.add_customers(args.uid("uid"), args.customers("customers"))
 
 
 async def _remove_customers(groups: Customergroups, args: Args) -> Any:
-    customers = args.customers("customers")
-    return await groups.remove_customers(args.uid("uid"), customers, args.at("uid"))
+    return await groups.remove_customers(args.uid("uid"), args.customers("customers"))
 
 
 async def _move_customers(groups: Customergroups, args: Args) -> Any:
-    source, target, customers = args.uid("fromUid"), args.uid("toUid"), "customers"
-    where = (args.at("fromUid"), args.at("toUid"), args.at(customers))
-    return await groups.move_customers(source, target, args.customers_or_none(customers), where)
+    source, target = args.uid("fromUid"), args.uid("toUid")
+    return await groups.move_customers(source, target, args.customers_or_none("customers"))
 
 
-READS: Mapping[str, Read] = {
+READS: Mapping[str, Call] = {
     "Customergroup.count": _count,
     "Customergroup.get": _get,
     "Customergroup.getSchema": _get_schema,
@@ -156,7 +148,7 @@ READS: Mapping[str, Read] = {
     "Customergroup.listCustomers": _list_customers,
     "Customergroup.validate": _validate,
 }
-WRITES: Mapping[str, Write] = {
+WRITES: Mapping[str, Call] = {
     "Customergroup.addCustomers": _add_customers,
     "Customergroup.create": _create,
     "Customergroup.delete": _delete,
@@ -202,26 +194,26 @@ class Dispatcher:
         return _dump(answers) if answers else None
 
     async def _batch(self, members: list[Any], context: Context) -> list[dict[str, Any] | None]:
-        """Answer members in order; the batch's writes are committed together.
+        """Answer members in order, as if they ran one after another; each run of writes is
+        committed together, before the reads after it run.
 
-        Each write runs until it has checked and staged its change, in request order, then
-        waits for the disk with the others; a read first waits for the writes before it, so
-        it sees them, as if the members ran one after another.
+        If that commit fails, nothing of the run was kept, and its writes are answered
+        -32603 (the store logged why).
         """
-        answers: list[asyncio.Future[dict[str, Any] | None]] = []
-        writes: list[asyncio.Task[dict[str, Any] | None]] = []
+        answers: list[dict[str, Any] | None] = []
         for run in _runs(members, self._writes):
             if not self._writes(run[0]):
-                if writes:
-                    await asyncio.wait(writes)
-                answers += [_done(await self._one(member, context)) for member in run]
+                answers += [await self._one(member, context) for member in run]
                 continue
-            with self._groups.writes_together():
-                for member in run:
-                    writes.append(asyncio.create_task(self._one(member, context)))
-                    answers.append(writes[-1])
-                    await asyncio.sleep(0)  # it stages before the next member is checked
-        return [await answer for answer in answers]
+            done: list[dict[str, Any] | None] = []
+            try:
+                async with self._groups.writes_together():
+                    for member in run:
+                        done.append(await self._one(member, context))
+            except WriteFailed:
+                done = [_lost(answer) for answer in done]
+            answers += done
+        return answers
 
     def _writes(self, member: Any) -> bool:
         name = member.get("method") if isinstance(member, dict) else None
@@ -251,19 +243,20 @@ class Dispatcher:
     # jsonrpcserver calls method(context, *params) or method(context, **params); a method
     # returns its Result, turning every exception into an error (SPEC 7: no text leaks).
 
-    def _method(self, spec: Method, run: Read | Write) -> Any:
+    def _method(self, spec: Method, run: Call) -> Any:
         """A method for jsonrpcserver: authorize, bind, run (a write awaits its commit)."""
         binder, groups, scope = self._binder, self._groups, spec.scope
 
         async def method(context: Context, /, *params: Any, **named: Any) -> Any:
             try:
                 context.authorize(scope)
-                result = run(groups, binder.bind(spec, named or params))
-                if isawaitable(result):
-                    result = await result
+                args = binder.bind(spec, named or params)
+                result = await run(groups, args)
                 if isinstance(result, Problems):
                     result = context.share(result)
                 return Success(result)
+            except DomainError as exc:  # about the data: the params say where
+                return _failed(spec, exc.rpc(args.at), context)
             except Exception as exc:
                 return _failed(spec, exc, context)
 
@@ -320,10 +313,11 @@ def _runs(members: list[Any], writes: Callable[[Any], bool]) -> list[list[Any]]:
     return runs
 
 
-def _done(answer: dict[str, Any] | None) -> asyncio.Future[dict[str, Any] | None]:
-    future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-    future.set_result(answer)
-    return future
+def _lost(answer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A write's answer once its commit failed: an error stays, a result is lost."""
+    if answer is None or "error" in answer:
+        return answer
+    return InternalError().response(answer["id"])
 
 
 def _problem(member: Any) -> str | None:

@@ -7,7 +7,7 @@ scope; params are validated with it and discovery documents are generated from i
 
 >>> s = Schemas.load()
 >>> s.check_patch({"name": 5, "uid": 1}, new=True)
-[{'pointer': '/name', 'message': 'name must be a string, not an integer.'}, \
+[{'pointer': '/name', 'message': 'name must be a string, not the number 5.'}, \
 {'pointer': '/uid', 'message': 'uid is read-only: the server sets it.'}]
 """
 

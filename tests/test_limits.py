@@ -104,7 +104,7 @@ async def test_a_failed_disk_write_answers_an_error_changes_nothing_and_reads_go
     def disk_full(target: Path, data: bytes, mode: int = 0o600, lock: object = None) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("customergroup_rpc.store.write_atomic", disk_full)
+    monkeypatch.setattr("customergroup_rpc.store.tiny.write_atomic", disk_full)
     batch = [req("create", [{"name": "Students"}], 1), req("addCustomers", [1, [17]], 2)]
     answers = await (await client.post(URL, json=batch)).json()
     assert [a["error"] for a in answers] == [{"code": -32603, "message": "Internal error"}] * 2

@@ -8,19 +8,33 @@ from pathlib import Path
 import pytest
 
 from customergroup_rpc import filters
-from customergroup_rpc.errors import InvalidParams, ObjectNotFound
+from customergroup_rpc.errors import (
+    DomainError,
+    GroupMissing,
+    InvalidParams,
+    NotMembers,
+    Problem,
+    SameGroup,
+)
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Page, Selection
-from customergroup_rpc.store import TinyStore
+from customergroup_rpc.store import open_store
 
 from .conftest import Clock
 
-AT = ("/0", "/1", "/2")
+MOVE = {"fromUid": "/0", "toUid": "/1", "customers": "/2"}.__getitem__  # positional pointers
+
+
+def problems_of(error: DomainError) -> list[Problem]:
+    """The problems a moveCustomers call by position is answered with."""
+    answered = error.rpc(MOVE)
+    assert isinstance(answered, InvalidParams)
+    return answered.problems
 
 
 @pytest.fixture
 async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
-    store = TinyStore.open(db)
+    store = open_store(db)
     service = Customergroups(store, Schemas.load(), clock)
     for name in ("Staff", "Students", "Teachers"):
         await service.set(None, {"name": name})
@@ -31,34 +45,34 @@ async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]
 async def test_add_counts_only_new_members_and_repeats_once(groups: Customergroups) -> None:
     assert await groups.add_customers(1, [17, 42, 17]) == 2
     assert await groups.add_customers(1, [42, 99]) == 1
-    assert groups.list_customers(1, Page()) == [17, 42, 99]
+    assert await groups.list_customers(1, Page()) == [17, 42, 99]
 
 
 async def test_remove_counts_only_members(groups: Customergroups) -> None:
     await groups.add_customers(1, [17, 42])
     assert await groups.remove_customers(1, [42, 42, 1000]) == 1
-    assert groups.list_customers(1, Page()) == [17]
+    assert await groups.list_customers(1, Page()) == [17]
 
 
 async def test_customer_count_is_derived_from_members(groups: Customergroups) -> None:
-    assert groups.get(1)["customerCount"] == 0
+    assert (await groups.get(1))["customerCount"] == 0
     await groups.add_customers(1, list(range(1, 11)))
     await groups.remove_customers(1, [1, 2])
-    assert groups.get(1)["customerCount"] == 8
+    assert (await groups.get(1))["customerCount"] == 8
 
 
 async def test_a_customer_may_be_in_several_groups(groups: Customergroups) -> None:
     await groups.add_customers(1, [17])
     await groups.add_customers(2, [17])
     where = filters.parse({"/customers": 17}, {"/customers": filters.FieldType.UID_SET}, "/0")
-    assert [g["uid"] for g in groups.select(Selection(where=where))] == [1, 2]
+    assert [g["uid"] for g in await groups.select(Selection(where=where))] == [1, 2]
 
 
 async def test_list_customers_pages_and_descends(groups: Customergroups) -> None:
     await groups.add_customers(1, [5, 3, 9, 1])
-    assert groups.list_customers(1, Page(limit=2, offset=1)) == [3, 5]
-    assert groups.list_customers(1, Page(descending=True, limit=3)) == [9, 5, 3]
-    assert groups.list_customers(2, Page()) == []
+    assert await groups.list_customers(1, Page(limit=2, offset=1)) == [3, 5]
+    assert await groups.list_customers(1, Page(descending=True, limit=3)) == [9, 5, 3]
+    assert await groups.list_customers(2, Page()) == []
 
 
 async def test_membership_changes_move_changed_and_no_ops_do_not(
@@ -66,59 +80,60 @@ async def test_membership_changes_move_changed_and_no_ops_do_not(
 ) -> None:
     clock.advance(10)
     await groups.add_customers(1, [17])
-    assert groups.get(1)["changed"] == "2014-01-16T14:14:28Z"
+    assert (await groups.get(1))["changed"] == "2014-01-16T14:14:28Z"
     clock.advance(10)
     assert await groups.add_customers(1, [17]) == 0
     assert await groups.remove_customers(1, [99]) == 0
-    assert groups.get(1)["changed"] == "2014-01-16T14:14:28Z"
+    assert (await groups.get(1))["changed"] == "2014-01-16T14:14:28Z"
 
 
 async def test_move_all_customers(groups: Customergroups) -> None:
     await groups.add_customers(1, [1, 2, 3])
     await groups.add_customers(2, [3, 4])
-    assert await groups.move_customers(1, 2, None, AT) == 3
-    assert groups.list_customers(1, Page()) == []
-    assert groups.list_customers(2, Page()) == [1, 2, 3, 4]
+    assert await groups.move_customers(1, 2, None) == 3
+    assert await groups.list_customers(1, Page()) == []
+    assert await groups.list_customers(2, Page()) == [1, 2, 3, 4]
 
 
 async def test_move_some_customers(groups: Customergroups) -> None:
     await groups.add_customers(1, [1, 2, 3])
-    assert await groups.move_customers(1, 3, [2, 3, 3], AT) == 2
-    assert groups.list_customers(1, Page()) == [1]
-    assert groups.list_customers(3, Page()) == [2, 3]
+    assert await groups.move_customers(1, 3, [2, 3, 3]) == 2
+    assert await groups.list_customers(1, Page()) == [1]
+    assert await groups.list_customers(3, Page()) == [2, 3]
 
 
 async def test_move_is_all_or_nothing(groups: Customergroups) -> None:
     await groups.add_customers(1, [1, 2])
-    with pytest.raises(InvalidParams) as caught:
-        await groups.move_customers(1, 2, [1, 5, 2, 6], AT)
-    assert [p["pointer"] for p in caught.value.problems] == ["/2/1", "/2/3"]
-    assert caught.value.problems[0]["message"] == "Customer 5 is not in customer group 1."
-    assert groups.list_customers(1, Page()) == [1, 2]
-    assert groups.list_customers(2, Page()) == []
+    with pytest.raises(NotMembers) as caught:
+        await groups.move_customers(1, 2, [1, 5, 2, 6])
+    problems = problems_of(caught.value)
+    assert [p["pointer"] for p in problems] == ["/2/1", "/2/3"]
+    assert problems[0]["message"] == "Customer 5 is not in customer group 1."
+    assert await groups.list_customers(1, Page()) == [1, 2]
+    assert await groups.list_customers(2, Page()) == []
 
 
 async def test_move_to_the_same_group_is_refused(groups: Customergroups) -> None:
-    with pytest.raises(InvalidParams) as caught:
-        await groups.move_customers(1, 1, None, AT)
-    assert caught.value.problems[0]["pointer"] == "/1"
+    with pytest.raises(SameGroup) as caught:
+        await groups.move_customers(1, 1, None)
+    assert problems_of(caught.value)[0]["pointer"] == "/1"
 
 
 @pytest.mark.parametrize(("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1")])
 async def test_move_with_a_missing_group_points_at_it(
     groups: Customergroups, source: int, target: int, pointer: str
 ) -> None:
-    with pytest.raises(ObjectNotFound) as caught:
-        await groups.move_customers(source, target, None, AT)
-    assert caught.value.data == [{"pointer": pointer, "message": "No customer group with uid 7"}]
+    with pytest.raises(GroupMissing) as caught:
+        await groups.move_customers(source, target, None)
+    error = caught.value.rpc(MOVE)
+    assert error.data == [{"pointer": pointer, "message": "No customer group with uid 7"}]
 
 
 async def test_members_of_a_missing_group_are_not_found(groups: Customergroups) -> None:
-    for write in (groups.add_customers(9, [1]), groups.remove_customers(9, [1])):
-        with pytest.raises(ObjectNotFound):
-            await write
-    with pytest.raises(ObjectNotFound):
-        groups.list_customers(9, Page())
+    calls = (groups.add_customers(9, [1]), groups.remove_customers(9, [1]))
+    for call in (*calls, groups.list_customers(9, Page())):
+        with pytest.raises(GroupMissing):
+            await call
 
 
 async def test_delete_unassigns_members_but_keeps_their_other_groups(
@@ -127,35 +142,32 @@ async def test_delete_unassigns_members_but_keeps_their_other_groups(
     await groups.add_customers(1, [17, 42])
     await groups.add_customers(2, [17])
     await groups.delete(1)
-    assert groups.get(2)["customerCount"] == 1
-    assert groups.list_customers(2, Page()) == [17]
+    assert (await groups.get(2))["customerCount"] == 1
+    assert await groups.list_customers(2, Page()) == [17]
 
 
 async def test_sort_by_customer_count_breaks_ties_by_uid(groups: Customergroups) -> None:
     await groups.add_customers(2, [1, 2])
     await groups.add_customers(3, [1, 2])
-    by_count = groups.select(Selection(sort="customerCount"))
+    by_count = await groups.select(Selection(sort="customerCount"))
     assert [(g["uid"], g["customerCount"]) for g in by_count] == [(1, 0), (2, 2), (3, 2)]
-    down = groups.select(Selection(sort="customerCount", descending=True))
+    down = await groups.select(Selection(sort="customerCount", descending=True))
     assert [g["uid"] for g in down] == [3, 2, 1]
 
 
 async def test_customer_count_is_read_only(groups: Customergroups) -> None:
-    assert groups.validate(1, {"customerCount": 5})[0]["pointer"] == "/customerCount"
+    assert (await groups.validate(1, {"customerCount": 5}))[0]["pointer"] == "/customerCount"
 
 
 async def test_memberships_survive_a_reopen(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "db.json"
-    store = TinyStore.open(path)
+    store = open_store(path)
     service = Customergroups(store, Schemas.load(), clock)
     await service.set(None, {"name": "A"})
     await service.set(None, {"name": "B"})
     await service.add_customers(1, [3, 1, 2])
-    await service.move_customers(1, 2, [3], AT)
+    await service.move_customers(1, 2, [3])
     await store.aclose()
-    again = TinyStore.open(path)
-    assert (again.committed.members(1), again.committed.members(2)) == (
-        frozenset({1, 2}),
-        frozenset({3}),
-    )
-    again.close()
+    again = open_store(path)
+    assert [await again.members(uid, Page()) for uid in (1, 2)] == [[1, 2], [3]]
+    await again.aclose()

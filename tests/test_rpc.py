@@ -15,13 +15,13 @@ from customergroup_rpc.errors import LIMIT
 from customergroup_rpc.rpc import READS, WRITES, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
-from customergroup_rpc.store import TinyStore
+from customergroup_rpc.store import open_store
 
 
 @pytest.fixture
 def rpc() -> Dispatcher:
     schemas = Schemas.load()
-    return Dispatcher(Customergroups(TinyStore.open(None), schemas), schemas, max_batch=5)
+    return Dispatcher(Customergroups(open_store(None), schemas), schemas, max_batch=5)
 
 
 async def answer(rpc: Dispatcher, body: Any, scope: str | None = "manage") -> Any:
@@ -154,9 +154,11 @@ def create(name: str, id_: int) -> dict[str, Any]:
 
 async def test_a_batch_of_creates_is_committed_together(tmp_path: Path) -> None:
     schemas = Schemas.load()
-    store = TinyStore.open(tmp_path / "db.json")
+    store = open_store(tmp_path / "db.json")
     rpc = Dispatcher(Customergroups(store, schemas), schemas, max_batch=100)
-    with mock.patch("customergroup_rpc.store.write_atomic", wraps=files.write_atomic) as writes:
+    with mock.patch(
+        "customergroup_rpc.store.tiny.write_atomic", wraps=files.write_atomic
+    ) as writes:
         replies = await answer(rpc, [create(f"Group {i}", i) for i in range(100)])
     assert [r["result"]["uid"] for r in replies] == list(range(1, 101))
     assert writes.call_count == 1
@@ -237,7 +239,7 @@ AMPLIFIERS: dict[str, tuple[str, Callable[[int], Any]]] = {
 @pytest.fixture
 async def two_groups() -> Dispatcher:
     schemas = Schemas.load()
-    rpc = Dispatcher(Customergroups(TinyStore.open(None), schemas), schemas, max_batch=100)
+    rpc = Dispatcher(Customergroups(open_store(None), schemas), schemas, max_batch=100)
     await answer(rpc, [create("A", 1), create("B", 2)])
     return rpc
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from customergroup_rpc import filters
-from customergroup_rpc.errors import ObjectNotFound, PatchInvalid
+from customergroup_rpc.errors import GroupMissing, PatchInvalid
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Selection
-from customergroup_rpc.store import TinyStore
+from customergroup_rpc.store import open_store
 
 from .conftest import Clock
 
@@ -20,7 +20,7 @@ FIELDS = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
 
 @pytest.fixture
 async def groups(db: Path | None, clock: Clock) -> AsyncIterator[Customergroups]:
-    store = TinyStore.open(db)
+    store = open_store(db)
     yield Customergroups(store, Schemas.load(), clock)
     await store.aclose()
 
@@ -55,7 +55,7 @@ async def test_create_duplicate_name_points_at_name(groups: Customergroups, take
 
 async def test_inner_whitespace_does_not_make_a_new_name(groups: Customergroups) -> None:
     await groups.set(None, {"name": "Staff  Room"})
-    assert groups.validate(None, {"name": "staff room"})[0]["pointer"] == "/name"
+    assert (await groups.validate(None, {"name": "staff room"}))[0]["pointer"] == "/name"
 
 
 async def test_renaming_a_group_to_its_own_name_in_other_case_is_allowed(
@@ -91,16 +91,16 @@ async def test_set_without_a_change_keeps_changed(groups: Customergroups, clock:
 async def test_create_reports_every_problem_at_its_pointer(
     groups: Customergroups, patch: dict[str, object], pointers: list[str]
 ) -> None:
-    problems = groups.validate(None, patch)
+    problems = await groups.validate(None, patch)
     assert sorted(p["pointer"] for p in problems) == pointers
     assert all(p["message"].endswith(".") for p in problems)
     with pytest.raises(PatchInvalid):
         await groups.set(None, patch)
-    assert groups.count(filters.MATCH_ALL) == 0
+    assert await groups.count(filters.MATCH_ALL) == 0
 
 
 async def test_name_of_255_characters_is_accepted(groups: Customergroups) -> None:
-    assert groups.validate(None, {"name": "x" * 255}) == []
+    assert await groups.validate(None, {"name": "x" * 255}) == []
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ async def test_name_of_255_characters_is_accepted(groups: Customergroups) -> Non
 async def test_whitespace_around_a_name_is_trimmed_and_the_rest_kept(
     groups: Customergroups, sent: str, stored: str
 ) -> None:
-    assert groups.validate(None, {"name": sent}) == []
+    assert await groups.validate(None, {"name": sent}) == []
     assert (await groups.set(None, {"name": sent}))["name"] == stored
 
 
@@ -140,7 +140,7 @@ async def test_whitespace_around_a_name_is_trimmed_and_the_rest_kept(
 async def test_names_a_person_cannot_read_are_refused_with_the_reason(
     groups: Customergroups, name: str, message: str
 ) -> None:
-    problems = groups.validate(None, {"name": name})
+    problems = await groups.validate(None, {"name": name})
     assert [p["pointer"] for p in problems] == ["/name"]
     assert message in problems[0]["message"]
     with pytest.raises(PatchInvalid):
@@ -167,33 +167,33 @@ async def test_a_name_with_invisible_characters_is_taken_by_the_name_without(
     groups: Customergroups, lookalike: str
 ) -> None:
     await groups.set(None, {"name": "Invisible"})
-    problems = groups.validate(None, {"name": lookalike})
+    problems = await groups.validate(None, {"name": lookalike})
     assert problems == [
         {"pointer": "/name", "message": "The name is taken: customer group 1 is called Invisible."}
     ]
     await groups.set(None, {"name": "Other\u200b"})
-    assert groups.validate(None, {"name": "other"})[0]["message"].startswith("The name is taken")
+    assert (await groups.validate(None, {"name": "other"}))[0]["message"].startswith(
+        "The name is taken"
+    )
 
 
 async def test_validate_matches_set_and_saves_nothing(groups: Customergroups) -> None:
     await groups.set(None, {"name": "Staff"})
-    assert groups.validate(1, {"name": "Renamed"}) == []
-    assert groups.get(1)["name"] == "Staff"
+    assert await groups.validate(1, {"name": "Renamed"}) == []
+    assert (await groups.get(1))["name"] == "Staff"
 
 
 async def test_existing_group_needs_no_name_in_patch(groups: Customergroups) -> None:
     await groups.set(None, {"name": "Staff"})
-    assert groups.validate(1, {}) == []
+    assert await groups.validate(1, {}) == []
 
 
 async def test_unknown_uid_is_object_not_found(groups: Customergroups) -> None:
-    for read in (lambda: groups.get(7), lambda: groups.validate(7, {}), lambda: groups.schema(7)):
-        with pytest.raises(ObjectNotFound) as caught:
-            read()
-        assert caught.value.data == [{"pointer": "/0", "message": "No customer group with uid 7"}]
-    for write in (groups.set(7, {"name": "A"}), groups.delete(7)):
-        with pytest.raises(ObjectNotFound):
-            await write
+    calls = (groups.get(7), groups.validate(7, {}), groups.schema(7))
+    for call in (*calls, groups.set(7, {"name": "A"}), groups.delete(7)):
+        with pytest.raises(GroupMissing) as caught:
+            await call
+        assert (caught.value.uid, caught.value.param) == (7, "uid")
 
 
 async def test_uids_are_never_reused_after_delete(groups: Customergroups) -> None:
@@ -211,8 +211,8 @@ async def test_deleted_name_can_be_used_again(groups: Customergroups) -> None:
 
 async def test_schema_requires_name_only_for_new_groups(groups: Customergroups) -> None:
     await groups.set(None, {"name": "Staff"})
-    assert groups.schema(None)["required"] == ["name"]
-    assert "required" not in groups.schema(1)
+    assert (await groups.schema(None))["required"] == ["name"]
+    assert "required" not in await groups.schema(1)
 
 
 async def make(groups: Customergroups, clock: Clock, *names_: str) -> None:
@@ -225,8 +225,8 @@ async def test_list_orders_by_name_case_insensitively_with_uid_tiebreak(
     groups: Customergroups, clock: Clock
 ) -> None:
     await make(groups, clock, "beta", "Alpha", "gamma")
-    assert names(groups.select(Selection(sort="name"))) == ["Alpha", "beta", "gamma"]
-    assert names(groups.select(Selection(sort="name", descending=True))) == [
+    assert names(await groups.select(Selection(sort="name"))) == ["Alpha", "beta", "gamma"]
+    assert names(await groups.select(Selection(sort="name", descending=True))) == [
         "gamma",
         "beta",
         "Alpha",
@@ -236,8 +236,8 @@ async def test_list_orders_by_name_case_insensitively_with_uid_tiebreak(
 async def test_list_created_ties_break_by_uid(groups: Customergroups) -> None:
     for name in ("c", "a", "b"):
         await groups.set(None, {"name": name})
-    assert [g["uid"] for g in groups.select(Selection(sort="created"))] == [1, 2, 3]
-    assert [g["uid"] for g in groups.select(Selection(sort="created", descending=True))] == [
+    assert [g["uid"] for g in await groups.select(Selection(sort="created"))] == [1, 2, 3]
+    assert [g["uid"] for g in await groups.select(Selection(sort="created", descending=True))] == [
         3,
         2,
         1,
@@ -247,13 +247,14 @@ async def test_list_created_ties_break_by_uid(groups: Customergroups) -> None:
 async def test_changed_ordering_follows_renames(groups: Customergroups, clock: Clock) -> None:
     await make(groups, clock, "a", "b")
     await groups.set(1, {"name": "a2"})
-    assert names(groups.select(Selection(sort="changed"))) == ["b", "a2"]
+    assert names(await groups.select(Selection(sort="changed"))) == ["b", "a2"]
 
 
 async def test_pages_neither_overlap_nor_skip(groups: Customergroups, clock: Clock) -> None:
     await make(groups, clock, *(f"g{i:02}" for i in range(25)))
     pages = [
-        names(groups.select(Selection(sort="name", limit=10, offset=o))) for o in range(0, 30, 10)
+        names(await groups.select(Selection(sort="name", limit=10, offset=o)))
+        for o in range(0, 30, 10)
     ]
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [name for page in pages for name in page] == [f"g{i:02}" for i in range(25)]
@@ -263,15 +264,15 @@ async def test_limit_zero_and_offset_past_the_end_are_empty(
     groups: Customergroups, clock: Clock
 ) -> None:
     await make(groups, clock, "a", "b")
-    assert groups.select(Selection(limit=0)) == []
-    assert groups.select(Selection(offset=5)) == []
+    assert await groups.select(Selection(limit=0)) == []
+    assert await groups.select(Selection(offset=5)) == []
 
 
 async def test_count_and_list_use_the_same_filter(groups: Customergroups, clock: Clock) -> None:
     await make(groups, clock, "Staff", "Students", "staff room")
     where = filters.parse({"/name": {"startsWith": "STAFF"}}, FIELDS, "/0")
-    assert groups.count(where) == 2
-    assert names(groups.select(Selection(where=where))) == ["Staff", "staff room"]
+    assert await groups.count(where) == 2
+    assert names(await groups.select(Selection(where=where))) == ["Staff", "staff room"]
 
 
 @pytest.mark.parametrize(
@@ -290,9 +291,9 @@ async def test_prefix_filters_use_the_name_index_and_still_apply_the_rest(
     await make(groups, clock, "Staff", "Students", "staff room", "Staffing")
     fields = {"/uid": filters.FieldType.INTEGER, "/name": filters.FieldType.STRING}
     chosen = filters.parse(where, fields, "/1/filters")
-    assert names(groups.select(Selection(where=chosen))) == expected
-    assert groups.count(chosen) == len(expected)
-    by_name = groups.select(Selection(where=chosen, sort="name", descending=True))
+    assert names(await groups.select(Selection(where=chosen))) == expected
+    assert await groups.count(chosen) == len(expected)
+    by_name = await groups.select(Selection(where=chosen, sort="name", descending=True))
     assert names(by_name) == sorted(expected, key=str.casefold, reverse=True)
 
 
@@ -311,13 +312,17 @@ async def test_uid_pages_agree_whichever_plan_the_prefix_gets(
         expected = [n for n in all_names if n.lower().startswith(prefix) and n.endswith(ends)]
         if descending:
             expected.reverse()
-        assert names(groups.select(Selection(where=where, descending=descending))) == expected
+        assert names(await groups.select(Selection(where=where, descending=descending))) == expected
         pages = [
-            names(groups.select(Selection(where=where, descending=descending, offset=o, limit=3)))
+            names(
+                await groups.select(
+                    Selection(where=where, descending=descending, offset=o, limit=3)
+                )
+            )
             for o in range(0, len(expected) + 3, 3)
         ]
         assert [name for page in pages for name in page] == expected
-        assert groups.count(where) == len(expected)
+        assert await groups.count(where) == len(expected)
 
 
 async def test_count_and_lists_agree_on_a_prefix_of_the_last_code_point(
@@ -326,10 +331,10 @@ async def test_count_and_lists_agree_on_a_prefix_of_the_last_code_point(
     top = "\U0010ffff"
     await make(groups, clock, top, top * 2, top + "a", top * 3, "a", "\U0010fffe")
     where = filters.parse({"/name": {"startsWith": top}}, FIELDS, "/0")
-    by_uid = names(groups.select(Selection(where=where)))
-    by_name = names(groups.select(Selection(where=where, sort="name")))
+    by_uid = names(await groups.select(Selection(where=where)))
+    by_name = names(await groups.select(Selection(where=where, sort="name")))
     assert by_uid == [top, top * 2, top + "a", top * 3]
     assert by_name == [top, top + "a", top * 2, top * 3]
-    assert groups.count(where) == 4
-    descending = groups.select(Selection(where=where, sort="name", descending=True))
+    assert await groups.count(where) == 4
+    descending = await groups.select(Selection(where=where, sort="name", descending=True))
     assert names(descending) == by_name[::-1]

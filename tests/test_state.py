@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customergroup_rpc.state import Drop, Put, State, _successor
+from customergroup_rpc.store.state import Drop, Put, State, _successor
 from customergroup_rpc.text import fold
 
 TOP = "\U0010ffff"

@@ -1,7 +1,7 @@
 """The data in memory: groups, memberships and the indexes reads and checks need.
 
 A ``State`` changes only through ``apply`` of a ``Change`` (``Put``, ``Drop``, ``Members``), the
-same changes the store writes to disk; ``store.py`` keeps two of them, working and committed.
+same changes the store writes to disk; ``tiny.py`` keeps two of them, working and committed.
 
 >>> state = State()
 >>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .text import fold
+from ..text import fold
 
 Fields = dict[str, Any]
 NONE: frozenset[int] = frozenset()

@@ -12,8 +12,9 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.state import Drop, Members, Put
-from customergroup_rpc.store import StoreError, TinyStore, WriteFailed
+from customergroup_rpc.store import StoreError, WriteFailed
+from customergroup_rpc.store.state import Drop, Members, Put
+from customergroup_rpc.store.tiny import TinyStore
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
 
@@ -41,7 +42,7 @@ def gated_writes(
             raise OSError(28, "No space left on device")
         real(target, data, mode, lock)
 
-    monkeypatch.setattr("customergroup_rpc.store.write_atomic", write)
+    monkeypatch.setattr("customergroup_rpc.store.tiny.write_atomic", write)
     return gate, writes
 
 

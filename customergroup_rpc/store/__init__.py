@@ -1,0 +1,125 @@
+"""STORE: the seam between the service and its engines, a store of operations.
+
+The service asks for operations, never for the data: get a group, count or select by a parsed
+filter with an ordering and a page, create (the store hands out the uid), rename and delete
+under the conditions that make them safe (the name still free, the group still there), and
+add, remove, list and move members. Each write is atomic and durable when it returns, unless it
+runs inside ``together()``, whose writes become durable together when the block ends.
+
+Engines, one module each: ``tiny.py`` (a TinyDB file, or memory) and ``postgres.py``. They
+raise the domain errors of ``errors.py`` (``GroupMissing``, ``NameTaken``, ``NotMembers``),
+never JSON-RPC errors, and see neither pointers nor messages.
+
+>>> import asyncio
+>>> async def demo():
+...     store = open_store(None)
+...     staff = await store.create("Staff", "2014-01-16T14:14:18Z")
+...     added = await store.add(staff["uid"], frozenset({17, 42}), "2014-01-16T14:15:00Z")
+...     return added, await store.get(staff["uid"])
+>>> asyncio.run(demo())  # doctest: +NORMALIZE_WHITESPACE
+(2, {'name': 'Staff', 'created': '2014-01-16T14:14:18Z', 'changed': '2014-01-16T14:15:00Z',
+     'customerCount': 2, 'uid': 1})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import filters
+
+Group = dict[str, Any]
+"""A group as clients see it: name, created, changed, customerCount, uid (in this order)."""
+
+SORTS = ("uid", "name", "created", "changed", "customerCount")
+"""The orderings of ``list`` (SPEC 6); each breaks ties by uid."""
+
+
+class StoreError(Exception):
+    """The database cannot be opened: locked by another server, unreadable or not ours."""
+
+
+class WriteFailed(Exception):
+    """A commit did not become durable; nothing of it was kept."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which groups ``list`` returns, in which order (SPEC 6)."""
+
+    where: filters.Filter = filters.MATCH_ALL
+    limit: int | None = None
+    offset: int = 0
+    sort: str = "uid"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which of a group's customer uids ``listCustomers`` returns."""
+
+    limit: int | None = None
+    offset: int = 0
+    descending: bool = False
+
+
+def group(uid: int, fields: dict[str, Any], count: int) -> Group:
+    """A group in the order results list properties (the source document's order)."""
+    return {
+        "name": fields["name"],
+        "created": fields["created"],
+        "changed": fields["changed"],
+        "customerCount": count,
+        "uid": uid,
+    }
+
+
+class Store(Protocol):
+    """The operations the service asks of storage; ``at`` is the moment a write happens."""
+
+    async def get(self, uid: int) -> Group | None: ...
+    async def count(self, where: filters.Filter) -> int: ...
+    async def select(self, selection: Selection) -> list[Group]: ...
+    async def named(self, name: str) -> tuple[int, str] | None:
+        """The group whose name is ``name`` as a person reads it: (uid, its stored name)."""
+
+    async def members(self, uid: int, page: Page) -> list[int] | None:
+        """A page of a group's customer uids; None when there is no such group."""
+
+    async def create(self, name: str, at: str) -> Group:
+        """A new group with the next uid; ``NameTaken`` if the name is not free."""
+
+    async def rename(self, uid: int, name: str, at: str) -> Group:
+        """The group renamed (``changed`` moves only if the name differs); ``GroupMissing``,
+        ``NameTaken``."""
+
+    async def delete(self, uid: int) -> None:
+        """Remove a group and unassign its customers; ``GroupMissing``."""
+
+    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
+        """Make customers members; how many were not before."""
+
+    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
+        """Take customers out; how many were members."""
+
+    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
+        """Move customers (None: all) from one group to another, all or nothing; how many left
+        ``source``. ``NotMembers`` names the positions in ``customers`` not in ``source``."""
+
+    def together(self) -> AbstractAsyncContextManager[None]:
+        """Writes inside commit together when the block ends (``WriteFailed`` if they do not)."""
+
+    async def aclose(self) -> None: ...
+
+
+def open_store(db: str | Path | None) -> Store:
+    """The store a ``--db`` value names: a file path, ``None`` for memory.
+
+    (A PostgreSQL URL selects ``postgres.PgStore``, opened with ``await PgStore.open(url)``.)
+    """
+    from .tiny import TinyStore  # noqa: PLC0415  (the engines import this module)
+
+    return TinyStore.open(None if db is None else Path(db))

@@ -1,0 +1,149 @@
+"""The TinyDB file of a store: read and checked at open, kept in step, written whole.
+
+The file is an ordinary TinyDB database with three tables::
+
+    {"customergroups": {"1": {"name": "Staff", "created": "...", "changed": "..."}},
+     "members": {"1": {"customers": [17, 42]}},
+     "meta": {"1": {"last_uid": 1}}}
+
+A group's uid is its TinyDB id, stored once; its customers are one sorted list; ``last_uid``
+keeps uids from being reused. TinyDB reads the file at open. Writes go through TinyDB's
+storage interface but not its table operations, which rebuild a whole table per change.
+
+>>> from .state import Put
+>>> state = State()
+>>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
+>>> document(state)["customergroups"]
+{'1': {'name': 'Staff', 'created': 'x', 'changed': 'x'}}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from ..codec import dumps
+from ..files import Lock, write_atomic
+from . import StoreError
+from .state import Change, Drop, Members, Put, State
+
+log = logging.getLogger(__name__)
+TABLE, MEMBERS, META = "customergroups", "members", "meta"
+
+
+class AtomicStorage(Storage):
+    """A TinyDB storage over a parsed document; ``write`` replaces the file atomically."""
+
+    def __init__(self, path: Path | None, data: dict[str, Any], lock: Lock | None = None) -> None:
+        self.path, self._data, self.lock = path, data, lock
+
+    def read(self) -> dict[str, Any]:
+        return self._data
+
+    def write(self, data: dict[str, Any]) -> None:
+        if self.path is not None:
+            write_atomic(self.path, dumps(data), lock=self.lock)
+
+
+def load(path: Path | None, lock: Lock | None) -> tuple[AtomicStorage, State]:
+    """Read and check the database file (or start empty); anything odd raises ``StoreError``
+    and leaves the file untouched."""
+    storage = AtomicStorage(path, _read(path), lock)
+    return storage, _load(TinyDB(storage=lambda: storage), path)
+
+
+def _read(path: Path | None) -> dict[str, Any]:
+    """Read and check the database file; anything odd stops the start, the file untouched."""
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise StoreError(f"Cannot read {path}: {exc.strerror}.") from None
+    except (ValueError, RecursionError):
+        raise StoreError(
+            f"{path} is not a valid database file (not JSON). Left untouched."
+        ) from None
+    problem = _shape_problem(data)
+    if problem:
+        raise StoreError(f"{path} is not a customergroup-rpc database: {problem}. Left untouched.")
+    return dict(data)
+
+
+def _load(db: TinyDB, path: Path | None) -> State:
+    """The state a TinyDB database holds."""
+    state = State()
+    for doc in sorted(db.table(TABLE).all(), key=lambda d: d.doc_id):
+        other = state.named(doc["name"])
+        if other is not None:
+            # Written by hand, or before names compared as they do now (invisible characters
+            # were once part of a name): refusing to start would lock the data away. Both are
+            # kept and listed; the name stays taken until one of them is renamed.
+            log.warning(
+                "%s: customer groups %d (%r) and %d (%r) are one name; rename one of them",
+                path or "the database",
+                other,
+                state.groups[other]["name"],
+                doc.doc_id,
+                doc["name"],
+            )
+        state.apply(Put(doc.doc_id, dict(doc)))
+    for doc in db.table(MEMBERS).all():
+        state.apply(Members(doc.doc_id, frozenset(doc["customers"])))
+    meta = db.table(META).get(doc_id=1)
+    state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
+    return state
+
+
+def document(state: State) -> dict[str, Any]:
+    """The TinyDB document of a state, as written to the file."""
+    groups = {str(uid): fields for uid, fields in state.items()}
+    members = {str(uid): {"customers": sorted(state.members(uid))} for uid, _ in state.items()}
+    return {
+        TABLE: groups,
+        MEMBERS: {k: v for k, v in members.items() if v["customers"]},
+        META: {"1": {"last_uid": state.last_uid}},
+    }
+
+
+def record(doc: dict[str, Any], state: State, change: Change) -> None:
+    """Keep the document in step with one change, without rebuilding it."""
+    key = str(change.uid)
+    if isinstance(change, Put):
+        doc[TABLE][key] = change.fields
+        doc[META]["1"] = {"last_uid": state.last_uid}
+    elif isinstance(change, Drop):
+        doc[TABLE].pop(key, None)
+        doc[MEMBERS].pop(key, None)
+    elif change.customers:
+        doc[MEMBERS][key] = {"customers": sorted(change.customers)}
+    else:
+        doc[MEMBERS].pop(key, None)
+
+
+def _shape_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "the top level is not an object"
+    groups, members, meta = (data.get(name, {}) for name in (TABLE, MEMBERS, META))
+    if not all(isinstance(table, dict) for table in (groups, members, meta)):
+        return f"{TABLE}, {MEMBERS} or {META} is not a table"
+    for key, doc in groups.items():
+        if not key.isdigit() or not isinstance(doc, dict):
+            return f"entry {key!r} of {TABLE} is malformed"
+        if not all(isinstance(doc.get(p), str) for p in ("name", "created", "changed")):
+            return f"customer group {key} lacks name, created or changed"
+    for key, doc in members.items():
+        customers = doc.get("customers") if isinstance(doc, dict) else None
+        if key not in groups or not isinstance(customers, list):
+            return f"entry {key!r} of {MEMBERS} is malformed or names no group"
+        if not all(type(c) is int and c > 0 for c in customers):
+            return f"the customers of group {key} are not all positive integers"
+    last = meta.get("1", {}).get("last_uid", 0) if isinstance(meta.get("1", {}), dict) else None
+    if not isinstance(last, int) or isinstance(last, bool):
+        return "meta.last_uid is not an integer"
+    return None
