@@ -19,7 +19,8 @@ from soak_load import Load, Stats
 
 from customergroup_rpc.text import fold
 from harness.client import Client
-from harness.contract import INTERNAL, METHODS, NOT_FOUND, short
+from harness.contract import INTERNAL
+from harness.methods import METHODS, NOT_FOUND, short
 
 Groups = dict[int, dict[str, Any]]
 NAMES = tuple(name.removeprefix("Customergroup.") for name in METHODS)

@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from soak_mix import MAX_BODY, Batch, Mix, Raw, Step
+from soak_bad import MAX_BODY, Raw
+from soak_mix import Batch, Mix, Step
 from soak_model import Call, Owned, Registry
 
 from harness import contract
 from harness.client import DEFAULT, NO_PARAMS, Client, Reply
+from harness.methods import METHODS, Broken, short
 
 MAX_OPS = 10_000_000  # per client, besides the deadline
 KEEP_PROBLEMS = 25  # problems kept with their text, per client
@@ -105,7 +107,7 @@ class Load(threading.Thread):
     def take(self, step: Step) -> None:
         if isinstance(step, Call):
             if step.params is not NO_PARAMS and self.rng.random() < 0.2:
-                step.names = contract.METHODS[f"Customergroup.{step.method}"].names
+                step.names = METHODS[f"Customergroup.{step.method}"].names
             self.send([step], step.token, label=step.label)
         elif isinstance(step, Batch):
             self.send(step.calls, DEFAULT, label="batch", notify=step.notify)
@@ -152,7 +154,7 @@ class Load(threading.Thread):
         try:
             doc = contract.Sent(ok=sent is not None, doc=sent)
             checked = contract.check_reply(doc, reply, scope, size=len(body), max_body=MAX_BODY)
-        except (contract.Broken, ValueError, KeyError, TypeError) as broken:
+        except (Broken, ValueError, KeyError, TypeError) as broken:
             self.problem(f"{label}: {broken}")
             return None
         return checked.pairs
@@ -178,7 +180,7 @@ class Load(threading.Thread):
             self.account(call.label, answer)
             try:
                 call.judge(answer)
-            except contract.Broken as broken:
+            except Broken as broken:
                 self.problem(f"{call.label}{short_params(call)}: {broken}")
                 self.model.lost(call)
 
@@ -196,7 +198,7 @@ class Load(threading.Thread):
         answer = reply.json()
         self.account(raw.label, answer)
         if contract.code_of(answer) != raw.code:
-            self.problem(f"{raw.label}: expected error {raw.code}, got {contract.short(answer)}")
+            self.problem(f"{raw.label}: expected error {raw.code}, got {short(answer)}")
 
     def next_id(self) -> Any:
         n = next(self.ids)
@@ -204,6 +206,4 @@ class Load(threading.Thread):
 
 
 def short_params(call: Call) -> str:
-    return (
-        "(" + contract.short(call.params, 120)[1:-1] + ")" if isinstance(call.params, list) else ""
-    )
+    return "(" + short(call.params, 120)[1:-1] + ")" if isinstance(call.params, list) else ""

@@ -1,74 +1,28 @@
 """What a soak client sends: a weighted mix of every method, batches and bad calls.
 
 Each ``op_*`` makes one step from the client's model (``soak_model.Owned``): a ``Call`` with its
-prediction, a ``Batch`` of them, or a ``Raw`` body that must get one documented error. A step
-that is not possible now (no own group yet, say) is None, and a create is made instead.
+prediction, a ``Batch`` of them, or a ``Raw`` body that must get one documented error (the calls
+wrong on purpose are in soak_bad.py). A step that is not possible now (no own group yet, say)
+is None, and a create is made instead.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from soak_bad import EITHER, GONE, PARAMS, QUERIES, Raw, bad_call, bad_params, invalid_patch
 from soak_model import CUSTOMERS, Call, Owned, other_spelling, styled
 
 from harness.client import NO_PARAMS
-from harness.contract import INVALID_PARAMS, NOT_FOUND
 
 MAX_OWNED = 14  # a client deletes instead of creating when it owns this many groups
 SHARED_NAMES = 6  # names every client races to create
-MAX_BODY = 1024 * 1024  # the service's default --max-body
-PARAMS, EITHER, GONE = (INVALID_PARAMS,), (INVALID_PARAMS, NOT_FOUND), (NOT_FOUND,)
 WEIGHTS = {"count": 5, "get": 9, "get_schema": 3, "list": 7, "list_customers": 6, "create": 9}
 WEIGHTS |= {"set": 11, "validate": 5, "delete": 4, "add": 8, "remove": 5, "move": 4}
 WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 8}
-QUERIES: tuple[Any, ...] = (
-    None,
-    True,
-    {},
-    "name",
-    ["uid", "name"],
-    ["name", "customerCount", "uid"],
-)
-QUERIES += ({"uid": True, "name": True, "changed": True},)
-QUERIES += ({"name": True, "customerCount": True, "created": False},)
 SORTS = ("uid", "name", "created", "changed", "customerCount")
-OWN, ANY = "<own>", "<any>"  # in BAD_PARAMS: the uid of an own group, any uid
-# Params that are wrong whatever the data: the codes they get, and where a -32602 points.
-BAD_PARAMS: tuple[tuple[str, list[Any], tuple[int, ...], str | None], ...] = (
-    ("count", [{"/name": {"startsWith": 5}}], PARAMS, "/0/~1name/startsWith"),
-    ("count", [{"/created": {"min": "yesterday"}}], PARAMS, "/0/~1created/min"),
-    *(("get", [uid], PARAMS, "/0") for uid in ("abc", 1.5, "12a", True, [1])),
-    *(("get", [ANY, q], EITHER, None) for q in (["nope"], {"name": {"en": True}}, {"name": None})),
-    ("getSchema", [[1]], PARAMS, "/0"),
-    ("list", [["uid"], {"bogus": 1}], PARAMS, "/1/bogus"),
-    ("list", [["uid"], {"limit": -1}], PARAMS, "/1/limit"),
-    ("list", [["uid"], {"sort": "size"}], PARAMS, "/1/sort"),
-    ("list", [["uid"], {"filters": {"/nope": 1}}], PARAMS, "/1/filters/~1nope"),
-    (
-        "list",
-        [[], {"filters": {"/name": {"startsWith": 5}}}],
-        PARAMS,
-        "/1/filters/~1name/startsWith",
-    ),
-    ("listCustomers", [ANY, {"sort": "uid"}], EITHER, None),
-    ("validate", [None, "not a patch"], PARAMS, "/1"),
-    *(("addCustomers", [OWN, [1, 2, bad]], EITHER, "/1/2") for bad in (0, -4, "7", 2.5, None)),
-    *(("addCustomers", [ANY, [1, 2, bad]], EITHER, "/1/2") for bad in (0, -4, "7", 2.5, None)),
-    ("removeCustomers", [OWN, ["x"]], PARAMS, "/1/0"),
-    ("moveCustomers", [OWN, OWN, None], PARAMS, "/1"),
-    ("moveCustomers", [OWN, ANY, [CUSTOMERS + 7]], EITHER, None),
-)
-# Patches that fail validation, and where (FRESH: a name nobody has, so the name is not why).
-FRESH = "<fresh>"
-INVALID_PATCHES: tuple[tuple[dict[str, Any], str], ...] = (
-    *(({"name": name}, "/name") for name in ("", "   ", "x" * 256, "bell\x07", 5)),
-    ({"name": FRESH, "uid": 3}, "/uid"),
-    ({"name": FRESH, "created": "2020-01-01T00:00:00Z", "colour": "red"}, "/colour"),
-)
 
 
 @dataclass
@@ -77,17 +31,6 @@ class Batch:
 
     calls: list[Call]
     notify: list[Call] = field(default_factory=list)
-
-
-@dataclass
-class Raw:
-    """A body that is wrong as a whole: one error with ``code`` (None: HTTP 204, no body)."""
-
-    label: str
-    body: bytes
-    code: int | None
-    json: bool = True  # whether the body is JSON
-    alone: bool = False  # sent on a connection of its own (the 413)
 
 
 Step = Call | Batch | Raw | None
@@ -169,15 +112,6 @@ class Mix:
             return Call("listCustomers", [gone], fails=GONE)
         return Call("listCustomers", [m.any_uid(), *tail], lambda _: None, GONE)
 
-    def op_bad_params(self) -> Call | None:
-        """Params that are wrong whatever the data (``BAD_PARAMS``)."""
-        method, params, fails, at = self.rng.choice(BAD_PARAMS)
-        uid, other = self.m.own(), self.m.any_uid()
-        if OWN in params and uid is None:
-            return None
-        sent = [uid if p == OWN else other if p == ANY else p for p in params]
-        return Call(method, sent, fails=fails, at=(at,) if at else ())
-
     # -- writes ---------------------------------------------------------------------------
 
     def create_fresh(self, method: str | None = None) -> Call:
@@ -187,14 +121,6 @@ class Mix:
         head: list[Any] = [{"name": name}] if method == "create" else [None, {"name": name}]
         params = head if query is NO_PARAMS else [*head, query]
         return Call(method, params, partial(self.m.created, name))
-
-    def invalid_patch(self, new: bool) -> tuple[dict[str, Any], tuple[str]]:
-        """A patch that fails validation, and where."""
-        if new and self.rng.random() < 0.15:
-            return {}, ("/name",)  # name is required
-        patch, at = self.rng.choice(INVALID_PATCHES)
-        fresh = f"{self.m.prefix}x{next(self.m.counter)}"
-        return {k: fresh if v == FRESH else v for k, v in patch.items()}, (at,)
 
     def op_create(self) -> Call:
         m, rng = self.m, self.rng
@@ -212,7 +138,7 @@ class Mix:
             name = styled(rng, shared if pick < 0.8 else theirs)
             then = partial(m.created, name)
             return Call("create", [{"name": name}], then, PARAMS, ("/name",))
-        patch, at = self.invalid_patch(new=True)
+        patch, at = invalid_patch(self.m, new=True)
         return Call("create", [patch], fails=PARAMS, at=at)
 
     def op_set(self) -> Call | None:
@@ -236,7 +162,7 @@ class Mix:
             then = partial(m.renamed, uid, name)
             return Call("set", [uid, {"name": name}, *tail], then, PARAMS, ("/name",))
         elif pick < 0.6:
-            patch, at = self.invalid_patch(new=False)
+            patch, at = invalid_patch(self.m, new=False)
             return Call("set", [other, patch], fails=EITHER, at=at)
         elif pick < 0.65 and gone is not None:
             return Call("set", [gone, {"name": name}], fails=GONE)
@@ -258,7 +184,7 @@ class Mix:
             spelling = {"name": other_spelling(rng, m.live[uid])}
             return Call("validate", [uid, spelling], partial(m.problems_at, ()))
         if pick < 0.9 or gone is None:
-            patch, at = self.invalid_patch(new=False)
+            patch, at = invalid_patch(self.m, new=False)
             return Call("validate", [rng.choice((uid, None)), patch], partial(m.problems_at, at))
         return Call("validate", [gone, {"name": "x"}], fails=GONE)
 
@@ -334,39 +260,8 @@ class Mix:
         return Call("count", [{}]) if kind == 5 else self.op_list()
 
     def op_bad(self) -> Step:
-        """A call that is wrong as a whole, or without the right token: its documented error."""
-        kind, uid = self.rng.randrange(12), self.m.own()
-        count = {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}
-        if kind == 0:
-            return Raw("bad:parse", b'{"jsonrpc": "2.0", "method": ', -32700, json=False)
-        if kind == 1:
-            return Raw("bad:invalid", json.dumps({**count, "jsonrpc": "1.0"}).encode(), -32600)
-        if kind == 2:
-            return Raw("bad:empty-batch", b"[]", -32600)
-        if kind == 3:
-            many = [{**count, "id": i} for i in range(101)]
-            return Raw("bad:big-batch", json.dumps(many).encode(), -32600)
-        if kind == 4:
-            unknown = {**count, "method": "Customergroup.explode", "params": []}
-            return Raw("bad:method", json.dumps(unknown).encode(), -32601)
-        if kind == 5:
-            new = [{"name": self.m.fresh_name()}]
-            return Call("create", new, fails=(1004,), token=None)
-        if kind == 6:
-            wrong = "cgr_not_a_token_" + secrets.token_hex(4)
-            return Call("delete", [self.m.any_uid()], fails=(1004,), token=wrong)
-        if kind in (7, 8) and self.view_token is not None:  # reads pass, writes are refused
-            if uid is None:
-                return Call("count", [], token=self.view_token)
-            if kind == 7:
-                return Call("addCustomers", [uid, [1, 2, 3]], fails=(1006,), token=self.view_token)
-            query = self.rng.choice(QUERIES)
-            return Call("get", [uid, query], partial(self.m.group, uid), token=self.view_token)
-        if kind == 9:
-            notification = {"jsonrpc": "2.0", "method": "Customergroup.count", "params": [{}]}
-            return Raw("notification", json.dumps(notification).encode(), None)
-        if kind == 10 and self.rng.random() < 0.2:
-            params = [{"name": self.m.fresh_name()}, ["uid"], "x" * MAX_BODY]
-            big = {**count, "method": "Customergroup.create", "params": params}
-            return Raw("bad:413", json.dumps(big).encode(), -32600, alone=True)
-        return self.op_count()
+        """A call wrong as a whole, or without the right token (soak_bad.bad_call)."""
+        return bad_call(self.m, self.view_token) or self.op_count()
+
+    def op_bad_params(self) -> Call | None:
+        return bad_params(self.m)

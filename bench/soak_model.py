@@ -19,7 +19,7 @@ from typing import Any
 
 from customergroup_rpc.text import fold
 from harness.client import DEFAULT, NO_PARAMS, request
-from harness.contract import INVALID_PARAMS, METHODS, need
+from harness.methods import INVALID_PARAMS, METHODS, need
 
 CUSTOMERS = 400  # customer uids drawn from 1..CUSTOMERS
 SUFFIXES = ("", "", "", " Straße", " Ærøskøbing", " ǅemal", " İzmir", " ﬁle", " Ωmega", " 東京")

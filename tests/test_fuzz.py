@@ -34,7 +34,7 @@ from customergroup_rpc.app import TOKENS, Config, create_app
 from customergroup_rpc.schemas import Method, Param
 from harness import contract
 from harness.client import Reply
-from harness.contract import MAX_UID, METHODS, PROPERTIES, UID_PARAMS
+from harness.methods import MAX_UID, METHODS, PROPERTIES, UID_PARAMS
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Clock
 
