@@ -13,13 +13,14 @@ scope checks).
 The modules, each a thing a reader can hold:
 
     soak_model.py    what each client knows (the groups it owns) and the answers it predicts
-    soak_mix.py      what each client sends: every method, batches, deliberately bad calls
+    soak_mix.py      what each client sends: every method, batches
+    soak_bad.py      the calls it gets wrong on purpose, and the error each must get
     soak_load.py     the load driver: a thread per client, contract and model checks, figures
     soak_checks.py   the invariants checked afterwards, with the clients stopped
 
-Every reply is held to the contract (harness/contract.py: envelope, ids, documented errors
-with pointers, verdicts on bad params, results valid and shaped by their query), and every
-answer to its client's prediction. Afterwards, with the clients stopped:
+Every reply is held to the contract (harness/contract.py and methods.py: envelope, ids,
+documented errors with pointers, verdicts on bad params, results valid and shaped by their
+query), and every answer to its client's prediction. Afterwards, with the clients stopped:
 
 - ``count({})`` and ``count(null)`` equal the length of ``list()``; no two names fold to one
   key (``customergroup_rpc.text.fold``);
