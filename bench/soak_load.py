@@ -105,6 +105,7 @@ class Load(threading.Thread):
             self.connection.close()
 
     def take(self, step: Step) -> None:
+        """Send one step: a call (its params by name one time in five), a batch, or a body."""
         if isinstance(step, Call):
             if step.params is not NO_PARAMS and self.rng.random() < 0.2:
                 step.names = METHODS[f"Customergroup.{step.method}"].names
