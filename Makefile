@@ -24,7 +24,7 @@ lint: $(VENV)/.dev
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy customergroup_rpc
-	cd bench && ../$(BIN)/mypy --strict *.py
+	$(BIN)/mypy --strict harness bench tests
 	$(BIN)/mypy --strict examples
 
 pytest: $(VENV)/.dev browser postgres
