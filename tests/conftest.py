@@ -73,7 +73,7 @@ async def client(
 ) -> TestClient[Any, Any]:
     """A client of a started app that knows a manage and a view token."""
     client = await aiohttp_client(create_app(config))
-    await admin(client.app[TOKENS].create("view", VIEW))  # type: ignore[attr-defined]
+    await admin(client.app[TOKENS].create("view", VIEW))
     return client
 
 
