@@ -8,6 +8,8 @@
                   with pointers into the params
     methods.py    what each method takes and gives: verdicts on bad params, results valid
                   against methods.json and shaped by their query
+    postgres.py   Cluster: a throwaway PostgreSQL (initdb, pg_ctl) on 127.0.0.1:free port,
+                  for tests, benchmarks and ``make serve-pg``
 
 ``tests/test_fuzz.py`` holds hypothesis' requests to the contract; ``bench/soak.py`` holds
 the answers of many concurrent clients to it, and to a model of the groups each client owns

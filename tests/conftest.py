@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
-
-from .postgres_cluster import Cluster, Unavailable
+from harness.postgres import Cluster, Unavailable
 
 MANAGE = "test-manage-token"
 VIEW = "test-view-token"
