@@ -505,7 +505,7 @@ async def test_a_client_leaving_mid_body_leaves_no_traceback(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR):
-        reader, writer = await asyncio.open_connection(client.host, client.port)
+        _, writer = await asyncio.open_connection(client.host, client.port)
         head = f"POST {ENDPOINT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{"
         writer.write(head.encode())
         await writer.drain()
