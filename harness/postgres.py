@@ -31,7 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -313,6 +313,18 @@ class Cluster:
 
 
 # -- the command (make serve-pg) --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def throwaway() -> Iterator[Cluster]:
+    """A started cluster in a temporary folder, removed afterwards (``Unavailable`` if no
+    PostgreSQL server can run here)."""
+    cluster = Cluster.temporary()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
-from harness.postgres import Cluster, Unavailable
+from harness.postgres import Cluster, Unavailable, throwaway
 
 MANAGE = "test-manage-token"
 VIEW = "test-view-token"
@@ -101,16 +101,11 @@ def call(client: TestClient[Any, Any]) -> Call:
 def postgres() -> Iterator[Cluster]:
     """A throwaway PostgreSQL cluster for the whole run, started when a test first needs it
     and removed at the end; tests that need it skip when no PostgreSQL server can run here."""
-    cluster = Cluster.temporary()
     try:
-        cluster.start()
+        with throwaway() as cluster:
+            yield cluster
     except Unavailable as exc:
-        cluster.remove()
         pytest.skip(f"PostgreSQL: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 @pytest.fixture

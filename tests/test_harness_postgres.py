@@ -10,22 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.postgres import Cluster, Unavailable
+from harness.postgres import Cluster, Unavailable, throwaway
 
 
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
     """A cluster of this test's own, for tests that stop or crash it."""
-    cluster = Cluster.temporary()
     try:
-        cluster.start()
+        with throwaway() as cluster:
+            yield cluster
     except Unavailable as exc:
-        cluster.remove()
         pytest.skip(f"PostgreSQL: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 def test_durability_is_on_as_in_production(postgres: Cluster) -> None:
