@@ -347,7 +347,9 @@ def _sql_equals(column: Column, operand: Any, bind: Bind) -> str:
     # instead would make the condition null, and NOT of null is null, not true.
     if operand is None or TYPES[column.type].side(operand):
         return "FALSE"
-    return f"{column.value} = {bind(operand, TYPES[column.type].sql)}"
+    # Equal strings fold alike: the folded column's index finds them.
+    key = f"{column.folded} = {bind(fold(operand), 'text')} AND " if column.folded else ""
+    return f"{key}{column.value} = {bind(operand, TYPES[column.type].sql)}"
 
 
 def _sql_in(column: Column, operands: frozenset[Any], bind: Bind) -> str:
@@ -355,11 +357,42 @@ def _sql_in(column: Column, operands: frozenset[Any], bind: Bind) -> str:
     values = sorted(x for x in operands if x is not None and not kind.side(x))
     if not values:  # an array of nothing but nulls (or none at all) holds for no row
         return "FALSE"
-    return f"{column.value} = ANY({bind(values, kind.sql + '[]')})"
+    keys = ""
+    if column.folded:
+        folded = sorted({fold(value) for value in values})
+        keys = f"{column.folded} = ANY({bind(folded, 'text[]')}) AND "
+    return f"{keys}{column.value} = ANY({bind(values, kind.sql + '[]')})"
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``, in code-point order;
+    None when there is none (an empty prefix, or one of U+10FFFF only).
+
+    >>> _successor("staff"), _successor("a\U0010ffff"), _successor("\ud7ff"), _successor("")
+    ('stafg', 'b', '\ue000', None)
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    after = ord(stem[-1]) + 1
+    # No text holds a surrogate (nor can one be bound): the next code point that can be is U+E000.
+    return stem[:-1] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)
+
+
+def _sql_prefix(column: Column, operand: str, bind: Bind) -> str:
+    """startsWith as a range of the folded column (code-point order in collation "C"): exactly
+    the keys with the prefix, and a range of the index even in a plan made before the operand
+    is known (a prepared statement's generic plan), which a LIKE pattern is not."""
+    if _text_side(operand):
+        return "FALSE"
+    at_least = f"{column.folded} >= {bind(operand, 'text')}"
+    after = _successor(operand)
+    return at_least if after is None else f"{at_least} AND {column.folded} < {bind(after, 'text')}"
 
 
 def _sql_like(pattern: str) -> SqlTest:
-    """A LIKE test of the folded column; ``pattern`` places the escaped operand at ``{}``."""
+    """A LIKE test of the folded column (the trigram index serves it); ``pattern`` places
+    the escaped operand at ``{}``."""
 
     def sql(column: Column, operand: str, bind: Bind) -> str:
         if _text_side(operand):
@@ -428,7 +461,7 @@ OPERATORS: Mapping[str, Operator] = {
     "not": Operator(
         frozenset(FieldType), _negated, lambda c: _negate(_compile_condition(c)), _sql_not
     ),
-    "startsWith": Operator(_TEXT, _folded, _matching(str.startswith), _sql_like("{}%")),
+    "startsWith": Operator(_TEXT, _folded, _matching(str.startswith), _sql_prefix),
     "endsWith": Operator(_TEXT, _folded, _matching(str.endswith), _sql_like("%{}")),
     "contains": Operator(_TEXT, _folded, _matching(str.__contains__), _sql_like("%{}%")),
     "min": Operator(
