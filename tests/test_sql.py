@@ -1,5 +1,5 @@
-"""The SQL compiler of filters, orderings and pages (customergroup_rpc/sql.py and the ``sql`` of
-each operator in filters.py).
+"""The SQL compiler of filters, orderings and pages (customergroup_rpc/store/sql.py and the
+``sql`` of each operator in filters.py).
 
 Two halves: the text's shape (every client value a bound parameter, never part of the text),
 without a database; and, on a throwaway PostgreSQL, the key property: for any filter, data,
@@ -23,7 +23,6 @@ import pytest
 from hypothesis import currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-from customergroup_rpc import sql
 from customergroup_rpc.filters import (
     MAX_DEPTH,
     OPERATORS,
@@ -32,10 +31,10 @@ from customergroup_rpc.filters import (
     compile_filter,
     parse,
 )
-from customergroup_rpc.pg_migrate import migrate
+from customergroup_rpc.store import sql
+from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.text import fold
-
-from .postgres_cluster import Cluster
+from harness.postgres import Cluster
 
 FIELDS = {
     "/uid": FieldType.INTEGER,
