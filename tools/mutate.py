@@ -122,7 +122,8 @@ def own_mutants(module: str, code: str) -> list[Source]:
         shown = dropped or node
         line = lines[shown].start.line if shown in lines else 0
         if dropped:
-            change = f"line {line}: entry {_short(tree.code_for_node(dropped))} left out"
+            entry = _short(tree.code_for_node(dropped)).rstrip(",")
+            change = f"line {line}: entry {entry} left out"
         else:
             before, after = _short(tree.code_for_node(node)), _short(tree.code_for_node(mutated))
             change = f"line {line}: {before} -> {after}"
