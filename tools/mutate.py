@@ -421,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unexplained = 0
     for module in args.modules or list(MODULES):
         started = time.monotonic()
+        print(f"{module}.py: mutmut against {' '.join(MODULES[module])} ...", flush=True)
         mutmut = run_mutmut(module, args.jobs)
+        print(f"{module}.py: the pass of our own ...", flush=True)
         own = run_own(module, args.jobs)
         scores.append(Score(module, mutmut, own, time.monotonic() - started))
         unexplained += report(scores[-1], known)
