@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
 from customergroup_rpc.errors import InvalidParams, Problems, describe, join, quote
-from customergroup_rpc.text import fold
+from customergroup_rpc.text import fold, successor
 
 MAX_DEPTH = 32
 """How many condition objects may nest (through ``not``); deeper is a problem, not a crash."""
@@ -364,21 +364,6 @@ def _sql_in(column: Column, operands: frozenset[Any], bind: Bind) -> str:
     return f"{keys}{column.value} = ANY({bind(values, kind.sql + '[]')})"
 
 
-def _successor(prefix: str) -> str | None:
-    """The least string above every string that starts with ``prefix``, in code-point order;
-    None when there is none (an empty prefix, or one of U+10FFFF only).
-
-    >>> _successor("staff"), _successor("a\U0010ffff"), _successor("\ud7ff"), _successor("")
-    ('stafg', 'b', '\ue000', None)
-    """
-    stem = prefix.rstrip("\U0010ffff")
-    if not stem:
-        return None
-    after = ord(stem[-1]) + 1
-    # No text holds a surrogate (nor can one be bound): the next code point that can be is U+E000.
-    return stem[:-1] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)
-
-
 def _sql_prefix(column: Column, operand: str, bind: Bind) -> str:
     """startsWith as a range of the folded column (code-point order in collation "C"): exactly
     the keys with the prefix, and a range of the index even in a plan made before the operand
@@ -386,7 +371,7 @@ def _sql_prefix(column: Column, operand: str, bind: Bind) -> str:
     if _text_side(operand):
         return "FALSE"
     at_least = f"{column.folded} >= {bind(operand, 'text')}"
-    after = _successor(operand)
+    after = successor(operand)
     return at_least if after is None else f"{at_least} AND {column.folded} < {bind(after, 'text')}"
 
 

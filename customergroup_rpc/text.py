@@ -86,3 +86,19 @@ def fold(text: str) -> str:
         return " ".join(text.lower().split())
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible(text)).casefold())
     return _SPACE_RUNS.sub(" ", folded).strip()
+
+
+def successor(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``, in code-point order;
+    None when there is none (an empty prefix, or one of U+10FFFF only: every string not less
+    than it starts with it). The name index and the SQL of ``startsWith`` both range by it.
+
+    >>> successor("staff"), successor("a\U0010ffff"), successor("\ud7ff"), successor("")
+    ('stafg', 'b', '\ue000', None)
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    after = ord(stem[-1]) + 1
+    # No text holds a surrogate (nor can one be bound): the next code point that can be is U+E000.
+    return stem[:-1] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)

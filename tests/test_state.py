@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customergroup_rpc.store.state import Change, Drop, Members, Put, State, _successor
-from customergroup_rpc.text import fold
+from customergroup_rpc.store.state import Change, Drop, Members, Put, State
+from customergroup_rpc.text import fold, successor
 
 TOP = "\U0010ffff"
 
@@ -18,12 +18,12 @@ def put(state: State, uid: int, name: str) -> None:
     state.apply(Put(uid, {"name": name, "created": "x", "changed": "x"}))
 
 
-def test_a_prefix_of_only_the_last_code_point_has_no_successor() -> None:
-    assert _successor(TOP) is None
-    assert _successor(TOP * 3) is None
-    assert _successor("") is None
-    assert _successor("a" + TOP * 2) == "b"
-    assert _successor("staff") == "stafg"
+def test_a_prefix_of_only_the_last_code_point_has_nosuccessor() -> None:
+    assert successor(TOP) is None
+    assert successor(TOP * 3) is None
+    assert successor("") is None
+    assert successor("a" + TOP * 2) == "b"
+    assert successor("staff") == "stafg"
 
 
 def test_a_prefix_of_the_last_code_point_finds_every_name_that_starts_with_it() -> None:
@@ -79,8 +79,8 @@ def test_a_put_that_keeps_the_name_keeps_the_index() -> None:
 
 def test_the_successor_raises_the_last_character_below_the_top_of_the_code_space() -> None:
     """Any prefix, not only folded ones: upper case and the top code point included."""
-    assert _successor("TAX") == "TAY"
-    assert _successor("aX" + TOP) == "aY"
+    assert successor("TAX") == "TAY"
+    assert successor("aX" + TOP) == "aY"
 
 
 def test_a_new_state_is_empty_and_has_given_out_no_uid() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..text import fold
+from ..text import fold, successor
 
 Fields = dict[str, Any]
 NONE: frozenset[int] = frozenset()
@@ -119,7 +119,7 @@ class State:
     def _span(self, folded: str) -> tuple[int, int]:
         """Where the keys that start with ``folded`` are in ``_keys``: [start, end)."""
         start = bisect.bisect_left(self._keys, (folded,))
-        after = _successor(folded)
+        after = successor(folded)
         end = len(self._keys) if after is None else bisect.bisect_left(self._keys, (after,))
         return start, end
 
@@ -136,16 +136,3 @@ class State:
             rest = bisect.bisect_left(self._keys, (key,))
             if rest < len(self._keys) and self._keys[rest][0] == key:  # another group, same key
                 self._by_key[key] = self._keys[rest][1]
-
-
-def _successor(prefix: str) -> str | None:
-    """The least string greater than every string that starts with ``prefix``, if there is one.
-
-    A prefix made only of U+10FFFF (or empty) has none: every string not less than it starts
-    with it, so its range runs to the end of the keys.
-
-    >>> _successor("staff"), _successor("a\U0010ffff"), _successor("\U0010ffff\U0010ffff")
-    ('stafg', 'b', None)
-    """
-    stem = prefix.rstrip("\U0010ffff")
-    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None
