@@ -6,11 +6,16 @@ import hashlib
 import json
 import logging
 import os
+import re
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from customergroup_rpc import tokens as tokens_module
+from customergroup_rpc.__main__ import main
 from customergroup_rpc.app import Config, create_app
 from customergroup_rpc.tokens import (
     RECHECK,
@@ -278,3 +283,146 @@ def test_restarting_with_another_environment_token_revokes_the_old_one(tmp_path:
         assert server.result("Customergroup.count", [], token=made.stdout.strip()) == 0
         assert "Revoked token env-" in server.stderr()
         assert OLD not in server.stderr()
+
+
+# Two registries on one file, the broken file, the list and the empty registry (issue 17).
+
+
+def test_a_registry_that_read_the_file_earlier_keeps_a_token_another_one_made_since(
+    path: Path,
+) -> None:
+    first, second = Tokens(path), Tokens(path)  # both have read the (empty) file
+    _, made_second = second.create("view")
+    _, made_first = first.create("manage")  # re-reads under the lock: the view token stays
+    fresh = Tokens(path)
+    assert (fresh.scope_of(made_second), fresh.scope_of(made_first)) == ("view", "manage")
+
+
+def test_two_registries_creating_at_once_wait_for_each_other_and_lose_no_token(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first registry is stopped as it writes, holding the lock, until the second one has
+    # written (or half a second has passed). Under the lock the second one waits, then reads
+    # the first one's file; without the lock it would write first and lose its token to the
+    # first one's write, made from the file as it was before.
+    _, old = Tokens(path).create("view")
+    first, second = Tokens(path), Tokens(path)
+    writing, second_wrote = threading.Event(), threading.Event()
+    real_write = tokens_module.write_atomic
+
+    def held_write(target: Path, data: bytes, mode: int = 0o600) -> None:
+        if threading.current_thread().name == "first":
+            writing.set()
+            second_wrote.wait(0.5)
+        real_write(target, data, mode=mode)
+        if threading.current_thread().name == "second":
+            second_wrote.set()
+
+    monkeypatch.setattr(tokens_module, "write_atomic", held_write)
+    made: dict[str, str] = {}
+    threads = [
+        threading.Thread(target=lambda: made.update(first=first.create("manage")[1])),
+        threading.Thread(target=lambda: made.update(second=second.create("view")[1])),
+    ]
+    threads[0].name, threads[1].name = "first", "second"
+    threads[0].start()
+    assert writing.wait(10)
+    threads[1].start()
+    for thread in threads:
+        thread.join(10)
+    fresh = Tokens(path)
+    assert [fresh.scope_of(t) for t in (old, made["first"], made["second"])] == [
+        "view",
+        "manage",
+        "view",
+    ]
+    assert len(fresh.list()) == 3
+
+
+def test_a_broken_token_file_is_read_and_logged_once_not_at_every_recheck(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = Ticks()
+    tokens = Tokens(path, clock=ticks)
+    _, secret = tokens.create("manage")
+    path.write_text("{not json")
+    reads: list[Path] = []
+    real_read = tokens_module._read
+
+    def counted_read(at: Path) -> dict[str, Any]:
+        reads.append(at)
+        return real_read(at)
+
+    monkeypatch.setattr(tokens_module, "_read", counted_read)
+    for _ in range(20):
+        ticks.now += RECHECK
+        assert tokens.scope_of(secret) == "manage"
+    assert reads == [path]
+    errors = [r for r in caplog.records if r.name == tokens_module.__name__]
+    assert len(errors) == 1
+    assert errors[0].levelno == logging.ERROR
+    message = errors[0].getMessage()
+    assert str(path) in message
+    assert "not a readable token file" in message
+    assert "keeping the tokens read before" in message
+
+
+def test_a_mended_token_file_is_read_again(path: Path) -> None:
+    ticks = Ticks()
+    tokens = Tokens(path, clock=ticks)
+    tokens.create("manage")
+    path.write_text("{not json")
+    ticks.now += RECHECK
+    tokens.scope_of("anything")  # found broken
+    write_records(path, record("a1", "view", "mended-token"))
+    ticks.now += RECHECK
+    assert tokens.scope_of("mended-token") == "view"
+
+
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def test_a_new_token_is_dated_now_in_utc_to_the_second_with_z(path: Path) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    made, _ = Tokens(path).create("view")
+    after = datetime.now(UTC)
+    assert TIMESTAMP.fullmatch(made.created), made.created
+    assert before <= datetime.fromisoformat(made.created) <= after
+
+
+def test_the_list_is_ordered_by_creation_then_id_whatever_the_file_order(path: Path) -> None:
+    later = {**record("a1", "view", "t1"), "created": "2026-03-01T10:00:00Z"}
+    earlier_b = {**record("b2", "manage", "t2"), "created": "2026-01-01T00:00:00Z"}
+    earlier_a = {**record("a3", "view", "t3"), "created": "2026-01-01T00:00:00Z"}
+    write_records(path, later, earlier_b, earlier_a)
+    listed = Tokens(path).list()
+    assert [(r.id, r.created) for r in listed] == [
+        ("a3", "2026-01-01T00:00:00Z"),
+        ("b2", "2026-01-01T00:00:00Z"),
+        ("a1", "2026-03-01T10:00:00Z"),
+    ]
+
+
+def test_token_list_prints_one_line_per_token_oldest_first_without_the_token(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, first_token = Tokens(path).create("manage")
+    later = {**record("ffffffff", "view", "later-token"), "created": "2999-01-01T00:00:00Z"}
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({"tokens": [later, *doc["tokens"]]}))
+    assert main(["token", "list", "--db", str(tmp_path / "groups.db.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()]
+    assert rows == [
+        [first.id, "manage", first.created],
+        ["ffffffff", "view", "2999-01-01T00:00:00Z"],
+    ]
+    assert TIMESTAMP.fullmatch(rows[0][2])
+    assert first_token not in out
+
+
+def test_an_empty_in_memory_registry_knows_no_token() -> None:
+    tokens = Tokens(None)
+    assert tokens.scope_of("any-token") is None
+    assert tokens.list() == []
+    assert tokens.revoke("nothere") is False
