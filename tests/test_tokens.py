@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from customergroup_rpc import files
 from customergroup_rpc import tokens as tokens_module
 from customergroup_rpc.__main__ import main
 from customergroup_rpc.app import Config, create_app
@@ -308,7 +309,7 @@ def test_two_registries_creating_at_once_wait_for_each_other_and_lose_no_token(
     _, old = Tokens(path).create("view")
     first, second = Tokens(path), Tokens(path)
     writing, second_wrote = threading.Event(), threading.Event()
-    real_write = tokens_module.write_atomic
+    real_write = files.write_atomic
 
     def held_write(target: Path, data: bytes, mode: int = 0o600) -> None:
         if threading.current_thread().name == "first":
