@@ -16,6 +16,7 @@ from customergroup_rpc.filters import (
     FieldType,
     compile_filter,
     parse,
+    prefix,
 )
 
 FIELDS = {
@@ -180,3 +181,122 @@ def test_a_long_list_of_problems_stops_at_the_limit_and_counts_the_rest(
 def test_null_and_bad_values_in_an_in_list_are_told_apart() -> None:
     found = problems_of({"/uid": {"in": [None, 1, "x", 2.5]}})
     assert [p["pointer"] for p in found] == ["/1/filters/~1uid/in/2", "/1/filters/~1uid/in/3"]
+
+
+# Stored values of the wrong type, fine date-times, prefixes and uids (issue 17).
+
+
+@pytest.mark.parametrize("stored", [True, 1.0, "1"])
+@pytest.mark.parametrize("condition", [1, {"in": [1]}, {"min": 1, "max": 1}])
+def test_a_stored_value_that_is_no_integer_matches_no_integer_condition(
+    stored: object, condition: object
+) -> None:
+    matches = compile_filter(parse({"/uid": condition}, FIELDS, "/0"))
+    assert matches({"uid": 1})
+    assert not matches({"uid": stored})
+
+
+@pytest.mark.parametrize("condition", [{"startsWith": "5"}, {"contains": "5"}, {"endsWith": "5"}])
+def test_a_stored_name_that_is_no_string_matches_nothing_and_raises_nothing(
+    condition: object,
+) -> None:
+    matches = compile_filter(parse({"/name": condition}, FIELDS, "/0"))
+    assert matches({"name": "5"})
+    assert not any(matches({"name": stored}) for stored in (5, True, ["5"]))
+
+
+def test_a_stored_date_time_that_is_no_string_matches_no_date_time_condition() -> None:
+    matches = compile_filter(parse({"/created": {"min": "2000-01-01"}}, FIELDS, "/0"))
+    assert matches({"created": "2014-01-16T14:14:18Z"})
+    assert not any(matches({"created": stored}) for stored in (20140116, True, None))
+
+
+@pytest.mark.parametrize("zeros", ["0", "000"])
+def test_a_date_time_with_trailing_zeros_past_the_microsecond_is_that_instant(
+    zeros: str,
+) -> None:
+    fine = parse({"/created": {"min": f"2014-01-16T14:14:18.123456{zeros}Z"}}, FIELDS, "/0")
+    assert fine == parse({"/created": {"min": "2014-01-16T14:14:18.123456Z"}}, FIELDS, "/0")
+    bound = parse({"/created": {"max": "2014-01-16T14:14:18.0000000Z"}}, FIELDS, "/0")
+    assert compile_filter(bound)({"created": "2014-01-16T14:14:18Z"})
+    assert not compile_filter(bound)({"created": "2014-01-16T14:14:19Z"})
+
+
+@pytest.mark.parametrize("raw", ["2014-01-16T14:14:18.1234561Z", "2014-01-16T14:14:18.00000001Z"])
+def test_a_date_time_finer_than_a_microsecond_is_refused_naming_it(raw: str) -> None:
+    [problem] = problems_of({"/created": {"min": raw}})
+    assert problem["pointer"] == "/1/filters/~1created/min"
+    assert f"'{raw}'" in problem["message"]
+    assert "at most 6 decimals" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"/name": "Staff"},
+        {"/name": {"contains": "st", "endsWith": "f"}},
+        {"/name": {"not": {"startsWith": "st"}}},
+        {"/uid": 1},
+    ],
+)
+def test_a_filter_without_a_name_startswith_gives_no_prefix(raw: dict[str, Any]) -> None:
+    assert prefix(parse(raw, FIELDS, "/0"), "name") == (None, False)
+
+
+def test_a_startswith_of_another_property_gives_no_name_prefix() -> None:
+    fields = {**FIELDS, "/nickname": FieldType.STRING}
+    assert prefix(parse({"/nickname": {"startsWith": "a"}}, fields, "/0"), "name") == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"/name": {"startsWith": "STAFF"}}, ("staff", True)),
+        ({"/name": {"contains": "x", "startsWith": "S"}}, ("s", False)),
+        ({"/uid": 2, "/name": {"startsWith": "S"}}, ("s", False)),
+    ],
+)
+def test_a_name_startswith_gives_its_folded_prefix_whole_only_when_alone(
+    raw: dict[str, Any], expected: tuple[str, bool]
+) -> None:
+    assert prefix(parse(raw, FIELDS, "/0"), "name") == expected
+
+
+@pytest.mark.parametrize("uid", [1, 2**53 - 1, 5.0, float(2**53 - 1)])
+def test_a_customer_uid_from_1_to_2_53_minus_1_is_accepted_5_0_as_5(uid: object) -> None:
+    for condition in ({"containsAny": [uid]}, {"containsAll": uid}, uid):
+        matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
+        assert matches({"customers": frozenset({int(uid)})})  # type: ignore[call-overload]
+        assert not matches({"customers": frozenset({2})})
+
+
+@pytest.mark.parametrize(
+    ("uid", "named"),
+    [
+        (0, "0"),
+        (0.0, "0.0"),
+        (-1, "-1"),
+        (2**53, str(2**53)),
+        (float(2**53), f"{2**53}.0"),
+        (5.5, "5.5"),
+        (True, "true"),
+    ],
+)
+def test_a_customer_uid_out_of_range_or_fractional_is_refused_naming_it(
+    uid: object, named: str
+) -> None:
+    [problem] = problems_of({"/customers": {"containsAny": [17, uid]}})
+    assert problem["pointer"] == "/1/filters/~1customers/containsAny/1"
+    assert f"from 1 to {2**53 - 1}" in problem["message"]
+    assert named in problem["message"]
+
+
+def test_an_integer_operand_of_5_0_is_5_and_5_5_is_refused_naming_it() -> None:
+    matches = compile_filter(parse({"/uid": {"in": [5.0]}}, FIELDS, "/0"))
+    assert [matches({"uid": uid}) for uid in (5, 6)] == [True, False]
+    for bad, named in ((5.5, "5.5"), (True, "true"), ("5", "a string")):
+        [problem] = problems_of({"/uid": {"min": bad}})
+        assert problem["pointer"] == "/1/filters/~1uid/min"
+        assert "whole number" in problem["message"]
+        assert named in problem["message"]
