@@ -212,3 +212,34 @@ def test_a_long_query_lists_the_first_hundred_problems_and_counts_the_rest(
     assert len(found) == LIMIT + 1
     assert found[LIMIT]["pointer"] == at
     assert found[LIMIT]["message"].startswith("200 more problems here are not listed")
+
+
+# Sub-objects picked by name (issue 17): the shape decides their keys and order, not the store.
+
+STORED = {
+    "uid": 123123,
+    "name": "Students",
+    "address": {"city": "Oslo", "internal": 1, "zip": "0150", "street": "Main Street 1"},
+}
+ADDRESS = {"address": {"street": "Main Street 1", "zip": "0150", "city": "Oslo"}}
+
+
+@pytest.mark.parametrize("raw", ["address", ["address"], {"address": True}, {"address": {}}])
+def test_a_sub_object_picked_by_name_has_the_shape_keys_in_shape_order(raw: object) -> None:
+    assert ordered(apply(parse(raw, SHAPE, "/1"), STORED)) == ordered(ADDRESS)
+
+
+def test_the_whole_object_cuts_its_sub_objects_to_the_shape_in_shape_order() -> None:
+    expected = {**ADDRESS, "name": "Students", "uid": 123123}
+    assert ordered(apply(parse(True, SHAPE, "/1"), STORED)) == ordered(expected)
+
+
+def test_keys_picked_inside_a_sub_object_follow_the_sub_shape_order() -> None:
+    picked = apply(parse({"address": ["city", "street"]}, SHAPE, "/1"), STORED)
+    assert ordered(picked) == ordered({"address": {"street": "Main Street 1", "city": "Oslo"}})
+
+
+def test_a_sub_object_query_on_a_stored_scalar_takes_the_scalar_as_it_is() -> None:
+    assert apply(parse({"address": "city"}, SHAPE, "/1"), {"address": "Oslo"}) == {
+        "address": "Oslo"
+    }
