@@ -403,7 +403,7 @@ async def test_clearing_a_groups_customers_leaves_no_members_entry_and_a_reopen_
     assert store.committed.members(1) == frozenset()
     await store.aclose()
     again = TinyStore.open(path)
-    assert (again.committed.members(1), again.committed.members(2)) == (frozenset(), {7})
+    assert (again.committed.members(1), again.committed.members(2)) == (frozenset(), frozenset({7}))
     again.close()
 
 
