@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: serve test lint typecheck pytest fuzz bench browser clean
+.PHONY: serve test lint typecheck pytest fuzz mutate bench browser clean
 
 serve: $(VENV)/.run
 	$(BIN)/customergroup-rpc serve $(ARGS)
@@ -18,7 +18,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy customergroup_rpc
 	cd bench && ../$(BIN)/mypy --strict *.py
-	$(BIN)/mypy --strict examples
+	$(BIN)/mypy --strict examples tools
 
 pytest: $(VENV)/.dev browser
 	$(BIN)/pytest -rs
@@ -26,6 +26,11 @@ pytest: $(VENV)/.dev browser
 # Many more generated inputs than make test tries (tests/test_fuzz.py, hypothesis profile "fuzz").
 fuzz: $(VENV)/.dev
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -p no:cacheprovider
+
+# Mutation testing (tools/mutate.py): each module against its own tests, a score per module.
+# Minutes per module, so not part of make test; ARGS="text state" picks modules.
+mutate: $(VENV)/.dev
+	$(BIN)/python tools/mutate.py $(ARGS)
 
 # The console's browser tests drive Debian's Chromium (CHROMIUM: a command or a path). As root,
 # install it when it is missing; otherwise say so: those tests skip, everything else runs.
@@ -59,4 +64,4 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.python
 	touch $@ $(VENV)/.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customergroup_rpc.state import Drop, Put, State, _successor
+from customergroup_rpc.state import Change, Drop, Members, Put, State, _successor
 from customergroup_rpc.text import fold
 
 TOP = "\U0010ffff"
@@ -72,3 +75,97 @@ def test_a_put_that_keeps_the_name_keeps_the_index() -> None:
     assert (state.prefixed("st"), state.named("staff")) == ([1, 2], 1)
     put(state, 1, "Alumni")
     assert (state.prefixed("st"), state.named("alumni")) == ([2], 1)
+
+
+def test_the_successor_raises_the_last_character_below_the_top_of_the_code_space() -> None:
+    """Any prefix, not only folded ones: upper case and the top code point included."""
+    assert _successor("TAX") == "TAY"
+    assert _successor("aX" + TOP) == "aY"
+
+
+def test_a_new_state_is_empty_and_has_given_out_no_uid() -> None:
+    state = State()
+    assert (state.last_uid, state.get(1), list(state.items()), state.named("x")) == (
+        0,
+        None,
+        [],
+        None,
+    )
+    assert state.members(1) == frozenset()
+    assert isinstance(state.members(1), frozenset)
+
+
+def test_the_last_uid_is_the_highest_uid_ever_put() -> None:
+    state = State()
+    put(state, 3, "Three")
+    put(state, 2, "Two")
+    assert state.last_uid == 3
+    state.apply(Drop(3))
+    assert state.last_uid == 3  # a dropped uid is never given out again
+
+
+def test_get_and_items_answer_the_stored_fields() -> None:
+    state = State()
+    put(state, 1, "Staff")
+    put(state, 2, "Students")
+    assert state.get(2) == {"name": "Students", "created": "x", "changed": "x"}
+    assert [(uid, fields["name"]) for uid, fields in state.items()] == [
+        (1, "Staff"),
+        (2, "Students"),
+    ]
+
+
+def test_dropping_a_group_unassigns_its_customers() -> None:
+    state = State()
+    put(state, 1, "Staff")
+    state.apply(Members(1, frozenset({17, 18})))
+    state.apply(Drop(1))
+    assert (state.get(1), state.members(1)) == (None, frozenset())
+
+
+def test_an_empty_member_set_clears_a_group_s_customers() -> None:
+    state = State()
+    put(state, 1, "Staff")
+    put(state, 2, "Students")
+    state.apply(Members(1, frozenset({17})))
+    state.apply(Members(2, frozenset({17, 18})))
+    state.apply(Members(1, frozenset()))
+    state.apply(Members(1, frozenset()))  # clearing a group without customers is no error
+    assert (state.members(1), state.members(2)) == (frozenset(), frozenset({17, 18}))
+
+
+def test_dropping_the_group_whose_name_sorts_last_frees_its_name() -> None:
+    state = State()
+    put(state, 1, "Alpha")
+    put(state, 2, "Beta")
+    state.apply(Drop(2))
+    assert (state.named("beta"), state.prefixed(""), state.count_prefixed("b")) == (None, [1], 0)
+    put(state, 1, "Zeta")
+    assert (state.named("zeta"), state.named("alpha"), state.prefixed("")) == (1, None, [1])
+
+
+def test_a_copy_and_its_original_change_independently() -> None:
+    state = State()
+    put(state, 1, "Staff")
+    state.apply(Members(1, frozenset({17})))
+    twin = state.copy()
+    put(twin, 2, "Students")
+    twin.apply(Members(1, frozenset({18})))
+    state.apply(Drop(1))
+    assert (twin.named("staff"), twin.prefixed("st"), twin.last_uid) == (1, [1, 2], 2)
+    assert (twin.get(1), twin.members(1)) == (
+        {"name": "Staff", "created": "x", "changed": "x"},
+        frozenset({18}),
+    )
+    assert (state.named("students"), state.prefixed(""), state.last_uid) == (None, [], 1)
+    assert (list(state.items()), state.members(1)) == ([], frozenset())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [(Put(1, {"name": "Staff"}), "uid"), (Drop(1), "uid"), (Members(1, frozenset()), "customers")],
+)
+def test_a_change_is_an_immutable_value(change: Change, field: str) -> None:
+    """The store keeps changes queued and written: nobody may alter one after it is made."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(change, field, 2)

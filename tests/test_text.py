@@ -64,6 +64,18 @@ def test_visible_keeps_everything_else_as_it_is() -> None:
     assert visible("Staff \t Room") == "Staff \t Room"
 
 
+def test_whitespace_runs_inside_a_name_collapse_to_one_space_beyond_ascii() -> None:
+    assert fold("Grüße \u3000\t Room") == fold("GRÜSSE ROOM") == "grüsse room"
+    assert fold("Caf\u00e9\u00a0\u00a0\u2003Bar") == "café bar"
+
+
+def test_only_unicode_s_ignorables_and_two_blank_fillers_are_invisible() -> None:
+    """Every other character, ``X`` and the fillers' neighbours included, stays in a name."""
+    dropped = {c for c in CODE_POINTS if visible(chr(c)) == ""}
+    assert dropped - code_points(DEFAULT_IGNORABLE) == {0x2800, 0x1D159}
+    assert visible("Xylophone \u2801\U0001d15a") == "Xylophone \u2801\U0001d15a"
+
+
 def test_the_ascii_shortcut_folds_as_the_general_path_does() -> None:
     def general(text: str) -> str:
         folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())

@@ -1,0 +1,440 @@
+"""Mutation testing: each module against its own tests, with a score per module.
+
+Usage:
+    .venv/bin/python tools/mutate.py [--jobs N] [MODULE ...]
+
+``make mutate`` runs it on every module of ``MODULES`` (``ARGS="text state"`` picks some). For
+each module, in a fresh copy of the project under ``mutants/<module>/``:
+
+1. mutmut (``[tool.mutmut]`` added to the copy's pyproject) mutates the module's functions and
+   methods and runs, for each mutant, the selected tests that call the mutated function;
+2. a pass of our own mutates what mutmut leaves alone because it runs at import time or sits
+   behind a decorator: module-level assignments (tables, patterns, constants), class-level
+   attributes, decorators and the bodies of decorated functions (``functools.lru_cache``).
+   It applies mutmut's own node operators, plus dropping one entry of a module-level table, one
+   mutant at a time, and runs the module's tests on each in a fresh ``pytest`` process.
+
+A mutant is killed when the tests fail (or time out, or the module no longer imports). The
+score is killed / total over both passes. Survivors are printed with what changed; those listed
+in ``tools/mutate-equivalents.md`` (one ``- `name`: why`` line each) are marked equivalent.
+Exits 1 when a survivor is not listed there, 2 when a module's tests fail without any mutant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+from mutmut.mutation.mutators import mutation_operators
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "mutants"
+EQUIVALENTS = Path(__file__).resolve().parent / "mutate-equivalents.md"
+PACKAGE = "customergroup_rpc"
+# What a copy of the project needs for the tests to run there.
+COPIED = (PACKAGE, "tests", "schemas", "pyproject.toml")
+
+# Each module against the tests that target it: its own test file and its doctests.
+MODULES: dict[str, tuple[str, ...]] = {
+    "filters": ("tests/test_filters.py",),
+    "query": ("tests/test_query.py",),
+    "text": ("tests/test_text.py",),
+    "state": ("tests/test_state.py",),
+    "tokens": ("tests/test_tokens.py",),
+    "service": ("tests/test_service.py",),
+    "store": ("tests/test_store.py",),
+}
+
+KILLED = {"killed", "timeout", "segfault"}
+# Calls mutmut never mutates (NEVER_MUTATE_FUNCTION_CALLS): the same here.
+UNTOUCHED_CALLS = {"len", "isinstance"}
+OWN_DECORATORS = {"staticmethod", "classmethod"}  # mutmut mutates methods decorated only so
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutant and its verdict: ``status`` is mutmut's word (killed, survived, ...)."""
+
+    name: str
+    status: str
+    change: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A mutant of our own pass: its name, what it changes, and the whole mutated module."""
+
+    name: str
+    change: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Score:
+    """The verdicts of one module and how long they took."""
+
+    module: str
+    mutmut: list[Mutant]
+    own: list[Mutant]
+    seconds: float
+
+    @property
+    def mutants(self) -> list[Mutant]:
+        return self.mutmut + self.own
+
+    @property
+    def killed(self) -> int:
+        return sum(m.status in KILLED for m in self.mutants)
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.killed / len(self.mutants) if self.mutants else 100.0
+
+
+# -- the pass of our own: what runs at import time or behind a decorator --------------------
+
+# (scope, node, mutated node, the table entry left out if that is the mutation)
+Edit = tuple[str, cst.CSTNode, cst.CSTNode, cst.CSTNode | None]
+
+
+def own_mutants(module: str, code: str) -> list[Source]:
+    """Every mutant of the code mutmut does not reach, named ``<module>.<scope>__own_<n>``."""
+    wrapper = MetadataWrapper(cst.parse_module(code))
+    tree = wrapper.module
+    lines = wrapper.resolve(PositionProvider)
+    found: list[Source] = []
+    counts: dict[str, int] = {}
+    for scope, node, mutated, dropped in _targets(tree):
+        counts[scope] = counts.get(scope, 0) + 1
+        shown = dropped or node
+        line = lines[shown].start.line if shown in lines else 0
+        if dropped:
+            change = f"line {line}: entry {_short(tree.code_for_node(dropped))} left out"
+        else:
+            before, after = _short(tree.code_for_node(node)), _short(tree.code_for_node(mutated))
+            change = f"line {line}: {before} -> {after}"
+        name = f"{PACKAGE}.{module}.{scope}__own_{counts[scope]}"
+        mutant = tree.deep_replace(node, mutated)
+        assert isinstance(mutant, cst.Module)
+        found.append(Source(name, change, mutant.code))
+    return found
+
+
+def _targets(tree: cst.Module) -> Iterator[Edit]:
+    """(scope, node, mutated node) for each mutant, statement by statement."""
+    for statement in tree.body:
+        if isinstance(statement, cst.FunctionDef):
+            yield from _function(statement, None)
+        elif isinstance(statement, cst.ClassDef):
+            yield from _class(statement)
+        else:
+            yield from _statement(_scope_of(statement, None), statement)
+
+
+def _class(node: cst.ClassDef) -> Iterator[Edit]:
+    name = node.name.value
+    for part in [*node.decorators, *node.bases, *node.keywords]:
+        yield from _mutations(f"{name}", part)
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [node.body]
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef):
+            yield from _function(statement, name)
+        else:
+            yield from _statement(_scope_of(statement, name), statement)
+
+
+def _function(node: cst.FunctionDef, owner: str | None) -> Iterator[Edit]:
+    """A decorated function's decorators and body; a plain one is mutmut's."""
+    scope = f"xǁ{owner}ǁ{node.name.value}" if owner else f"x_{node.name.value}"
+    names = {_decorator_name(d) for d in node.decorators}
+    if not node.decorators or names <= OWN_DECORATORS:
+        return
+    for decorator in node.decorators:
+        yield from _mutations(scope, decorator)
+    yield from _mutations(scope, node.with_changes(decorators=()), inside=node)
+
+
+def _statement(scope: str, node: cst.CSTNode) -> Iterator[Edit]:
+    if isinstance(node, cst.SimpleStatementLine) and any(
+        isinstance(small, cst.Import | cst.ImportFrom) for small in node.body
+    ):
+        return
+    yield from _mutations(scope, node)
+    if isinstance(node, cst.SimpleStatementLine):
+        for small in node.body:
+            if isinstance(small, cst.Assign | cst.AnnAssign) and small.value is not None:
+                for entry, table in _drop_one(small.value):
+                    yield scope, small.value, table, entry
+
+
+def _mutations(scope: str, node: cst.CSTNode, inside: cst.CSTNode | None = None) -> Iterator[Edit]:
+    """mutmut's operators on ``node`` and everything below it, as mutmut skips them.
+
+    ``inside``: the real node when ``node`` is a copy without decorators (its children are the
+    real ones, so mutants below it apply to the module; the copy itself is never mutated).
+    """
+    if isinstance(node, cst.Annotation) or (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Name)
+        and node.func.value in UNTOUCHED_CALLS
+    ):
+        return
+    if inside is None:
+        for kind, operator in mutation_operators:
+            if isinstance(node, kind):
+                yield from ((scope, node, mutated, None) for mutated in operator(node))
+    for child in node.children:
+        yield from _mutations(scope, child)
+
+
+def _drop_one(value: cst.BaseExpression) -> Iterator[tuple[cst.CSTNode, cst.CSTNode]]:
+    """(entry, the table without it) for each entry of a module-level table."""
+    if isinstance(value, cst.Tuple | cst.List | cst.Set | cst.Dict) and len(value.elements) > 1:
+        elements = list(value.elements)
+        for i, entry in enumerate(elements):
+            yield entry, value.with_changes(elements=[*elements[:i], *elements[i + 1 :]])
+
+
+def _scope_of(node: cst.CSTNode, owner: str | None) -> str:
+    """The name a statement assigns (``DEFAULT_IGNORABLE``), else ``module``."""
+    name = "module"
+    if isinstance(node, cst.SimpleStatementLine) and node.body:
+        small = node.body[0]
+        target = (
+            small.targets[0].target
+            if isinstance(small, cst.Assign)
+            else small.target
+            if isinstance(small, cst.AnnAssign)
+            else None
+        )
+        if isinstance(target, cst.Name):
+            name = target.value
+    return f"{owner}ǁ{name}" if owner else name
+
+
+def _decorator_name(decorator: cst.Decorator) -> str:
+    inner = decorator.decorator
+    return inner.value if isinstance(inner, cst.Name) else ""
+
+
+def _short(code: str, width: int = 70) -> str:
+    flat = " ".join(code.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+# -- running: copies of the project, mutmut, pytest ------------------------------------------
+
+
+def copy_project(target: Path, tool_config: str = "") -> None:
+    """A fresh copy of what the tests need, at ``target``; ``tool_config`` ends its pyproject."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns(".pytest_cache", ".hypothesis")
+            shutil.copytree(source, target / name, ignore=ignore)
+        else:
+            shutil.copy2(source, target / name)
+    if tool_config:
+        with (target / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
+            pyproject.write(tool_config)
+
+
+def mutmut_config(module: str) -> str:
+    """The ``[tool.mutmut]`` table that mutates ``module`` against its tests."""
+    path = f"{PACKAGE}/{module}.py"
+    selection = [*MODULES[module], path]
+    quoted = ", ".join(f'"{test}"' for test in selection)
+    return (
+        "\n[tool.mutmut]\n"
+        f'source_paths = ["{PACKAGE}"]\n'
+        f'only_mutate = ["{path}"]\n'
+        f"pytest_add_cli_args_test_selection = [{quoted}]\n"
+        'also_copy = ["schemas"]\n'
+        "use_git_change_detection = false\n"
+    )
+
+
+def run_mutmut(module: str, jobs: int) -> list[Mutant]:
+    """mutmut over ``module``'s functions and methods, in ``mutants/<module>/mutmut``."""
+    where = WORK / module / "mutmut"
+    copy_project(where, mutmut_config(module))
+    mutmut = str(Path(sys.executable).parent / "mutmut")
+    log = where / "mutmut.log"
+    with log.open("w", encoding="utf-8") as out:
+        done = subprocess.run(
+            [mutmut, "run", "--max-children", str(jobs)],
+            cwd=where,
+            stdout=out,
+            stderr=out,
+            check=False,
+        )
+    if done.returncode != 0:
+        if "could not find any test case for any mutant" in log.read_text(encoding="utf-8"):
+            return []  # the module's functions are not mutated, or no test calls them
+        raise SystemExit(f"mutmut failed on {module}.py: see {log}")
+    listing = subprocess.run(
+        [mutmut, "results", "--all", "true"], cwd=where, capture_output=True, text=True, check=True
+    ).stdout
+    verdicts = re.findall(r"^\s*(\S+): (.+)$", listing, re.MULTILINE)
+    return [
+        Mutant(name, status, "" if status in KILLED else _mutmut_change(mutmut, where, name))
+        for name, status in verdicts
+    ]
+
+
+def _mutmut_change(mutmut: str, where: Path, name: str) -> str:
+    """The changed lines of a mutmut mutant, from ``mutmut show``."""
+    shown = subprocess.run(
+        [mutmut, "show", name], cwd=where, capture_output=True, text=True, check=True
+    ).stdout
+    removed = [line[1:] for line in shown.splitlines() if line[:1] == "-" and line[:3] != "---"]
+    added = [line[1:] for line in shown.splitlines() if line[:1] == "+" and line[:3] != "+++"]
+    return f"{_short(' '.join(removed))} -> {_short(' '.join(added))}"
+
+
+def run_own(module: str, jobs: int) -> list[Mutant]:
+    """Our own pass over ``module``, each mutant in a fresh pytest, ``jobs`` at a time."""
+    path = f"{PACKAGE}/{module}.py"
+    code = (ROOT / path).read_text(encoding="utf-8")
+    sources = own_mutants(module, code)
+    if not sources:
+        return []
+    folders: queue.Queue[Path] = queue.Queue()
+    for i in range(jobs):
+        folder = WORK / module / f"own-{i}"
+        copy_project(folder)
+        folders.put(folder)
+    tests = [*MODULES[module], path]
+    started = time.monotonic()
+    if _pytest(WORK / module / "own-0", tests, 600) != "survived":
+        raise SystemExit(f"{module}.py: {' '.join(tests)} fail (or cannot run) unmutated")
+    limit = 30 + 10 * (time.monotonic() - started)
+    failing = code + '\nraise RuntimeError("a mutant the tests must see")\n'
+    if _in_copy(folders, path, failing, tests, limit) == "survived":
+        raise SystemExit(f"{module}.py: its tests do not import the copy that is mutated")
+
+    def verdict(source: Source) -> Mutant:
+        return Mutant(
+            source.name, _in_copy(folders, path, source.code, tests, limit), source.change
+        )
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(verdict, sources))
+
+
+def _in_copy(
+    folders: queue.Queue[Path], path: str, code: str, tests: list[str], limit: float
+) -> str:
+    """The verdict on ``code`` as ``path``, in a copy of the project nobody else is using."""
+    folder = folders.get()
+    try:
+        (folder / path).write_text(code, encoding="utf-8")
+        return _pytest(folder, tests, limit)
+    finally:
+        folders.put(folder)
+
+
+def _pytest(folder: Path, tests: Sequence[str], limit: float) -> str:
+    """Run ``tests`` in ``folder``: survived when they pass, killed when they fail."""
+    # No bytecode written: two mutants of one size in one second would share a stale .pyc.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    with subprocess.Popen(
+        command,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as process:
+        try:
+            code = process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the session this call started
+            process.wait()
+            return "timeout"
+    # Any failure kills, a module that no longer imports too (conftest's import error is exit 4).
+    return "survived" if code == 0 else "killed"
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def equivalents() -> dict[str, str]:
+    """The survivors judged equivalent, by name, with why."""
+    if not EQUIVALENTS.exists():
+        return {}
+    text = EQUIVALENTS.read_text(encoding="utf-8")
+    return dict(re.findall(r"^- `([^`]+)`: (.+)$", text, re.MULTILINE))
+
+
+def report(score: Score, known: dict[str, str]) -> int:
+    """Print a module's score and survivors; the number of survivors not listed as equivalent."""
+    print(f"{score.module}.py: {_line(score)}")
+    unexplained = 0
+    for mutant in score.mutants:
+        if mutant.status in KILLED:
+            continue
+        why = known.get(mutant.name)
+        unexplained += why is None
+        print(f"  {mutant.status}: {mutant.name}  {mutant.change}")
+        print(f"    equivalent: {why}" if why else "    NOT LISTED AS EQUIVALENT")
+    return unexplained
+
+
+def _line(score: Score) -> str:
+    mutmut = sum(m.status in KILLED for m in score.mutmut)
+    own = sum(m.status in KILLED for m in score.own)
+    return (
+        f"{score.killed}/{len(score.mutants)} killed ({score.percent:.1f}%): "
+        f"mutmut {mutmut}/{len(score.mutmut)}, import time and decorated {own}/{len(score.own)}; "
+        f"{score.seconds:.0f} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help=", ".join(MODULES))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.modules) - set(MODULES))
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    known = equivalents()
+    scores: list[Score] = []
+    unexplained = 0
+    for module in args.modules or list(MODULES):
+        started = time.monotonic()
+        mutmut = run_mutmut(module, args.jobs)
+        own = run_own(module, args.jobs)
+        scores.append(Score(module, mutmut, own, time.monotonic() - started))
+        unexplained += report(scores[-1], known)
+    print("\nmodule        killed / total    score   survivors (listed equivalent)   time")
+    for score in scores:
+        survivors = [m for m in score.mutants if m.status not in KILLED]
+        listed = sum(m.name in known for m in survivors)
+        print(
+            f"{score.module + '.py':<13} {score.killed:>6} / {len(score.mutants):<7}"
+            f" {score.percent:5.1f}%   {len(survivors):>4} ({listed}){'':<22}"
+            f" {score.seconds:5.0f} s"
+        )
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
