@@ -243,3 +243,52 @@ def test_a_sub_object_query_on_a_stored_scalar_takes_the_scalar_as_it_is() -> No
     assert apply(parse({"address": "city"}, SHAPE, "/1"), {"address": "Oslo"}) == {
         "address": "Oslo"
     }
+
+
+# What a problem names (issue 17): the value given, the object that lacks a name, the choices.
+
+
+def messages(raw: object, shape: Any = SHAPE) -> list[str]:
+    """The messages of the problems ``parse`` raises for ``raw``, in pointer order."""
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, shape, "/1")
+    return [p["message"] for p in sorted(caught.value.problems, key=lambda p: p["pointer"])]
+
+
+@pytest.mark.parametrize(
+    ("raw", "owner"),
+    [(["nme"], "A customer group has:"), ({"address": ["twn"]}, "'address' has:")],
+)
+def test_an_unknown_name_in_an_array_names_the_object_that_lacks_it(
+    raw: object, owner: str
+) -> None:
+    [message] = messages(raw)
+    assert owner in message
+
+
+def test_an_object_without_properties_says_it_has_none() -> None:
+    [message] = messages("name", {})
+    assert "'name'" in message
+    assert message.endswith("has: no properties.")
+
+
+def test_a_query_of_the_wrong_kind_names_what_was_given() -> None:
+    [message] = messages(42)
+    assert "the number 42" in message
+    assert "a property name" in message  # and the other forms a query may take
+
+
+def test_an_array_element_that_is_no_name_is_named() -> None:
+    [message] = messages(["uid", 7])
+    assert "the number 7" in message
+    assert "property names" in message
+
+
+def test_a_value_that_is_no_selection_names_it_and_what_fits_the_property() -> None:
+    sub_object, scalar = messages({"uid": 1, "address": None})
+    assert "'address'" in sub_object
+    assert "null" in sub_object
+    assert "a query for its properties" in sub_object
+    assert "'uid'" in scalar
+    assert "the number 1" in scalar
+    assert "query" not in scalar  # a single value: only true or false fit
