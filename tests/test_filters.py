@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ def test_a_name_startswith_gives_its_folded_prefix_whole_only_when_alone(
     assert prefix(parse(raw, FIELDS, "/0"), "name") == expected
 
 
-@pytest.mark.parametrize("uid", [1, 2**53 - 1, 5.0, float(2**53 - 1)])
+@pytest.mark.parametrize("uid", [1, 1.0, 2**53 - 1, 5.0, float(2**53 - 1)])
 def test_a_customer_uid_from_1_to_2_53_minus_1_is_accepted_5_0_as_5(uid: object) -> None:
     for condition in ({"containsAny": [uid]}, {"containsAll": uid}, uid):
         matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
@@ -300,3 +301,94 @@ def test_an_integer_operand_of_5_0_is_5_and_5_5_is_refused_naming_it() -> None:
         assert problem["pointer"] == "/1/filters/~1uid/min"
         assert "whole number" in problem["message"]
         assert named in problem["message"]
+
+
+# What a problem names (issue 17): the value given, the types that fit, how to write it.
+
+
+def unnamed(parts: list[str], message: str) -> list[str]:
+    """The parts a message does not name, each as words of its own."""
+    return [part for part in parts if not re.search(rf"(?<!\w){re.escape(part)}(?!\w)", message)]
+
+
+def message_of(raw: object) -> str:
+    """The message of the one problem parse reports for ``raw``."""
+    [problem] = problems_of(raw)
+    return problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"/name": 5}, ["/name", "strings", "the number 5"]),
+        ({"/name": {"startsWith": 5}}, ["string", "the number 5"]),
+        ({"/uid": {"in": 5}}, ["in", "array", "the number 5"]),
+        ({"/created": 5}, ["/created", "date-times", "ISO 8601", "the number 5"]),
+        ({"/customers": {"containsAny": ["x"]}}, ["/customers", "customer uids", "a string"]),
+    ],
+)
+def test_a_misfit_operand_is_named_with_what_fits(raw: object, named: list[str]) -> None:
+    assert unnamed(named, message_of(raw)) == []
+
+
+@pytest.mark.parametrize("raw", ["14.01.2013", "２０１３-01-14", "٢٠١٣-01-14"])
+def test_a_date_time_not_in_iso_8601_is_named_with_how_to_write_it(raw: str) -> None:
+    message = message_of({"/created": {"min": raw}})
+    assert f"'{raw}'" in message
+    for example in ("2013-01-14T15:04:34Z", "2013-01-14T16:04:34+01:00", "2013-01-14"):
+        assert example in message
+
+
+def test_a_date_that_does_not_exist_is_named() -> None:
+    message = message_of({"/created": "2013-02-30"})
+    assert "'2013-02-30'" in message
+    assert "not a real date-time" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "types"),
+    [
+        ({"/uid": {"startsWith": "1"}}, ["/uid is an integer", "strings"]),
+        ({"/created": {"contains": "1"}}, ["/created is a date-time", "strings"]),
+        ({"/customers": {"min": 1}}, ["/customers is a set of customer uids", "integers"]),
+        ({"/name": {"containsAll": [1]}}, ["/name is a string", "customer uids"]),
+    ],
+)
+def test_an_operator_that_does_not_fit_names_the_field_type_and_the_types_it_fits(
+    raw: object, types: list[str]
+) -> None:
+    assert unnamed(types, message_of(raw)) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "instead"), [("/customers", '{"containsAny": [...]}'), ("/uid", '{"in": [...]}')]
+)
+def test_a_bare_array_is_refused_naming_the_condition_to_use(field: str, instead: str) -> None:
+    assert instead in message_of({field: [1, 2]})
+
+
+def test_too_deep_a_condition_names_the_limit() -> None:
+    assert str(MAX_DEPTH) in message_of({"/uid": nested_not(MAX_DEPTH + 5, 1)})
+
+
+def test_a_filter_that_is_no_object_names_what_was_given() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse([1], FIELDS, "/0")
+    [problem] = caught.value.problems
+    assert problem["pointer"] == "/0"
+    assert "not an array" in problem["message"]
+
+
+def test_null_is_no_customer_uid_to_contain() -> None:
+    found = problems_of({"/customers": {"containsAny": [None, 3], "containsAll": [None]}})
+    assert [p["pointer"] for p in found] == [
+        "/1/filters/~1customers/containsAny/0",
+        "/1/filters/~1customers/containsAll/0",
+    ]
+
+
+def test_stored_customers_that_are_no_set_match_nothing_and_raise_nothing() -> None:
+    for condition in ({"containsAny": [5]}, {"containsAll": [5]}):
+        matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
+        assert matches({"customers": frozenset({5})})
+        assert not any(matches({"customers": stored}) for stored in ([5], {5: 1}, 5, None))
