@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from customergroup_rpc.filters import (
     FieldType,
     compile_filter,
     parse,
+    prefix,
 )
 
 FIELDS = {
@@ -180,3 +182,213 @@ def test_a_long_list_of_problems_stops_at_the_limit_and_counts_the_rest(
 def test_null_and_bad_values_in_an_in_list_are_told_apart() -> None:
     found = problems_of({"/uid": {"in": [None, 1, "x", 2.5]}})
     assert [p["pointer"] for p in found] == ["/1/filters/~1uid/in/2", "/1/filters/~1uid/in/3"]
+
+
+# Stored values of the wrong type, fine date-times, prefixes and uids (issue 17).
+
+
+@pytest.mark.parametrize("stored", [True, 1.0, "1"])
+@pytest.mark.parametrize("condition", [1, {"in": [1]}, {"min": 1, "max": 1}])
+def test_a_stored_value_that_is_no_integer_matches_no_integer_condition(
+    stored: object, condition: object
+) -> None:
+    matches = compile_filter(parse({"/uid": condition}, FIELDS, "/0"))
+    assert matches({"uid": 1})
+    assert not matches({"uid": stored})
+
+
+@pytest.mark.parametrize("condition", [{"startsWith": "5"}, {"contains": "5"}, {"endsWith": "5"}])
+def test_a_stored_name_that_is_no_string_matches_nothing_and_raises_nothing(
+    condition: object,
+) -> None:
+    matches = compile_filter(parse({"/name": condition}, FIELDS, "/0"))
+    assert matches({"name": "5"})
+    assert not any(matches({"name": stored}) for stored in (5, True, ["5"]))
+
+
+def test_a_stored_date_time_that_is_no_string_matches_no_date_time_condition() -> None:
+    matches = compile_filter(parse({"/created": {"min": "2000-01-01"}}, FIELDS, "/0"))
+    assert matches({"created": "2014-01-16T14:14:18Z"})
+    assert not any(matches({"created": stored}) for stored in (20140116, True, None))
+
+
+@pytest.mark.parametrize("zeros", ["0", "000"])
+def test_a_date_time_with_trailing_zeros_past_the_microsecond_is_that_instant(
+    zeros: str,
+) -> None:
+    fine = parse({"/created": {"min": f"2014-01-16T14:14:18.123456{zeros}Z"}}, FIELDS, "/0")
+    assert fine == parse({"/created": {"min": "2014-01-16T14:14:18.123456Z"}}, FIELDS, "/0")
+    bound = parse({"/created": {"max": "2014-01-16T14:14:18.0000000Z"}}, FIELDS, "/0")
+    assert compile_filter(bound)({"created": "2014-01-16T14:14:18Z"})
+    assert not compile_filter(bound)({"created": "2014-01-16T14:14:19Z"})
+
+
+@pytest.mark.parametrize("raw", ["2014-01-16T14:14:18.1234561Z", "2014-01-16T14:14:18.00000001Z"])
+def test_a_date_time_finer_than_a_microsecond_is_refused_naming_it(raw: str) -> None:
+    [problem] = problems_of({"/created": {"min": raw}})
+    assert problem["pointer"] == "/1/filters/~1created/min"
+    assert f"'{raw}'" in problem["message"]
+    assert "at most 6 decimals" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"/name": "Staff"},
+        {"/name": {"contains": "st", "endsWith": "f"}},
+        {"/name": {"not": {"startsWith": "st"}}},
+        {"/uid": 1},
+    ],
+)
+def test_a_filter_without_a_name_startswith_gives_no_prefix(raw: dict[str, Any]) -> None:
+    assert prefix(parse(raw, FIELDS, "/0"), "name") == (None, False)
+
+
+def test_a_startswith_of_another_property_gives_no_name_prefix() -> None:
+    fields = {**FIELDS, "/nickname": FieldType.STRING}
+    assert prefix(parse({"/nickname": {"startsWith": "a"}}, fields, "/0"), "name") == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"/name": {"startsWith": "STAFF"}}, ("staff", True)),
+        ({"/name": {"contains": "x", "startsWith": "S"}}, ("s", False)),
+        ({"/uid": 2, "/name": {"startsWith": "S"}}, ("s", False)),
+    ],
+)
+def test_a_name_startswith_gives_its_folded_prefix_whole_only_when_alone(
+    raw: dict[str, Any], expected: tuple[str, bool]
+) -> None:
+    assert prefix(parse(raw, FIELDS, "/0"), "name") == expected
+
+
+@pytest.mark.parametrize("uid", [1, 1.0, 2**53 - 1, 5.0, float(2**53 - 1)])
+def test_a_customer_uid_from_1_to_2_53_minus_1_is_accepted_5_0_as_5(uid: object) -> None:
+    for condition in ({"containsAny": [uid]}, {"containsAll": uid}, uid):
+        matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
+        assert matches({"customers": frozenset({int(uid)})})  # type: ignore[call-overload]
+        assert not matches({"customers": frozenset({2})})
+
+
+@pytest.mark.parametrize(
+    ("uid", "named"),
+    [
+        (0, "0"),
+        (0.0, "0.0"),
+        (-1, "-1"),
+        (2**53, str(2**53)),
+        (float(2**53), f"{2**53}.0"),
+        (5.5, "5.5"),
+        (True, "true"),
+    ],
+)
+def test_a_customer_uid_out_of_range_or_fractional_is_refused_naming_it(
+    uid: object, named: str
+) -> None:
+    [problem] = problems_of({"/customers": {"containsAny": [17, uid]}})
+    assert problem["pointer"] == "/1/filters/~1customers/containsAny/1"
+    assert f"from 1 to {2**53 - 1}" in problem["message"]
+    assert named in problem["message"]
+
+
+def test_an_integer_operand_of_5_0_is_5_and_5_5_is_refused_naming_it() -> None:
+    matches = compile_filter(parse({"/uid": {"in": [5.0]}}, FIELDS, "/0"))
+    assert [matches({"uid": uid}) for uid in (5, 6)] == [True, False]
+    for bad, named in ((5.5, "5.5"), (True, "true"), ("5", "a string")):
+        [problem] = problems_of({"/uid": {"min": bad}})
+        assert problem["pointer"] == "/1/filters/~1uid/min"
+        assert "whole number" in problem["message"]
+        assert named in problem["message"]
+
+
+# What a problem names (issue 17): the value given, the types that fit, how to write it.
+
+
+def unnamed(parts: list[str], message: str) -> list[str]:
+    """The parts a message does not name, each as words of its own."""
+    return [part for part in parts if not re.search(rf"(?<!\w){re.escape(part)}(?!\w)", message)]
+
+
+def message_of(raw: object) -> str:
+    """The message of the one problem parse reports for ``raw``."""
+    [problem] = problems_of(raw)
+    return problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"/name": 5}, ["/name", "strings", "the number 5"]),
+        ({"/name": {"startsWith": 5}}, ["string", "the number 5"]),
+        ({"/uid": {"in": 5}}, ["in", "array", "the number 5"]),
+        ({"/created": 5}, ["/created", "date-times", "ISO 8601", "the number 5"]),
+        ({"/customers": {"containsAny": ["x"]}}, ["/customers", "customer uids", "a string"]),
+    ],
+)
+def test_a_misfit_operand_is_named_with_what_fits(raw: object, named: list[str]) -> None:
+    assert unnamed(named, message_of(raw)) == []
+
+
+@pytest.mark.parametrize("raw", ["14.01.2013", "２０１３-01-14", "٢٠١٣-01-14"])
+def test_a_date_time_not_in_iso_8601_is_named_with_how_to_write_it(raw: str) -> None:
+    message = message_of({"/created": {"min": raw}})
+    assert f"'{raw}'" in message
+    for example in ("2013-01-14T15:04:34Z", "2013-01-14T16:04:34+01:00", "2013-01-14"):
+        assert example in message
+
+
+def test_a_date_that_does_not_exist_is_named() -> None:
+    message = message_of({"/created": "2013-02-30"})
+    assert "'2013-02-30'" in message
+    assert "not a real date-time" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "types"),
+    [
+        ({"/uid": {"startsWith": "1"}}, ["/uid is an integer", "strings"]),
+        ({"/created": {"contains": "1"}}, ["/created is a date-time", "strings"]),
+        ({"/customers": {"min": 1}}, ["/customers is a set of customer uids", "integers"]),
+        ({"/name": {"containsAll": [1]}}, ["/name is a string", "customer uids"]),
+    ],
+)
+def test_an_operator_that_does_not_fit_names_the_field_type_and_the_types_it_fits(
+    raw: object, types: list[str]
+) -> None:
+    assert unnamed(types, message_of(raw)) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "instead"), [("/customers", '{"containsAny": [...]}'), ("/uid", '{"in": [...]}')]
+)
+def test_a_bare_array_is_refused_naming_the_condition_to_use(field: str, instead: str) -> None:
+    assert instead in message_of({field: [1, 2]})
+
+
+def test_too_deep_a_condition_names_the_limit() -> None:
+    assert str(MAX_DEPTH) in message_of({"/uid": nested_not(MAX_DEPTH + 5, 1)})
+
+
+def test_a_filter_that_is_no_object_names_what_was_given() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse([1], FIELDS, "/0")
+    [problem] = caught.value.problems
+    assert problem["pointer"] == "/0"
+    assert "not an array" in problem["message"]
+
+
+def test_null_is_no_customer_uid_to_contain() -> None:
+    found = problems_of({"/customers": {"containsAny": [None, 3], "containsAll": [None]}})
+    assert [p["pointer"] for p in found] == [
+        "/1/filters/~1customers/containsAny/0",
+        "/1/filters/~1customers/containsAll/0",
+    ]
+
+
+def test_stored_customers_that_are_no_set_match_nothing_and_raise_nothing() -> None:
+    for condition in ({"containsAny": [5]}, {"containsAll": [5]}):
+        matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
+        assert matches({"customers": frozenset({5})})
+        assert not any(matches({"customers": stored}) for stored in ([5], {5: 1}, 5, None))

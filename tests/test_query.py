@@ -212,3 +212,83 @@ def test_a_long_query_lists_the_first_hundred_problems_and_counts_the_rest(
     assert len(found) == LIMIT + 1
     assert found[LIMIT]["pointer"] == at
     assert found[LIMIT]["message"].startswith("200 more problems here are not listed")
+
+
+# Sub-objects picked by name (issue 17): the shape decides their keys and order, not the store.
+
+STORED = {
+    "uid": 123123,
+    "name": "Students",
+    "address": {"city": "Oslo", "internal": 1, "zip": "0150", "street": "Main Street 1"},
+}
+ADDRESS = {"address": {"street": "Main Street 1", "zip": "0150", "city": "Oslo"}}
+
+
+@pytest.mark.parametrize("raw", ["address", ["address"], {"address": True}, {"address": {}}])
+def test_a_sub_object_picked_by_name_has_the_shape_keys_in_shape_order(raw: object) -> None:
+    assert ordered(apply(parse(raw, SHAPE, "/1"), STORED)) == ordered(ADDRESS)
+
+
+def test_the_whole_object_cuts_its_sub_objects_to_the_shape_in_shape_order() -> None:
+    expected = {**ADDRESS, "name": "Students", "uid": 123123}
+    assert ordered(apply(parse(True, SHAPE, "/1"), STORED)) == ordered(expected)
+
+
+def test_keys_picked_inside_a_sub_object_follow_the_sub_shape_order() -> None:
+    picked = apply(parse({"address": ["city", "street"]}, SHAPE, "/1"), STORED)
+    assert ordered(picked) == ordered({"address": {"street": "Main Street 1", "city": "Oslo"}})
+
+
+def test_a_sub_object_query_on_a_stored_scalar_takes_the_scalar_as_it_is() -> None:
+    assert apply(parse({"address": "city"}, SHAPE, "/1"), {"address": "Oslo"}) == {
+        "address": "Oslo"
+    }
+
+
+# What a problem names (issue 17): the value given, the object that lacks a name, the choices.
+
+
+def messages(raw: object, shape: Any = SHAPE) -> list[str]:
+    """The messages of the problems ``parse`` raises for ``raw``, in pointer order."""
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, shape, "/1")
+    return [p["message"] for p in sorted(caught.value.problems, key=lambda p: p["pointer"])]
+
+
+@pytest.mark.parametrize(
+    ("raw", "owner"),
+    [(["nme"], "A customer group has:"), ({"address": ["twn"]}, "'address' has:")],
+)
+def test_an_unknown_name_in_an_array_names_the_object_that_lacks_it(
+    raw: object, owner: str
+) -> None:
+    [message] = messages(raw)
+    assert owner in message
+
+
+def test_an_object_without_properties_says_it_has_none() -> None:
+    [message] = messages("name", {})
+    assert "'name'" in message
+    assert message.endswith("has: no properties.")
+
+
+def test_a_query_of_the_wrong_kind_names_what_was_given() -> None:
+    [message] = messages(42)
+    assert "the number 42" in message
+    assert "a property name" in message  # and the other forms a query may take
+
+
+def test_an_array_element_that_is_no_name_is_named() -> None:
+    [message] = messages(["uid", 7])
+    assert "the number 7" in message
+    assert "property names" in message
+
+
+def test_a_value_that_is_no_selection_names_it_and_what_fits_the_property() -> None:
+    sub_object, scalar = messages({"uid": 1, "address": 5})
+    assert "'address'" in sub_object
+    assert "the number 5" in sub_object
+    assert "a query for its properties" in sub_object
+    assert "'uid'" in scalar
+    assert "the number 1" in scalar
+    assert "query" not in scalar  # a single value: only true or false fit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from customergroup_rpc import filters
 from customergroup_rpc.errors import GroupMissing, PatchInvalid
 from customergroup_rpc.schemas import Schemas
-from customergroup_rpc.service import Customergroups, Selection
+from customergroup_rpc.service import Customergroups, Page, Selection
 from customergroup_rpc.store import connect
+from customergroup_rpc.store.tiny import TinyStore
 
 from .conftest import Clock
 
@@ -338,3 +340,60 @@ async def test_count_and_lists_agree_on_a_prefix_of_the_last_code_point(
     assert await groups.count(where) == 4
     descending = await groups.select(Selection(where=where, sort="name", descending=True))
     assert names(descending) == by_name[::-1]
+
+
+# Emptying a group's customers (issue 17): on disk, after a reopen, and in what clients see.
+
+
+async def reopened(store: TinyStore, clock: Clock) -> tuple[TinyStore, Customergroups]:
+    """The service over the file of ``store`` opened afresh, after closing ``store``."""
+    await store.aclose()
+    assert store.path is not None
+    again = TinyStore.open(store.path)
+    return again, Customergroups(again, Schemas.load(), clock)
+
+
+def stored_members(path: Path) -> object:
+    return json.loads(path.read_text())["members"]
+
+
+async def test_removing_every_customer_empties_the_group_on_disk_and_after_a_reopen(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "groups.db.json"
+    store = TinyStore.open(path)
+    groups = Customergroups(store, Schemas.load(), clock)
+    await groups.set(None, {"name": "Staff"})
+    await groups.add_customers(1, [1, 2, 3])
+    clock.advance(10)
+    assert await groups.remove_customers(1, [3, 2, 1, 99]) == 3
+    emptied = await groups.get(1)
+    assert (emptied["customerCount"], emptied["changed"]) == (0, "2014-01-16T14:14:28Z")
+    assert await groups.list_customers(1, Page()) == []
+    assert stored_members(path) == {}
+    store, again = await reopened(store, clock)
+    assert (await again.get(1))["customerCount"] == 0
+    assert await again.list_customers(1, Page()) == []
+    await again.add_customers(1, [4])  # an emptied group takes customers again
+    assert await again.list_customers(1, Page()) == [4]
+    await store.aclose()
+
+
+async def test_moving_every_customer_empties_the_source_on_disk_and_after_a_reopen(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "groups.db.json"
+    store = TinyStore.open(path)
+    groups = Customergroups(store, Schemas.load(), clock)
+    for name in ("Staff", "Students"):
+        await groups.set(None, {"name": name})
+    await groups.add_customers(1, [1, 2, 3])
+    await groups.add_customers(2, [3, 4])
+    assert await groups.move_customers(1, 2, None) == 3
+    assert [g["customerCount"] for g in await groups.select(Selection())] == [0, 4]
+    assert stored_members(path) == {"2": {"customers": [1, 2, 3, 4]}}
+    store, again = await reopened(store, clock)
+    assert [g["customerCount"] for g in await again.select(Selection())] == [0, 4]
+    assert await again.list_customers(1, Page()) == []
+    assert await again.list_customers(2, Page()) == [1, 2, 3, 4]
+    await store.aclose()

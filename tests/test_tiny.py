@@ -389,3 +389,66 @@ async def test_a_deleted_database_is_written_again_and_stays_locked(
     with pytest.raises(StoreError, match="in use by another"):
         TinyStore.open(path)
     await store.aclose()
+
+
+# An empty member set (issue 17): no entry in the file, whichever way the set became empty.
+
+
+def members_in_file(path: Path) -> dict[str, object]:
+    members: dict[str, object] = json.loads(path.read_text())["members"]
+    return members
+
+
+async def test_clearing_a_groups_customers_leaves_no_members_entry_and_a_reopen_agrees(
+    path: Path,
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Members(1, frozenset({5, 6}))])
+    await store.stage([Members(2, frozenset({7}))])
+    await store.stage([Members(1, frozenset())])
+    assert members_in_file(path) == {"2": {"customers": [7]}}
+    assert store.committed.members(1) == frozenset()
+    await store.aclose()
+    again = TinyStore.open(path)
+    assert (again.committed.members(1), again.committed.members(2)) == (frozenset(), frozenset({7}))
+    again.close()
+
+
+async def test_deleting_a_group_with_customers_removes_its_members_entry(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Members(1, frozenset({5}))])
+    await store.stage([Members(2, frozenset({5}))])
+    await store.stage([Drop(1)])
+    assert members_in_file(path) == {"2": {"customers": [5]}}
+    await store.aclose()
+    again = TinyStore.open(path)  # a members entry naming no group would refuse to open
+    assert [uid for uid, _ in again.committed.items()] == [2]
+    assert again.committed.members(2) == {5}
+    again.close()
+
+
+async def test_a_file_written_after_a_reopen_lists_only_groups_with_customers(
+    path: Path,
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Members(2, frozenset({3, 1}))])
+    await store.aclose()
+    again = TinyStore.open(path)
+    await again.stage([Put(3, doc("C"))])
+    assert members_in_file(path) == {"2": {"customers": [1, 3]}}
+    await again.aclose()
+
+
+async def test_a_write_after_a_failed_one_writes_the_committed_members_only(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Members(1, frozenset({4}))])
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed):
+        await store.stage([Members(2, frozenset({8})), Members(1, frozenset())])
+    monkeypatch.undo()
+    await store.stage([Put(3, doc("C"))])
+    assert members_in_file(path) == {"1": {"customers": [4]}}
+    await store.aclose()

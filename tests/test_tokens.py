@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from customergroup_rpc import files
+from customergroup_rpc import tokens as tokens_module
+from customergroup_rpc.__main__ import main
 from customergroup_rpc.app import Config, create_app
 from customergroup_rpc.tokens import (
     RECHECK,
@@ -183,8 +193,9 @@ async def test_a_call_with_a_token_of_unknown_scope_answers_1004(
 def test_a_token_file_with_a_field_that_is_no_string_is_unreadable(path: Path) -> None:
     bad = {**record("a1", "manage", "good-token"), "scope": ["manage"]}
     write_records(path, bad)  # type: ignore[arg-type]  # a scope that is no string, on purpose
-    with pytest.raises(TokenFileError):
+    with pytest.raises(TokenFileError) as caught:
         Tokens(path)
+    assert names([str(path), "not a string"], str(caught.value))
 
 
 def test_a_new_environment_token_replaces_the_one_it_named_before(path: Path) -> None:
@@ -279,3 +290,343 @@ def test_restarting_with_another_environment_token_revokes_the_old_one(tmp_path:
         assert server.result("Customergroup.count", [], token=made.stdout.strip()) == 0
         assert "Revoked token env-" in server.stderr()
         assert OLD not in server.stderr()
+
+
+# Two registries on one file, the broken file, the list and the empty registry (issue 17).
+
+
+def test_a_registry_that_read_the_file_earlier_keeps_a_token_another_one_made_since(
+    path: Path,
+) -> None:
+    first, second = Tokens(path), Tokens(path)  # both have read the (empty) file
+    _, made_second = second.create("view")
+    _, made_first = first.create("manage")  # re-reads under the lock: the view token stays
+    fresh = Tokens(path)
+    assert (fresh.scope_of(made_second), fresh.scope_of(made_first)) == ("view", "manage")
+
+
+def test_two_registries_creating_at_once_wait_for_each_other_and_lose_no_token(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first registry is stopped as it writes, holding the lock, until the second one has
+    # written (or half a second has passed). Under the lock the second one waits, then reads
+    # the first one's file; without the lock it would write first and lose its token to the
+    # first one's write, made from the file as it was before.
+    _, old = Tokens(path).create("view")
+    first, second = Tokens(path), Tokens(path)
+    writing, second_wrote = threading.Event(), threading.Event()
+    real_write = files.write_atomic
+
+    def held_write(target: Path, data: bytes, mode: int = 0o600) -> None:
+        if threading.current_thread().name == "first":
+            writing.set()
+            second_wrote.wait(0.5)
+        real_write(target, data, mode=mode)
+        if threading.current_thread().name == "second":
+            second_wrote.set()
+
+    monkeypatch.setattr(tokens_module, "write_atomic", held_write)
+    made: dict[str, str] = {}
+    threads = [
+        threading.Thread(target=lambda: made.update(first=first.create("manage")[1])),
+        threading.Thread(target=lambda: made.update(second=second.create("view")[1])),
+    ]
+    threads[0].name, threads[1].name = "first", "second"
+    threads[0].start()
+    assert writing.wait(10)
+    threads[1].start()
+    for thread in threads:
+        thread.join(10)
+    fresh = Tokens(path)
+    assert [fresh.scope_of(t) for t in (old, made["first"], made["second"])] == [
+        "view",
+        "manage",
+        "view",
+    ]
+    assert len(fresh.list()) == 3
+
+
+def test_a_broken_token_file_is_read_and_logged_once_not_at_every_recheck(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = Ticks()
+    tokens = Tokens(path, clock=ticks)
+    _, secret = tokens.create("manage")
+    path.write_text("{not json")
+    reads: list[Path] = []
+    real_read = tokens_module._read
+
+    def counted_read(at: Path) -> dict[str, Any]:
+        reads.append(at)
+        return real_read(at)
+
+    monkeypatch.setattr(tokens_module, "_read", counted_read)
+    for _ in range(20):
+        ticks.now += RECHECK
+        assert tokens.scope_of(secret) == "manage"
+    assert reads == [path]
+    errors = [r for r in caplog.records if r.name == tokens_module.__name__]
+    assert len(errors) == 1
+    assert errors[0].levelno == logging.ERROR
+    assert names(
+        [str(path), "not a readable token file", "keeping the tokens read before"],
+        errors[0].getMessage(),
+    )
+
+
+def test_a_mended_token_file_is_read_again(path: Path) -> None:
+    ticks = Ticks()
+    tokens = Tokens(path, clock=ticks)
+    tokens.create("manage")
+    path.write_text("{not json")
+    ticks.now += RECHECK
+    tokens.scope_of("anything")  # found broken
+    write_records(path, record("a1", "view", "mended-token"))
+    ticks.now += RECHECK
+    assert tokens.scope_of("mended-token") == "view"
+
+
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def test_a_new_token_is_dated_now_in_utc_to_the_second_with_z(path: Path) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    made, _ = Tokens(path).create("view")
+    after = datetime.now(UTC)
+    assert TIMESTAMP.fullmatch(made.created), made.created
+    assert before <= datetime.fromisoformat(made.created) <= after
+
+
+def test_the_list_is_ordered_by_creation_then_id_whatever_the_file_order(path: Path) -> None:
+    later = {**record("a1", "view", "t1"), "created": "2026-03-01T10:00:00Z"}
+    earlier_b = {**record("b2", "manage", "t2"), "created": "2026-01-01T00:00:00Z"}
+    earlier_a = {**record("a3", "view", "t3"), "created": "2026-01-01T00:00:00Z"}
+    write_records(path, later, earlier_b, earlier_a)
+    listed = Tokens(path).list()
+    assert [(r.id, r.created) for r in listed] == [
+        ("a3", "2026-01-01T00:00:00Z"),
+        ("b2", "2026-01-01T00:00:00Z"),
+        ("a1", "2026-03-01T10:00:00Z"),
+    ]
+
+
+def test_token_list_prints_one_line_per_token_oldest_first_without_the_token(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, first_token = Tokens(path).create("manage")
+    later = {**record("ffffffff", "view", "later-token"), "created": "2999-01-01T00:00:00Z"}
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({"tokens": [later, *doc["tokens"]]}))
+    assert main(["token", "list", "--db", str(tmp_path / "groups.db.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()]
+    assert rows == [
+        [first.id, "manage", first.created],
+        ["ffffffff", "view", "2999-01-01T00:00:00Z"],
+    ]
+    assert TIMESTAMP.fullmatch(rows[0][2])
+    assert first_token not in out
+
+
+def test_an_empty_in_memory_registry_knows_no_token() -> None:
+    tokens = Tokens(None)
+    assert tokens.scope_of("any-token") is None
+    assert tokens.list() == []
+    assert tokens.revoke("nothere") is False
+
+
+def names(parts: list[str], message: str) -> bool:
+    """Whether a message names every part, each as words of its own."""
+    return all(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", message) for part in parts)
+
+
+def test_a_loop_of_links_is_a_token_file_error_naming_the_path(tmp_path: Path) -> None:
+    (tmp_path / "a.json").symlink_to("b.json")
+    (tmp_path / "b.json").symlink_to("a.json")
+    with pytest.raises(TokenFileError) as caught:
+        token_path(tmp_path / "a.json")
+    assert names([str(tmp_path / "a.json")], str(caught.value))
+
+
+def test_a_new_token_is_cgr_and_256_random_bits_under_an_id_of_8_hex_digits(path: Path) -> None:
+    made, secret = Tokens(path).create("view")
+    assert re.fullmatch(r"cgr_[A-Za-z0-9_-]{43}", secret), secret
+    assert re.fullmatch(r"[0-9a-f]{8}", made.id), made.id
+    assert made.sha256 == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_a_new_token_is_dated_in_utc_whatever_the_local_time_zone(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30 all year
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        made, _ = Tokens(path).create("view")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before <= datetime.fromisoformat(made.created) <= after
+
+
+def test_a_hand_edit_counts_within_50_ms_and_the_cli_waits_0_1_s(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both are in the README: a hand edit counts within 50 ms; create and revoke wait 0.1 s.
+    ticks = Ticks()
+    server = Tokens(path, clock=ticks)
+    write_records(path, record("a1", "view", "by-hand"))
+    ticks.now += 0.05
+    assert server.scope_of("by-hand") == "view"
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    Tokens.settle()
+    assert slept == [pytest.approx(0.1)]
+
+
+def test_the_file_is_indented_json_for_hand_edits_private_and_ends_in_a_newline(
+    path: Path,
+) -> None:
+    made, _ = Tokens(path).create("view")
+    text = path.read_text()
+    assert text.startswith('{\n  "tokens": [\n    {\n      "id": ')
+    assert f'\n      "scope": "view",\n      "sha256": "{made.sha256}",\n' in text
+    assert text.endswith("\n  ]\n}\n")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_an_edit_holds_the_private_lock_file_beside_the_token_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every version locks <db>.tokens.json.lock: an older CLI and this one wait for each other.
+    lock = path.with_name(path.name + ".lock")
+    held: list[bool] = []
+    real_write = files.write_atomic
+
+    def probing_write(target: Path, data: bytes, mode: int = 0o600) -> None:
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.append(True)
+        else:
+            held.append(False)
+        finally:
+            os.close(fd)
+        real_write(target, data, mode=mode)
+
+    monkeypatch.setattr(tokens_module, "write_atomic", probing_write)
+    Tokens(path).create("view")
+    assert held == [True]
+    assert os.stat(lock).st_mode & 0o777 == 0o600
+
+
+def test_a_token_no_utf_8_could_carry_is_unknown_not_an_error() -> None:
+    # A bad percent-escape in ?auth= reaches the server as a lone surrogate.
+    tokens = Tokens(None)
+    assert tokens.scope_of("\udcff") is None
+    _, secret = tokens.create("view", "abc\udcffdef")
+    assert tokens.scope_of(secret) == "view"
+
+
+def test_a_record_with_a_long_unknown_scope_is_named_in_40_characters(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_records(path, record("b2", "r" * 40 + "!" * 60, "root-token"))
+    Tokens(path)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert names(["b2", repr("r" * 40)], warning)
+
+
+def test_the_token_file_is_read_as_utf_8_whatever_the_locale(path: Path) -> None:
+    # A hand-edited id outside ASCII; the server runs with an ASCII locale and no UTF-8 mode.
+    write_records(path, record("zürich", "view", "z-token"), record("a1", "manage", "good-token"))
+    path.write_text(path.read_text().replace("\\u00fc", "ü"), encoding="utf-8")
+    script = (
+        "import sys, pathlib\n"
+        "from customergroup_rpc.tokens import Tokens\n"
+        "tokens = Tokens(pathlib.Path(sys.argv[1]))\n"
+        "print(tokens.scope_of('good-token'), [r.id for r in tokens.list()])\n"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env["PYTHONIOENCODING"] = "utf-8"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        check=False,
+        cwd=Path(__file__).parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "manage ['a1', 'zürich']"
+
+
+async def test_a_view_token_reads_and_may_not_write_and_a_manage_token_does_both(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    db = tmp_path / "db.json"
+    write_records(token_path(db), record("v1", "view", "view-token"))
+    client = await aiohttp_client(create_app(Config(db=db, admin_token=MANAGE)))
+
+    async def code(token: str, method: str, params: list[Any]) -> object:
+        body = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
+        answer = await (await client.post(f"{ENDPOINT}?auth={token}", json=body)).json()
+        return answer.get("error", {}).get("code", "ok")
+
+    assert await code("view-token", "count", []) == "ok"
+    assert await code("view-token", "create", [{"name": "Staff"}]) == 1006
+    assert await code(MANAGE, "create", [{"name": "Staff"}]) == "ok"
+    assert await code("view-token", "get", [1]) == "ok"
+
+
+def test_a_hand_edited_environment_record_of_another_scope_is_made_manage_again(
+    path: Path,
+) -> None:
+    write_records(path, record("env-1a2b3c4d", "view", NEW))
+    tokens = Tokens(path)
+    assert tokens.from_environment(NEW) is True
+    (marked,) = tokens.list()
+    assert (marked.id.startswith("env-"), marked.scope, marked.created) == (
+        True,
+        "manage",
+        "2026-01-01T00:00:00Z",
+    )
+    assert tokens.scope_of(NEW) == "manage"
+
+
+def test_an_unmarked_copy_of_the_marked_environment_token_is_dropped_and_none_added(
+    path: Path,
+) -> None:
+    write_records(path, record("env-1a2b3c4d", "manage", NEW), record("5e6f7a8b", "manage", NEW))
+    tokens = Tokens(path)
+    assert tokens.from_environment(NEW) is True
+    assert [r.id for r in tokens.list()] == ["env-1a2b3c4d"]
+
+
+def test_a_stale_environment_record_beside_the_current_one_is_revoked_and_logged(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_records(
+        path, record("env-00000001", "manage", NEW), record("env-00000002", "manage", OLD)
+    )
+    tokens = Tokens(path)
+    with caplog.at_level(logging.INFO, logger=tokens_module.__name__):
+        assert tokens.from_environment(NEW) is True
+    assert [r.id for r in tokens.list()] == ["env-00000001"]
+    assert tokens.scope_of(OLD) is None
+    [revoked] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert names(["Revoked token", "env-00000002", "the environment names another one"], revoked)
+
+
+def test_other_tokens_do_not_make_a_start_rewrite_the_file(path: Path) -> None:
+    tokens = Tokens(path)
+    tokens.from_environment(NEW)
+    tokens.create("view")
+    tokens.create("manage")
+    written = path.stat()
+    assert Tokens(path).from_environment(NEW) is False
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
