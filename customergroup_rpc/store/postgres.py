@@ -13,7 +13,9 @@ parallel changes to one group queue instead of losing an update. Reads and count
 that ``sql.py`` makes of a parsed filter, with every value a bound parameter.
 
 A lost connection (PostgreSQL restarting, unreachable) is ``Unavailable``, answered as a
-JSON-RPC error; the pool reconnects by itself on the next call.
+JSON-RPC error; the pool reconnects by itself on the next call. The log says once that the
+database is unavailable and once that it is back, not once per call, and without tracebacks:
+a database that is down is no bug.
 """
 
 from __future__ import annotations
@@ -54,6 +56,21 @@ _DOWN = (
 )
 
 
+class _Reason(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a traceback while the database is down:
+    keep its line, with the reason in place of the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, _DOWN):
+            record.msg, record.args = f"PostgreSQL: {record.getMessage()}: {exc}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_Reason())
+
+
 def is_url(db: object) -> bool:
     """Whether a ``--db`` value names a PostgreSQL database."""
     return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
@@ -64,6 +81,7 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool, shop: int = SHOP) -> None:
         self._pool, self._shop = pool, shop
+        self._down = False  # the last call found the database unreachable (logged once)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10) -> PgStore:
@@ -277,8 +295,15 @@ class PgStore:
             async with self._pool.acquire() as db:
                 yield db
         except _DOWN as exc:
-            log.warning("PostgreSQL is unavailable: %s", exc)
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "PostgreSQL is unavailable (calls answer -32000 until it is back): %s", exc
+                )
             raise Unavailable from None
+        if self._down:
+            self._down = False
+            log.warning("PostgreSQL is back")
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[Db]:

@@ -1,0 +1,291 @@
+"""PostgreSQL under crashes, outages and parallel load, through real ``serve`` processes
+(issue 12; SPEC 8): ``customergroup_rpc/store/postgres.py`` with ``serve --workers``.
+
+- A worker SIGKILLed under write load is replaced, and every write acknowledged before, while
+  or after it died is in the database.
+- PostgreSQL stopped as by a power cut (``pg_ctl -m immediate``) under write load, a few times
+  over: while it is down every call answers -32000 ``Storage unavailable`` (never -32603, no
+  traceback in the log) and ``/health`` answers 503; the server recovers by itself once
+  PostgreSQL is back, and every acknowledged write is there.
+- Two workers, parallel calls each on a connection of its own: of 20 creates of one name exactly
+  one wins; parallel ``addCustomers`` to one group lose no update; parallel ``moveCustomers``
+  between two groups, both ways, neither deadlock nor lose or duplicate a customer.
+- ``serve`` with PostgreSQL unreachable exits 1 with one clear line, no traceback; the pool
+  size flag caps the connections a worker keeps.
+
+A write is *acknowledged* when a 200 response with a ``result`` arrived. A write cut off by a
+kill or an outage may or may not have been applied, and is not counted. The writers' calls each
+open a connection of their own, so with two workers both take some of them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .postgres_cluster import Cluster
+from .server_process import ADMIN_TOKEN, Server, post, rpc
+
+WRITERS = 3
+CRASHES = 3  # PostgreSQL outages in one run of the outage test
+PARALLEL = 20  # clients calling at once in the concurrency tests
+WAIT = 60.0  # seconds a test waits for something that takes well under one here
+UNAVAILABLE = {"code": -32000, "message": "Storage unavailable"}
+
+
+# --- calls and the write load ----------------------------------------------------------------
+
+
+def call(port: int, method: str, params: Any) -> tuple[str, Any]:
+    """One call on a new connection: ("ok", result), ("error", response) or ("cut", why)."""
+    try:
+        status, answer = post(
+            port, rpc(f"Customergroup.{method}", params), token=ADMIN_TOKEN, timeout=30
+        )
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return "cut", repr(exc)  # no answer: the call may or may not have been applied
+    if status == 200 and isinstance(answer, dict) and "result" in answer:
+        return "ok", answer["result"]
+    return "error", (status, answer)
+
+
+@dataclass
+class Writer:
+    """One thread's writes: groups it created, customers it added to them, what went wrong."""
+
+    index: int
+    groups: dict[int, str] = field(default_factory=dict)  # uid: name, acknowledged creates
+    members: dict[int, set[int]] = field(default_factory=dict)  # acknowledged adds
+    acknowledged: int = 0
+    errors: list[Any] = field(default_factory=list)  # error responses, as (status, body)
+    cut: list[str] = field(default_factory=list)  # calls that got no answer
+
+    crashed: BaseException | None = None  # an assertion that failed in the thread
+
+    def run(self, port: int, stopping: threading.Event) -> None:
+        try:
+            self.write(port, stopping)
+        except BaseException as exc:
+            self.crashed = exc
+
+    def write(self, port: int, stopping: threading.Event) -> None:
+        customers = itertools.count(self.index * 1_000_000 + 1)
+        for n in itertools.count():
+            if stopping.is_set():
+                return
+            if not self.groups or n % 3 == 0:
+                name = f"Load w{self.index} n{n}"
+                outcome, value = call(port, "create", [{"name": name}, ["uid", "name"]])
+                if outcome == "ok":
+                    assert value["name"] == name
+                    self.groups[value["uid"]] = name
+                    self.members[value["uid"]] = set()
+            else:
+                uid = max(self.groups)
+                batch = [next(customers) for _ in range(3)]
+                outcome, value = call(port, "addCustomers", [uid, batch])
+                if outcome == "ok":
+                    assert value == 3
+                    self.members[uid].update(batch)
+            if outcome == "ok":
+                self.acknowledged += 1
+            elif outcome == "error":
+                self.errors.append(value)
+            else:
+                self.cut.append(value)
+
+
+class Load:
+    """WRITERS threads writing to a server until the block ends."""
+
+    def __init__(self, port: int) -> None:
+        self.writers = [Writer(i) for i in range(WRITERS)]
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=w.run, args=(port, self.stopping), daemon=True)
+            for w in self.writers
+        ]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(WAIT)
+        assert not any(thread.is_alive() for thread in self.threads)
+        for writer in self.writers:
+            if writer.crashed is not None:
+                raise writer.crashed
+
+    def acknowledged(self) -> int:
+        return sum(w.acknowledged for w in self.writers)
+
+    def errors(self) -> list[Any]:
+        return [e for w in self.writers for e in w.errors]
+
+    def cut(self) -> list[str]:
+        return [c for w in self.writers for c in w.cut]
+
+    def more(self, count: int) -> None:
+        """Wait until ``count`` more writes were acknowledged."""
+        target = self.acknowledged() + count
+        until(lambda: self.acknowledged() >= target, f"{count} more acknowledged writes")
+
+    def error_counts(self) -> list[int]:
+        return [len(w.errors) for w in self.writers]
+
+    def each_answered_an_error_since(self, counts: list[int]) -> None:
+        """Wait until every writer got an error answer more than ``counts`` says."""
+        until(
+            lambda: all(now > then for now, then in zip(self.error_counts(), counts, strict=True)),
+            "every writer to meet the outage",
+        )
+
+    def groups(self) -> dict[int, str]:
+        return {uid: name for w in self.writers for uid, name in w.groups.items()}
+
+    def members(self) -> dict[int, set[int]]:
+        return {uid: set(c) for w in self.writers for uid, c in w.members.items()}
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Wait for ``condition``; a safety net only: it holds within a second or two here."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:g} s for {what}"
+        time.sleep(0.02)
+
+
+def stored(postgres: Cluster, url: str) -> tuple[dict[int, str], dict[int, set[int]]]:
+    """The groups (uid: name) and memberships (uid: customers) in the database, by psql."""
+    database = url.rsplit("/", 1)[1]
+    groups = {}
+    for line in postgres.psql("SELECT uid, name FROM customergroups", database).splitlines():
+        uid, name = line.split("|", 1)
+        groups[int(uid)] = name
+    members: dict[int, set[int]] = {uid: set() for uid in groups}
+    rows = postgres.psql("SELECT group_uid, customer FROM memberships", database)
+    for line in rows.splitlines():
+        uid, customer = line.split("|")
+        members[int(uid)].add(int(customer))
+    return groups, members
+
+
+def assert_kept(load: Load, postgres: Cluster, url: str, server: Server) -> None:
+    """Every acknowledged create and add is in the database, and each group's count matches
+    its memberships, in the tables and through the API."""
+    groups, members = stored(postgres, url)
+    acknowledged = load.groups()
+    assert acknowledged, "no write was acknowledged: the test proves nothing"
+    for uid, name in acknowledged.items():
+        assert groups.get(uid) == name, uid
+    for uid, customers in load.members().items():
+        assert customers <= members[uid], uid
+    listed = server.result("Customergroup.list", [["uid", "name", "customerCount"]])
+    assert {g["uid"]: g["name"] for g in listed} == groups
+    assert {g["uid"]: g["customerCount"] for g in listed} == {
+        uid: len(customers) for uid, customers in members.items()
+    }
+
+
+def worker_pids(server: Server) -> list[int]:
+    assert server.process is not None
+    pid = server.process.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def no_traceback(server: Server) -> None:
+    log = server.stderr()
+    assert "Traceback" not in log, log
+    assert " ERROR " not in log, log
+
+
+@pytest.fixture
+def workers(tmp_path: Path, postgres_url: str) -> Iterator[Server]:
+    """``serve --workers 2`` on a new database, stopped (by its PID) after the test."""
+    with Server(tmp_path, postgres_url, args=("--workers", "2")) as server:
+        yield server
+
+
+# --- 1. crashes ------------------------------------------------------------------------------
+
+
+def test_a_worker_killed_under_write_load_is_replaced_and_no_acknowledged_write_is_lost(
+    workers: Server, postgres: Cluster, postgres_url: str
+) -> None:
+    before = worker_pids(workers)
+    assert len(before) == 2
+    with Load(workers.port) as load:
+        load.more(30)
+        os.kill(before[0], signal.SIGKILL)
+        until(
+            lambda: len(worker_pids(workers)) == 2 and before[0] not in worker_pids(workers),
+            "the killed worker to be replaced",
+        )
+        load.more(30)  # acknowledged by the new worker and the one that went on
+    assert load.errors() == []  # a kill cuts calls off; it never makes one answer wrongly
+    assert f"Worker {before[0]} was killed by SIGKILL; starting another" in workers.stderr()
+    assert_kept(load, postgres, postgres_url, workers)
+    no_traceback(workers)
+
+
+def test_postgresql_crashes_under_write_load_answer_32000_and_the_server_recovers_by_itself(
+    workers: Server, postgres: Cluster, postgres_url: str
+) -> None:
+    with Load(workers.port) as load:
+        for crash in range(CRASHES):
+            load.more(20)
+            answered = load.error_counts()
+            postgres.crash()
+            try:
+                # While it is down: a clear error for reads and writes, and /health says so.
+                for method, params in (
+                    ("create", [{"name": f"During outage {crash}"}]),
+                    ("addCustomers", [1, [7]]),
+                    ("get", [1]),
+                    ("count", []),
+                ):
+                    outcome, (status, answer) = call(workers.port, method, params)
+                    assert outcome == "error"
+                    assert status == 200
+                    assert answer["error"] == UNAVAILABLE | {"data": answer["error"]["data"]}
+                status, body = workers.get("/health")
+                assert (status, json.loads(body)) == (
+                    503,
+                    {"status": "unavailable", "database": "down"},
+                )
+                load.each_answered_an_error_since(answered)
+            finally:
+                postgres.start()
+            # Back without restarting the server: writes succeed again, /health says ok.
+            until(lambda: call(workers.port, "count", [])[0] == "ok", "calls to succeed again")
+            load.more(20)
+            assert workers.get("/health") == (200, b'{"status": "ok"}')
+    for status, answer in load.errors():
+        assert status == 200
+        assert answer["error"]["code"] == -32000, answer
+        assert answer["error"]["message"] == "Storage unavailable"
+    assert load.cut() == []  # the server stayed up: every call got an answer
+    assert_kept(load, postgres, postgres_url, workers)
+    assert workers.process is not None
+    assert workers.process.poll() is None  # the same server all along
+    no_traceback(workers)
+    # Each worker says once per outage that the database is down and once that it is back,
+    # not once per call (a thousand lines here).
+    log = workers.stderr()
+    assert 1 <= log.count("PostgreSQL is unavailable") <= 2 * CRASHES
+    assert 1 <= log.count("PostgreSQL is back") <= log.count("PostgreSQL is unavailable")
