@@ -28,9 +28,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -42,6 +43,7 @@ CRASHES = 3  # PostgreSQL outages in one run of the outage test
 PARALLEL = 20  # clients calling at once in the concurrency tests
 WAIT = 60.0  # seconds a test waits for something that takes well under one here
 UNAVAILABLE = {"code": -32000, "message": "Storage unavailable"}
+T = TypeVar("T")
 
 
 # --- calls and the write load ----------------------------------------------------------------
@@ -289,3 +291,107 @@ def test_postgresql_crashes_under_write_load_answer_32000_and_the_server_recover
     log = workers.stderr()
     assert 1 <= log.count("PostgreSQL is unavailable") <= 2 * CRASHES
     assert 1 <= log.count("PostgreSQL is back") <= log.count("PostgreSQL is unavailable")
+
+
+# --- 2. concurrency across processes ---------------------------------------------------------
+
+
+def at_once(count: int, action: Callable[[int], T]) -> list[T]:
+    """``action(i)`` for each i below ``count``, in as many threads, released together."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> T:
+        barrier.wait(WAIT)
+        return action(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_of_parallel_creates_of_one_name_on_two_workers_exactly_one_wins(workers: Server) -> None:
+    spellings = ["Wholesale", "wholesale", " WHOLESALE ", "Whole\u200bsale"]  # one name (SPEC 2)
+    outcomes = at_once(
+        PARALLEL,
+        lambda i: call(workers.port, "create", [{"name": spellings[i % 4]}, ["uid", "name"]]),
+    )
+    won = [value for outcome, value in outcomes if outcome == "ok"]
+    assert len(won) == 1, outcomes
+    winner = won[0]
+    assert winner["uid"] == 1
+    taken = {
+        "pointer": "/name",
+        "message": f"The name is taken: customer group 1 is called {winner['name']}.",
+    }
+    for outcome, value in outcomes:
+        if outcome != "ok":
+            assert outcome == "error"
+            status, answer = value
+            assert status == 200
+            assert answer["error"]["code"] == -32602
+            assert answer["error"]["data"] == [taken]
+    assert workers.result("Customergroup.count", []) == 1
+    # A refused create took no uid: the next one is 2, from either worker.
+    assert workers.result("Customergroup.create", [{"name": "Retail"}, "uid"]) == {"uid": 2}
+    no_traceback(workers)
+
+
+def test_parallel_add_customers_from_two_workers_to_one_group_lose_no_update(
+    workers: Server, postgres: Cluster, postgres_url: str
+) -> None:
+    uid = workers.result("Customergroup.create", [{"name": "Everyone"}, "uid"])["uid"]
+    per_client = 50
+
+    def add(i: int) -> list[tuple[str, Any]]:
+        # Each client's own customers, in five calls, so the calls of all clients interleave.
+        mine = list(range(i * per_client + 1, (i + 1) * per_client + 1))
+        return [
+            call(workers.port, "addCustomers", [uid, mine[k : k + 10]]) for k in range(0, 50, 10)
+        ]
+
+    outcomes = [o for each in at_once(PARALLEL, add) for o in each]
+    assert outcomes == [("ok", 10)] * (PARALLEL * per_client // 10)
+    everyone = list(range(1, PARALLEL * per_client + 1))
+    assert workers.result("Customergroup.listCustomers", [uid]) == everyone
+    group = workers.result("Customergroup.get", [uid, ["customerCount"]])
+    assert group == {"customerCount": len(everyone)}
+    _, members = stored(postgres, postgres_url)
+    assert members == {uid: set(everyone)}
+    no_traceback(workers)
+
+
+def test_parallel_moves_both_ways_between_two_groups_neither_deadlock_nor_lose_a_customer(
+    workers: Server, postgres: Cluster, postgres_url: str
+) -> None:
+    left = workers.result("Customergroup.create", [{"name": "Left"}, "uid"])["uid"]
+    right = workers.result("Customergroup.create", [{"name": "Right"}, "uid"])["uid"]
+    everyone = set(range(1, 201))
+    assert workers.result("Customergroup.addCustomers", [left, list(range(1, 101))]) == 100
+    assert workers.result("Customergroup.addCustomers", [right, list(range(101, 201))]) == 100
+
+    def move(i: int) -> list[tuple[str, Any]]:
+        source, target = (left, right) if i % 2 else (right, left)
+        # Half of the clients move all; the others some named customers, which may have left
+        # the source group already (then the call moves nothing and says which).
+        named = None if i % 4 < 2 else sorted({(i * 37 + k * 11) % 200 + 1 for k in range(10)})
+        return [call(workers.port, "moveCustomers", [source, target, named]) for _ in range(5)]
+
+    outcomes = [o for each in at_once(PARALLEL, move) for o in each]
+    assert len(outcomes) == PARALLEL * 5  # every call answered
+    for outcome, value in outcomes:
+        if outcome == "ok":
+            assert isinstance(value, int)
+        else:  # named customers not (or no longer) in the source group
+            assert outcome == "error", value
+            assert value[1]["error"]["code"] == -32602, value
+            assert value[1]["error"]["data"][0]["pointer"].startswith("/2/"), value
+    in_left = set(workers.result("Customergroup.listCustomers", [left]))
+    in_right = set(workers.result("Customergroup.listCustomers", [right]))
+    assert in_left | in_right == everyone
+    assert not in_left & in_right
+    counts = workers.result("Customergroup.list", [["uid", "customerCount"]])
+    assert counts == [
+        {"uid": left, "customerCount": len(in_left)},
+        {"uid": right, "customerCount": len(in_right)},
+    ]
+    assert stored(postgres, postgres_url)[1] == {left: in_left, right: in_right}
+    no_traceback(workers)
