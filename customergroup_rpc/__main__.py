@@ -214,10 +214,21 @@ def _serve(args: argparse.Namespace) -> int:
             )
             return 1
         return workers.run(
-            args.workers, listening, lambda sock, ready: _run(args, config, sock, ready)
+            args.workers, listening, lambda sock, ready: _worker(args, config, sock, ready)
         )
     _run(args, config)
     return 0
+
+
+def _worker(
+    args: argparse.Namespace, config: Config, sock: socket.socket, ready: Callable[[], None]
+) -> None:
+    """One of ``serve --workers``: a database it cannot open is said as ``main`` says it."""
+    try:
+        _run(args, config, sock, ready)
+    except (StoreError, TokenError) as exc:
+        print(f"customergroup-rpc: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _run(

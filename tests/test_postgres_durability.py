@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import pytest
 
 from .postgres_cluster import Cluster
-from .server_process import ADMIN_TOKEN, Server, post, rpc
+from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
 
 WRITERS = 3
 CRASHES = 3  # PostgreSQL outages in one run of the outage test
@@ -395,3 +395,58 @@ def test_parallel_moves_both_ways_between_two_groups_neither_deadlock_nor_lose_a
     ]
     assert stored(postgres, postgres_url)[1] == {left: in_left, right: in_right}
     no_traceback(workers)
+
+
+# --- 3. starting without the database -----------------------------------------------------------
+
+
+def test_serve_with_postgresql_stopped_exits_1_with_one_clear_line_and_no_traceback(
+    tmp_path: Path, postgres: Cluster, postgres_url: str
+) -> None:
+    postgres.stop()
+    try:
+        for count in ("1", "2"):
+            port = str(free_port())
+            done = cli(
+                "serve", "--workers", count, "--db", postgres_url, "--port", port, cwd=tmp_path
+            )
+            assert done.returncode == 1, done.stderr
+            assert f"customergroup-rpc: Cannot reach PostgreSQL at {postgres_url}: " in done.stderr
+            assert "Traceback" not in done.stderr
+    finally:
+        postgres.start()
+
+
+@pytest.mark.parametrize(
+    ("workers", "change", "said"),
+    [
+        ("1", ("/test_", "/missing_"), 'database "missing_'),
+        ("2", ("postgres@", "nobody@"), 'role "nobody" does not exist'),
+    ],
+    ids=["no such database", "no such role"],
+)
+def test_serve_on_a_database_postgresql_refuses_exits_1_saying_why(
+    tmp_path: Path, postgres_url: str, workers: str, change: tuple[str, str], said: str
+) -> None:
+    url = postgres_url.replace(*change)
+    port = str(free_port())
+    done = cli("serve", "--workers", workers, "--db", url, "--port", port, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert f"customergroup-rpc: Cannot open PostgreSQL at {url}: " in done.stderr
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_on_a_database_with_a_newer_schema_exits_1_saying_so(
+    tmp_path: Path, postgres: Cluster, postgres_url: str
+) -> None:
+    postgres.psql(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+        " applied timestamptz NOT NULL DEFAULT now()); INSERT INTO schema_migrations VALUES (999)",
+        postgres_url.rsplit("/", 1)[1],
+    )
+    port = str(free_port())
+    done = cli("serve", "--workers", "2", "--db", postgres_url, "--port", port, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "The database has schema version 999, newer than the newest" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -34,7 +34,7 @@ from .. import filters
 from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
 from ..text import fold
 from . import Group, Page, Selection, StoreError, WriteFailed, sql
-from .migrate import migrate
+from .migrate import SchemaError, migrate
 
 log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
@@ -97,6 +97,8 @@ class PgStore:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
         except _DOWN as exc:
             raise StoreError(f"Cannot reach PostgreSQL at {_safe(url)}: {exc}.") from None
+        except (asyncpg.PostgresError, SchemaError) as exc:  # no such database or role, ...
+            raise StoreError(f"Cannot open PostgreSQL at {_safe(url)}: {exc}") from None
         assert pool is not None
         return cls(pool)
 
