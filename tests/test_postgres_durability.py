@@ -397,7 +397,7 @@ def test_parallel_moves_both_ways_between_two_groups_neither_deadlock_nor_lose_a
     no_traceback(workers)
 
 
-# --- 3. starting without the database -----------------------------------------------------------
+# --- 3. starting without the database; the pool size -----------------------------------------
 
 
 def test_serve_with_postgresql_stopped_exits_1_with_one_clear_line_and_no_traceback(
@@ -450,3 +450,19 @@ def test_serve_on_a_database_with_a_newer_schema_exits_1_saying_so(
     assert done.returncode == 1, done.stderr
     assert "The database has schema version 999, newer than the newest" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_pool_size_caps_the_connections_a_worker_keeps_and_parallel_calls_wait_their_turn(
+    tmp_path: Path, postgres: Cluster, postgres_url: str
+) -> None:
+    with Server(tmp_path, postgres_url, args=("--pool-size", "2")) as server:
+        outcomes = at_once(
+            PARALLEL, lambda i: call(server.port, "create", [{"name": f"Pool {i}"}, "uid"])
+        )
+        assert sorted(value["uid"] for _, value in outcomes) == list(range(1, PARALLEL + 1))
+        # The pool keeps what it opened (idle connections live for minutes): its two, and the
+        # token registry's own listening connection.
+        database = postgres_url.rsplit("/", 1)[1]
+        sessions = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}'"
+        assert int(postgres.psql(sessions)) <= 3
+        no_traceback(server)
