@@ -9,11 +9,11 @@ ARGS   ?=
 serve: $(VENV)/.run
 	$(BIN)/customergroup-rpc serve $(ARGS)
 
-# serve on a PostgreSQL cluster of its own (tests/postgres_cluster.py), stopped when serve stops:
+# serve on a PostgreSQL cluster of its own (harness/postgres.py), stopped when serve stops:
 # kept in PGDIR (./.pg/, on 127.0.0.1 and a free port); PGDIR= makes a throwaway one.
 PGDIR ?= .pg
 serve-pg: $(VENV)/.run postgres
-	$(BIN)/python -m tests.postgres_cluster $(if $(PGDIR),--dir $(PGDIR)) -- \
+	$(BIN)/python -m harness.postgres $(if $(PGDIR),--dir $(PGDIR)) -- \
 	  $(BIN)/customergroup-rpc serve $(ARGS)
 
 test: lint typecheck pytest
@@ -24,7 +24,7 @@ lint: $(VENV)/.dev
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy customergroup_rpc
-	cd bench && ../$(BIN)/mypy --strict *.py
+	$(BIN)/mypy --strict harness bench tests
 	$(BIN)/mypy --strict examples
 
 pytest: $(VENV)/.dev browser postgres

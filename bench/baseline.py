@@ -6,6 +6,7 @@ Usage: .venv/bin/python bench/baseline.py [--host 127.0.0.1] [--port 18080]
 least any JSON-over-HTTP handler does. No access log, no middleware, no JSON-RPC dispatch: the
 ratio of the service's requests per second to this server's, both measured by wrk in the same
 run on the same core, is how close the service gets to what aiohttp itself allows here.
+``GET /health`` answers as the service's does, so harness.Server can start it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ async def answer(request: web.Request) -> web.Response:
     return web.json_response(ANSWER)
 
 
+async def health(request: web.Request) -> web.Response:
+    """What harness.Server waits for before it calls the server started."""
+    return web.json_response({"status": "ok"})
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/", answer)
+    app.router.add_get("/health", health)
     return app
 
 

@@ -203,6 +203,11 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(
             408, f"The request body did not arrive within {seconds} s; nothing was processed."
         )
+    except web.RequestPayloadError:  # a body that does not decode (Content-Encoding: gzip)
+        request.content.feed_eof()  # read no more of it (aiohttp would, and log the error again)
+        return _refused(400, "The request body could not be decoded; nothing was processed.")
+    except ConnectionResetError:  # the client left while sending: no one to answer
+        return _refused(400, "The connection closed before the body arrived.")
     token = _token(request)
     context = Context(scope=app[TOKENS].scope_of(token) if token else None)
     request[METHODS] = context.methods

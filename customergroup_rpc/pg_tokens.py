@@ -21,11 +21,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from .store.migrate import SchemaError, migrate
+from .store.postgres import shown
 from .tokens import (
     TokenError,
     TokenRecord,
@@ -50,19 +50,6 @@ CONNECT_TIMEOUT = 10.0
 # What a lost or refused connection raises.
 _DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, TokenError)
 _T = TypeVar("_T")
-
-
-def shown(url: str) -> str:
-    """A database URL fit for messages and logs: without its password.
-
-    >>> shown("postgresql://app:s3cret@db.example:5432/groups")
-    'postgresql://app:***@db.example:5432/groups'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class PgTokens:

@@ -59,6 +59,8 @@ from .tokens import GRANTS
 
 log = logging.getLogger("customergroup_rpc")
 _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
+# Problems a request may be answered with, in bytes: four times its size, and at least this.
+PROBLEM_BYTES = 2048
 
 
 @dataclass(slots=True)
@@ -67,9 +69,13 @@ class Context:
 
     scope: str | None
     methods: list[str] = field(default_factory=list)
-    # How many more problems the answers to this request may list: a batch shares them, so
-    # a batch of a hundred bad members is not answered with a hundred times the limit.
+    # How many more problems the answers to this request may list, and in how many bytes: a
+    # batch shares them, so a batch of a hundred bad members is not answered with a hundred
+    # times the limit, and no request gets back more than a few times its size in problems.
     problems_left: int = LIMIT
+    problem_bytes: int = PROBLEM_BYTES
+    # rpc.discover is answered once per request: a batch of them would amplify 500 times.
+    discovered: bool = False
 
     def authorize(self, needed: str) -> None:
         if self.scope is None:
@@ -79,9 +85,15 @@ class Context:
 
     def share(self, found: Problems) -> list[Problem]:
         """The problems one answer lists, out of what is left for this request."""
-        shown = found.listed(self.problems_left)
-        self.problems_left -= min(len(found), self.problems_left)
-        return shown
+        fit = 0
+        for problem in found[: self.problems_left]:
+            size = len(problem["pointer"]) + len(problem["message"]) + 32  # with its JSON
+            if size > self.problem_bytes:
+                break
+            self.problem_bytes -= size
+            fit += 1
+        self.problems_left -= fit
+        return found.listed(fit)
 
 
 Call = Callable[[Customergroups, Args], Awaitable[Any]]
@@ -180,6 +192,7 @@ class Dispatcher:
 
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
+        context.problem_bytes = max(PROBLEM_BYTES, 4 * len(body))
         try:
             doc = loads(body)
         except (ValueError, RecursionError):
@@ -274,6 +287,9 @@ def _failed(spec: Method, exc: Exception, context: Context) -> Result:
         return Error(exc.code, exc.message, context.share(exc.found))  # a batch shares LIMIT
     if isinstance(exc, RpcError):
         return _error(exc)
+    if isinstance(exc, RecursionError):  # a value nested deeper than the checks can follow
+        message = "The params nest too deeply to be checked; this API's params nest a few levels."
+        return _error(InvalidParams.at("", message))
     if not isinstance(exc, WriteFailed):  # the store logged that one
         log.error("%s failed", spec.name, exc_info=exc)
     return _error(InternalError())
@@ -292,6 +308,9 @@ def _discover(document: dict[str, Any]) -> Any:
             # method needs no token.
             message = f"{openrpc.DISCOVER} takes no params: send none, [] or {{}}."
             return _error(InvalidParams.at("", message))
+        if context.discovered:
+            return _error(InvalidRequest(f"{openrpc.DISCOVER} is answered once per request."))
+        context.discovered = True
         return Success(document)
 
     return method

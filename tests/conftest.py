@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
-
-from .postgres_cluster import Cluster, Unavailable
+from harness.postgres import Cluster, Unavailable
 
 MANAGE = "test-manage-token"
 VIEW = "test-view-token"
@@ -73,7 +72,7 @@ async def client(
 ) -> TestClient[Any, Any]:
     """A client of a started app that knows a manage and a view token."""
     client = await aiohttp_client(create_app(config))
-    await admin(client.app[TOKENS].create("view", VIEW))  # type: ignore[attr-defined]
+    await admin(client.app[TOKENS].create("view", VIEW))
     return client
 
 

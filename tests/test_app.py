@@ -485,3 +485,64 @@ async def test_a_stopping_server_opens_no_new_websocket(client: Client) -> None:
     with pytest.raises(WSServerHandshakeError) as refused:
         await client.ws_connect(f"{ENDPOINT}?auth={MANAGE}")
     assert refused.value.status == 503
+
+
+# --- what a last attack pass found (issue 10): client errors answered cleanly ---
+
+
+async def test_a_body_that_does_not_decode_is_400_without_a_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Content-Encoding": "gzip"}
+    with caplog.at_level(logging.ERROR):
+        response = await client.post(ENDPOINT, data=b"abcd", headers=headers)
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == -32600
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_client_leaving_mid_body_leaves_no_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        _, writer = await asyncio.open_connection(client.host, client.port)
+        head = f"POST {ENDPOINT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{"
+        writer.write(head.encode())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)  # the server notices the closed connection
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("depth", range(900, 1101, 25))
+async def test_params_nested_too_deeply_are_refused_never_an_internal_error(
+    client: Client, depth: int
+) -> None:
+    body = (
+        '{"jsonrpc": "2.0", "id": 1, "method": "Customergroup.get", "params": ['
+        + "[" * depth
+        + "]" * depth
+        + "]}"
+    )
+    answer = await post(client, body.encode())
+    assert answer["error"]["code"] in (-32700, -32602)
+
+
+async def test_a_small_request_gets_back_a_few_times_its_size_in_problems(
+    client: Client,
+) -> None:
+    body = json.dumps(req("count", [{"/customers": {"containsAny": [0] * 100}}])).encode()
+    response = await client.post(f"{ENDPOINT}?auth={MANAGE}", data=body)
+    answer = await response.read()
+    assert len(answer) <= 4 * len(body) + 2048 + 300  # the envelope and the summary
+    problems = json.loads(answer)["error"]["data"]
+    assert "more problems here are not listed" in problems[-1]["message"]
+
+
+async def test_rpc_discover_is_answered_once_per_request(client: Client) -> None:
+    discover = {"jsonrpc": "2.0", "method": "rpc.discover"}
+    answers = await post(client, [{**discover, "id": n} for n in range(100)], token=None)
+    assert "result" in answers[0]
+    assert {a["error"]["code"] for a in answers[1:]} == {-32600}
+    assert len(json.dumps(answers)) < 2 * len(json.dumps(answers[0]))

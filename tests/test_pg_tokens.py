@@ -19,11 +19,12 @@ import asyncpg
 import pytest
 
 from customergroup_rpc import pg_tokens
-from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens, shown
+from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens
 from customergroup_rpc.store.migrate import migrate
+from customergroup_rpc.store.postgres import shown
 from customergroup_rpc.tokens import digest
+from harness.postgres import Cluster
 
-from .postgres_cluster import Cluster
 from .server_process import cli
 
 OLD, NEW = "old-environment-token", "new-environment-token"

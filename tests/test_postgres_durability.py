@@ -42,10 +42,11 @@ from customergroup_rpc import filters
 from customergroup_rpc.app import STORE
 from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store.postgres import PgStore
+from harness.client import post, rpc
+from harness.postgres import Cluster
+from harness.server import ADMIN_TOKEN, Server, cli, free_port
 
 from .conftest import ENDPOINT, MANAGE, req
-from .postgres_cluster import Cluster
-from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
 
 WRITERS = 3
 CRASHES = 3  # PostgreSQL outages in one run of the outage test
@@ -458,7 +459,7 @@ def test_serve_with_postgresql_stopped_exits_1_with_one_clear_line_and_no_traceb
                 "serve", "--workers", count, "--db", postgres_url, "--port", port, cwd=tmp_path
             )
             assert done.returncode == 1, done.stderr
-            assert f"customergroup-rpc: Cannot reach PostgreSQL at {postgres_url}: " in done.stderr
+            assert f"customergroup-rpc: Cannot use PostgreSQL at {postgres_url}: " in done.stderr
             assert "Traceback" not in done.stderr
     finally:
         postgres.start()
@@ -479,7 +480,7 @@ def test_serve_on_a_database_postgresql_refuses_exits_1_saying_why(
     port = str(free_port())
     done = cli("serve", "--workers", workers, "--db", url, "--port", port, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
-    assert f"customergroup-rpc: Cannot open PostgreSQL at {url}: " in done.stderr
+    assert f"customergroup-rpc: Cannot use PostgreSQL at {url}: " in done.stderr
     assert said in done.stderr
     assert "Traceback" not in done.stderr
 

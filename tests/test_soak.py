@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from customergroup_rpc.schemas import Schemas
-
-from .server_process import environment
+from harness.server import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK = ROOT / "bench" / "soak.py"

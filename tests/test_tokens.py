@@ -181,7 +181,8 @@ async def test_a_call_with_a_token_of_unknown_scope_answers_1004(
 
 
 def test_a_token_file_with_a_field_that_is_no_string_is_unreadable(path: Path) -> None:
-    write_records(path, {**record("a1", "manage", "good-token"), "scope": ["manage"]})
+    bad = {**record("a1", "manage", "good-token"), "scope": ["manage"]}
+    write_records(path, bad)  # type: ignore[arg-type]  # a scope that is no string, on purpose
     with pytest.raises(TokenFileError):
         Tokens(path)
 

@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -113,10 +114,10 @@ class PgStore:
                     SHOP,
                 )
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
-        except _DOWN as exc:
-            raise StoreError(f"Cannot reach PostgreSQL at {_safe(url)}: {exc}.") from None
-        except (asyncpg.PostgresError, SchemaError) as exc:  # no such database or role, ...
-            raise StoreError(f"Cannot open PostgreSQL at {_safe(url)}: {exc}") from None
+        except SchemaError as exc:
+            raise StoreError(str(exc)) from None
+        except (*_DOWN, asyncpg.PostgresError) as exc:
+            raise StoreError(f"Cannot use PostgreSQL at {shown(url)}: {exc}") from None
         assert pool is not None
         return cls(pool)
 
@@ -489,10 +490,14 @@ def _rows(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _safe(url: str) -> str:
-    """A URL for messages: no password."""
-    head, at, tail = url.rpartition("@")
-    if not at:
+def shown(url: str) -> str:
+    """A database URL fit for messages and logs: without its password.
+
+    >>> shown("postgresql://app:s3cret@db.example:5432/groups")
+    'postgresql://app:***@db.example:5432/groups'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
         return url
-    scheme, _, user = head.partition("://")
-    return f"{scheme}://{user.split(':', 1)[0]}@{tail}"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

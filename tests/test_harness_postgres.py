@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL cluster that tests and benchmarks run on (tests/postgres_cluster.py)."""
+"""The throwaway PostgreSQL cluster that tests and benchmarks run on (harness/postgres.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .postgres_cluster import Cluster, Unavailable
+from harness.postgres import Cluster, Unavailable
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_the_cluster_of_a_killed_owner_is_stopped_and_deleted(postgres: Cluster)
         [
             sys.executable,
             "-c",
-            "import os; from tests.postgres_cluster import Cluster\n"
+            "import os; from harness.postgres import Cluster\n"
             "c = Cluster.temporary(); c.start(); print(c.root, flush=True)\n"
             "os.kill(os.getpid(), 9)",
         ],

@@ -14,7 +14,7 @@ deletes; a watchdog process stops and deletes it too if this process dies first.
 As a command, it starts a cluster and runs a command against it with ``CUSTOMERGROUP_RPC_DB``
 set to a database's URL, then stops the cluster (``make serve-pg``)::
 
-    python -m tests.postgres_cluster [--dir .pg] -- customergroup-rpc serve
+    python -m harness.postgres [--dir .pg] -- customergroup-rpc serve
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from .server_process import free_port
+from .server import free_port
 
 SUPERUSER = "postgres"
 START_TIMEOUT = 30  # seconds pg_ctl waits for a start or stop
@@ -317,7 +317,7 @@ class Cluster:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.postgres_cluster",
+        prog="python -m harness.postgres",
         description="Start a PostgreSQL cluster, run COMMAND with CUSTOMERGROUP_RPC_DB set to "
         "a database on it, stop the cluster when COMMAND ends.",
     )
@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cluster.start()
     except (Unavailable, RuntimeError) as exc:
-        print(f"postgres_cluster: {exc}", file=sys.stderr)
+        print(f"harness.postgres: {exc}", file=sys.stderr)
         return 1
     try:
         if args.database not in cluster.databases():

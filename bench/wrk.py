@@ -1,0 +1,213 @@
+"""The runs of wrk that bench/figures.py measures with, and the servers they measure.
+
+Servers are harness.Server processes pinned to core 0 (``taskset -c 0``, when there are two
+cores and taskset), wrk runs pinned to core 1 (``-t1 --latency``) with bench/post.lua or
+bench/create.lua, each measured run after a warm-up run. ``Bench`` keeps the servers started,
+to stop them all at the end, and the command lines to print (the token as ``$TOKEN``, the
+temporary folder as ``$DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.client import ENDPOINT, CallError
+from harness.server import Server
+
+ROOT = Path(__file__).resolve().parent.parent
+POST_LUA, CREATE_LUA = "bench/post.lua", "bench/create.lua"
+WRK_TIMEOUT = "10s"  # wrk's per-request timeout; a timeout shows as a socket error
+START_TIMEOUT = 60.0
+
+
+class BenchError(Exception):
+    """Something the bench cannot measure through: shown in the figure's row."""
+
+
+FAILURES = (BenchError, CallError, AssertionError)  # AssertionError: a server did not start
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+PIN = usable_cores() >= 2 and shutil.which("taskset") is not None
+
+
+def pinned(core: int) -> list[str]:
+    """``taskset -c CORE`` when this machine has two cores or more and taskset exists."""
+    return ["taskset", "-c", str(core)] if PIN else []
+
+
+def service_command() -> list[str]:
+    exe = Path(sys.executable).parent / "customergroup-rpc"
+    return [
+        *pinned(0),
+        *([str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]),
+    ]
+
+
+class Baseline(Server):
+    """bench/baseline.py, launched and stopped as a service is."""
+
+    def argv(self) -> list[str]:
+        return [
+            *pinned(0),
+            sys.executable,
+            str(ROOT / "bench/baseline.py"),
+            "--port",
+            str(self.port),
+        ]
+
+
+# -- wrk ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What one wrk run reported."""
+
+    requests: int
+    rate: float  # requests/s over the whole run
+    p50: float  # milliseconds
+    p99: float
+    errors: str  # socket errors, non-2xx answers and JSON-RPC errors, when any
+    answers: int = 0  # bench/create.lua: answers, and seconds from the first request sent
+    span: float = 0.0  # to the last answer (wrk's own rate divides by -d, even after a stop)
+
+    @property
+    def creates_per_second(self) -> float:
+        return self.answers / self.span if self.span > 0 else 0.0
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_wrk(text: str) -> Run:
+    def find(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, text, re.MULTILINE)
+        if match is None:
+            raise BenchError(f"cannot read wrk's output ({pattern!r}): {text[-800:]}")
+        return match
+
+    def millis(percent: int) -> float:
+        match = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)")
+        return float(match.group(1)) * UNITS[match.group(2)]
+
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    rpc = int(find(r"^JSON-RPC errors: (\d+)").group(1))
+    socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
+    errors = (socket_errors, int(non_2xx.group(1)) if non_2xx else 0, rpc)
+    said = "{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else ""
+    requests = int(find(r"^\s*(\d+) requests in ").group(1))
+    creates = re.search(r"^Creates: (\d+) answers in ([\d.]+) s", text, re.MULTILINE)
+    return Run(
+        requests=requests,
+        rate=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
+        p50=millis(50),
+        p99=millis(99),
+        errors=said,
+        answers=int(creates.group(1)) if creates else 0,
+        span=float(creates.group(2)) if creates else 0.0,
+    )
+
+
+@dataclass
+class Bench:
+    """Options, the temporary folder, the servers started, and the command lines to show."""
+
+    folder: Path
+    token: str
+    duration: int
+    warmup: int
+    servers: list[Server] = field(default_factory=list)
+    shown: list[tuple[str, str]] = field(default_factory=list)
+
+    def start(self, name: str, server: type[Server] = Server) -> Server:
+        """A server on ``DIR/name/db.json`` (made or copied there before), started."""
+        (self.folder / name).mkdir(exist_ok=True)
+        db = self.folder / name / "db.json"
+        started = server(db.parent, db, admin_token=self.token, command=service_command())
+        self.servers.append(started)
+        return started.start(START_TIMEOUT)
+
+    def url(self, server: Server) -> str:
+        return f"http://127.0.0.1:{server.port}{ENDPOINT}?auth={self.token}"
+
+    def show(self, command: Sequence[str]) -> str:
+        """A command line to print: the token as $TOKEN, the temporary folder as $DIR.
+
+        Paths inside the repository are shown relative to it (commands run from its root).
+        """
+        words = []
+        for original in command:
+            word = original.replace(str(self.folder), "$DIR").replace(f"{ROOT}/", "")
+            if self.token in word or "$DIR" in word:
+                words.append('"' + word.replace(self.token, "$TOKEN") + '"')
+            else:
+                words.append(shlex.quote(word))
+        return " ".join(words)
+
+    def wrk(
+        self,
+        label: str,
+        url: str,
+        script: str,
+        args: Sequence[str],
+        *,
+        connections: int,
+        seconds: int,
+    ) -> Run:
+        command = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        command += ["--timeout", WRK_TIMEOUT, "-s", script, url, "--", *args]
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"wrk did not finish: {self.show(command)}") from exc
+        if done.returncode != 0:
+            raise BenchError(f"wrk failed ({done.returncode}): {done.stderr[-800:]}")
+        if label:
+            self.shown.append((label, self.show(command)))
+        run = parse_wrk(done.stdout)
+        if run.errors:
+            raise BenchError(f"wrk saw errors: {run.errors} in {run.requests} requests")
+        return run
+
+    def measure(
+        self, label: str, url: str, script: str, args: Sequence[str], connections: int
+    ) -> Run:
+        """A warm-up run of --warmup seconds (not shown), then the measured run."""
+        if self.warmup > 0:
+            warm = list(args)
+            if script == CREATE_LUA:  # other names, and at most a tenth of the creates
+                warm = [f"{args[0]} warm-up", str(max(10, int(args[1]) // 10)) if args[1:] else "0"]
+            self.wrk("", url, script, warm, connections=connections, seconds=self.warmup)
+        return self.wrk(label, url, script, args, connections=connections, seconds=self.duration)
+
+
+@contextmanager
+def on_core(core: int) -> Iterator[None]:
+    """Run this process on one core for a while (as the servers), when pinning is on."""
+    if not PIN:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
