@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -460,7 +461,7 @@ def test_serve_with_postgresql_stopped_exits_1_with_one_clear_line_and_no_traceb
             )
             assert done.returncode == 1, done.stderr
             assert f"customergroup-rpc: Cannot use PostgreSQL at {postgres_url}: " in done.stderr
-            assert "Traceback" not in done.stderr
+            assert "Traceback" not in done.stderr, done.stderr
     finally:
         postgres.start()
 
@@ -482,7 +483,45 @@ def test_serve_on_a_database_postgresql_refuses_exits_1_saying_why(
     assert done.returncode == 1, done.stderr
     assert f"customergroup-rpc: Cannot use PostgreSQL at {url}: " in done.stderr
     assert said in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether a process has a handler for ``sig`` (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    raise AssertionError(f"no SigCgt for {pid}")
+
+
+def test_a_worker_still_opening_the_database_is_ended_by_a_stop_at_once(tmp_path: Path) -> None:
+    """Workers take SIGTERM as a graceful stop only once their app has started: before, a
+    worker that failed to open the database could meet the stop the supervisor sends every
+    worker as its event loop closed, and Python printed a traceback (seen, now and then, as
+    both workers of a serve on a stopped PostgreSQL failed at once)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        silent.settimeout(WAIT)
+        url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/customergroups"
+        server = Server(tmp_path, url, args=("--workers", "2"))
+        server.spawn()
+        try:
+            held = [silent.accept()[0] for _ in range(2)]  # both workers are opening it
+            pids = worker_pids(server)
+            assert len(pids) == 2
+            assert not any(catches(pid, signal.SIGTERM) for pid in pids)
+            assert server.stop() == 0  # the parent passes one SIGTERM on; they end at once
+        finally:
+            server.stop()
+            for connection in locals().get("held", []):
+                connection.close()
+    assert "Traceback" not in server.stderr(), server.stderr()
+
+
+def test_serving_workers_take_sigterm_as_a_graceful_stop(workers: Server) -> None:
+    pids = worker_pids(workers)
+    assert len(pids) == 2
+    # (/health answered from one of them: the other may still be starting)
+    until(lambda: all(catches(pid, signal.SIGTERM) for pid in pids), "both to have started")
 
 
 def test_serve_on_a_database_with_a_newer_schema_exits_1_saying_so(
@@ -497,7 +536,7 @@ def test_serve_on_a_database_with_a_newer_schema_exits_1_saying_so(
     done = cli("serve", "--workers", "2", "--db", postgres_url, "--port", port, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "The database has schema version 999, newer than the newest" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def test_pool_size_caps_the_connections_a_worker_keeps_and_parallel_calls_wait_their_turn(
