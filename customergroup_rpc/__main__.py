@@ -7,6 +7,7 @@ carries only what scripts capture (a new token, the token list, the result of a 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import os
@@ -214,10 +215,23 @@ def _serve(args: argparse.Namespace) -> int:
             )
             return 1
         return workers.run(
-            args.workers, listening, lambda sock, ready: _run(args, config, sock, ready)
+            args.workers, listening, lambda sock, ready: _worker(args, config, sock, ready)
         )
     _run(args, config)
     return 0
+
+
+def _worker(
+    args: argparse.Namespace, config: Config, sock: socket.socket, ready: Callable[[], None]
+) -> None:
+    """One of ``serve --workers``: a database it cannot open is said as ``main`` says it."""
+    try:
+        _run(args, config, sock, ready)
+    except (StoreError, TokenError) as exc:
+        # One write: the workers that fail together do not mix their lines.
+        sys.stderr.write(f"customergroup-rpc: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
 
 
 def _run(
@@ -230,6 +244,7 @@ def _run(
     app = create_app(config)
     app.on_startup.append(_freeze_loaded)  # runs after the store has loaded
     if ready is not None:
+        app.on_startup.append(_stop_on_signals)
         app.on_startup.append(_ready_hook(ready))
     web.run_app(
         app,
@@ -239,9 +254,26 @@ def _run(
         access_log_class=AccessLogger.of(app),
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
+        handle_signals=ready is None,  # a worker: _stop_on_signals
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
     )
+
+
+async def _stop_on_signals(app: web.Application) -> None:
+    """A worker stops gracefully on SIGTERM and SIGINT once its app has started, as aiohttp's
+    ``handle_signals`` would have it do from the start. Before, the default action ends it at
+    once: a worker still opening the database has nothing to finish, and one that failed to
+    open it must not meet the stop (sent to every worker when one fails) in the moment its
+    closing event loop has closed its signal pipe and still catches the signal, when Python
+    reports a traceback."""
+    loop = asyncio.get_running_loop()
+    for sig in workers.STOPS:
+        loop.add_signal_handler(sig, _graceful_exit)
+
+
+def _graceful_exit() -> None:
+    raise web.GracefulExit
 
 
 def _ready_hook(ready: Callable[[], None]) -> Callable[[web.Application], Awaitable[None]]:

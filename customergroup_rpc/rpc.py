@@ -47,6 +47,8 @@ from .errors import (
     Problem,
     Problems,
     RpcError,
+    StoreUnavailable,
+    Unavailable,
     response,
 )
 from .params import Args, Binder
@@ -211,7 +213,8 @@ class Dispatcher:
         committed together, before the reads after it run.
 
         If that commit fails, nothing of the run was kept, and its writes are answered
-        -32603 (the store logged why).
+        -32603 (the store logged why); if the database went away at the commit, they are
+        answered -32000, as a single write cut off that way is.
         """
         answers: list[dict[str, Any] | None] = []
         for run in _runs(members, self._writes):
@@ -225,6 +228,8 @@ class Dispatcher:
                         done.append(await self._one(member, context))
             except WriteFailed:
                 done = [_lost(answer) for answer in done]
+            except Unavailable:  # the database went away at the commit: kept or not, unknown
+                done = [_lost(answer, StoreUnavailable()) for answer in done]
             answers += done
         return answers
 
@@ -332,11 +337,12 @@ def _runs(members: list[Any], writes: Callable[[Any], bool]) -> list[list[Any]]:
     return runs
 
 
-def _lost(answer: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A write's answer once its commit failed: an error stays, a result is lost."""
+def _lost(answer: dict[str, Any] | None, error: RpcError | None = None) -> dict[str, Any] | None:
+    """A write's answer once its commit failed: an error stays, a result becomes ``error``
+    (-32603 unless given)."""
     if answer is None or "error" in answer:
         return answer
-    return InternalError().response(answer["id"])
+    return (error or InternalError()).response(answer["id"])
 
 
 def _problem(member: Any) -> str | None:

@@ -13,7 +13,9 @@ parallel changes to one group queue instead of losing an update. Reads and count
 that ``sql.py`` makes of a parsed filter, with every value a bound parameter.
 
 A lost connection (PostgreSQL restarting, unreachable) is ``Unavailable``, answered as a
-JSON-RPC error; the pool reconnects by itself on the next call.
+JSON-RPC error; the pool reconnects by itself on the next call. The log says once that the
+database is unavailable and once that it is back, not once per call, and without tracebacks:
+a database that is down is no bug.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from .. import filters
 from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
@@ -40,8 +43,22 @@ log = logging.getLogger(__name__)
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the one shop until shops arrive (the shop column leads every key already)
 _GROUP = "uid, name, created, changed, customer_count"
-# The connection of a together() block in this task, else None.
-_TOGETHER: contextvars.ContextVar[Db | None] = contextvars.ContextVar("pg_together", default=None)
+
+
+class _Shared:
+    """The connection and transaction of a together() block, taken by its first call."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since  # the store's count of changes between down and back, at the start
+        self.leases = contextlib.AsyncExitStack()  # gives the connection back at the end
+        self.db: Db | None = None
+        self.transaction: Transaction | None = None
+
+
+# The together() block of this task, else None.
+_TOGETHER: contextvars.ContextVar[_Shared | None] = contextvars.ContextVar(
+    "pg_together", default=None
+)
 # What a lost or refused connection raises, as asyncpg and the OS report it.
 _DOWN = (
     OSError,
@@ -55,6 +72,21 @@ _DOWN = (
 )
 
 
+class _Reason(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a traceback while the database is down:
+    keep its line, with the reason in place of the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, _DOWN):
+            record.msg, record.args = f"PostgreSQL: {record.getMessage()}: {exc}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_Reason())
+
+
 def is_url(db: object) -> bool:
     """Whether a ``--db`` value names a PostgreSQL database."""
     return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
@@ -65,6 +97,10 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool, shop: int = SHOP) -> None:
         self._pool, self._shop = pool, shop
+        # Whether the database was found unreachable (said once, and once when it is back);
+        # the transitions so far: a call reports one only if none happened since it began, so
+        # a call that began before a change cannot undo it.
+        self._down, self._changes = False, 0
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10) -> PgStore:
@@ -250,23 +286,41 @@ class PgStore:
 
     @contextlib.asynccontextmanager
     async def together(self) -> AsyncIterator[None]:
-        """Writes in this block (in this task) share one transaction, committed at its end."""
-        async with self._connected() as db:
-            transaction = db.transaction()
-            await transaction.start()
-            token = _TOGETHER.set(db)
-            try:
-                yield
-            except BaseException:
-                _TOGETHER.reset(token)
-                await transaction.rollback()
-                raise
-            _TOGETHER.reset(token)
-            try:
-                await transaction.commit()
-            except (*_DOWN, asyncpg.PostgresError) as exc:
-                log.error("Committing a batch's writes failed; none of them was kept: %s", exc)
-                raise WriteFailed("The batch's writes could not be committed.") from None
+        """Calls in this block (in this task) share one transaction, committed at its end.
+
+        The first call takes the connection, so a block on a database that is down answers
+        each call ``Unavailable``, as outside a block. A connection lost at the commit is
+        ``Unavailable`` too: the writes may or may not have been applied.
+        """
+        shared = _Shared(self._changes)
+        try:
+            async with shared.leases:
+                token = _TOGETHER.set(shared)
+                try:
+                    yield
+                except BaseException:
+                    if shared.transaction is not None:
+                        with contextlib.suppress(*_DOWN):  # a lost connection rolled it back
+                            await shared.transaction.rollback()
+                    raise
+                finally:
+                    _TOGETHER.reset(token)
+                await self._commit(shared)
+        except _DOWN as exc:  # at the commit, or as the connection went back to the pool
+            self._lost(exc, shared.since)
+            raise Unavailable from None
+
+    async def _commit(self, shared: _Shared) -> None:
+        if shared.transaction is None:
+            return  # no call reached the database
+        try:
+            await shared.transaction.commit()
+        except _DOWN:
+            raise  # some are PostgresErrors too: together() makes them Unavailable
+        except asyncpg.PostgresError as exc:
+            log.error("Committing a batch's writes failed; none of them was kept: %s", exc)
+            raise WriteFailed("The batch's writes could not be committed.") from None
+        self._back(shared.since)
 
     async def aclose(self) -> None:
         await self._pool.close()
@@ -276,33 +330,70 @@ class PgStore:
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[Db]:
         """A connection of the pool; a lost database is ``Unavailable``."""
+        since = self._changes
         try:
             async with self._pool.acquire() as db:
                 yield db
         except _DOWN as exc:
-            log.warning("PostgreSQL is unavailable: %s", exc)
+            self._lost(exc, since)
             raise Unavailable from None
+        self._back(since)
+
+    def _lost(self, exc: BaseException, since: int) -> None:
+        """Say once, not per call, that the database cannot be reached."""
+        if not self._down and since == self._changes:
+            self._down, self._changes = True, self._changes + 1
+            log.warning("PostgreSQL is unavailable (calls answer -32000 until it is back): %s", exc)
+
+    def _back(self, since: int) -> None:
+        if self._down and since == self._changes:
+            self._down, self._changes = False, self._changes + 1
+            log.warning("PostgreSQL is back")
+
+    async def _shared(self, shared: _Shared) -> Db:
+        """A together() block's connection, in its transaction (started by the first call)."""
+        try:
+            if shared.db is None:
+                shared.db = await shared.leases.enter_async_context(self._pool.acquire())
+            if shared.transaction is None:
+                transaction = shared.db.transaction()
+                await transaction.start()
+                shared.transaction = transaction
+        except _DOWN as exc:
+            self._lost(exc, shared.since)
+            raise Unavailable from None
+        return shared.db
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[Db]:
         """Inside together(): its connection, so a batch's writes see those before them."""
-        db = _TOGETHER.get()
-        if db is not None:
-            yield db
+        shared = _TOGETHER.get()
+        if shared is None:
+            async with self._connected() as db:
+                yield db
             return
-        async with self._connected() as db:
+        db = await self._shared(shared)
+        try:
             yield db
+        except _DOWN as exc:
+            self._lost(exc, shared.since)
+            raise Unavailable from None
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[Db]:
         """A transaction of its own, or a savepoint in the together() transaction."""
-        db = _TOGETHER.get()
-        if db is not None:
-            async with db.transaction():
+        shared = _TOGETHER.get()
+        if shared is None:
+            async with self._connected() as db, db.transaction():
                 yield db
             return
-        async with self._connected() as db, db.transaction():
-            yield db
+        db = await self._shared(shared)
+        try:
+            async with db.transaction():
+                yield db
+        except _DOWN as exc:
+            self._lost(exc, shared.since)
+            raise Unavailable from None
 
     # --- helpers inside a transaction ---
 
