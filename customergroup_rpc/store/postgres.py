@@ -184,45 +184,30 @@ class PgStore:
 
     async def create(self, name: str, at: str) -> Group:
         async with self._writing() as db:
-            try:
-                async with db.transaction():
-                    uid = await db.fetchval(
-                        "UPDATE uid_counters SET last_uid = last_uid + 1 WHERE shop = $1"
-                        " RETURNING last_uid",
-                        self._shop,
-                    )
-                    row = await db.fetchrow(
-                        "INSERT INTO customergroups (shop, uid, name, name_key, created, changed)"
-                        f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {_GROUP}",
-                        self._shop,
-                        uid,
-                        name,
-                        fold(name),
-                        _moment(at),
-                    )
-            except asyncpg.UniqueViolationError:
-                raise await self._taken(db, name) from None
-        return _group(row)
+            # The uid and the row in one statement: a refused name takes back the uid too.
+            return await self._named(
+                db,
+                "WITH next AS (UPDATE uid_counters SET last_uid = last_uid + 1 WHERE shop = $1"
+                " RETURNING last_uid)"
+                " INSERT INTO customergroups (shop, uid, name, name_key, created, changed)"
+                f" SELECT $1, last_uid, $2, $3, $4, $4 FROM next RETURNING {_GROUP}",
+                name,
+                _moment(at),
+            )
 
     async def rename(self, uid: int, name: str, at: str) -> Group:
         async with self._writing() as db:
             current = await self._locked(db, uid)
             if current["name"] == name:
                 return _group(current)
-            try:
-                async with db.transaction():
-                    row = await db.fetchrow(
-                        "UPDATE customergroups SET name = $3, name_key = $4, changed = $5"
-                        f" WHERE shop = $1 AND uid = $2 RETURNING {_GROUP}",
-                        self._shop,
-                        uid,
-                        name,
-                        fold(name),
-                        _moment(at),
-                    )
-            except asyncpg.UniqueViolationError:
-                raise await self._taken(db, name) from None
-        return _group(row)
+            return await self._named(
+                db,
+                "UPDATE customergroups SET name = $2, name_key = $3, changed = $4"
+                f" WHERE shop = $1 AND uid = $5 RETURNING {_GROUP}",
+                name,
+                _moment(at),
+                uid,
+            )
 
     async def delete(self, uid: int) -> None:
         async with self._writing() as db:
@@ -413,6 +398,17 @@ class PgStore:
         if row is None:
             raise GroupMissing(uid)
         return row
+
+    async def _named(self, db: Db, statement: str, name: str, at: datetime, *more: object) -> Group:
+        """Run a statement that gives a group ``name`` (params: shop, name, its folded key,
+        the moment, then ``more``); ``NameTaken`` if another group has it."""
+        try:
+            async with db.transaction():
+                row = await db.fetchrow(statement, self._shop, name, fold(name), at, *more)
+        except asyncpg.UniqueViolationError:
+            raise await self._taken(db, name) from None
+        assert row is not None
+        return _group(row)
 
     async def _taken(self, db: Db, name: str) -> NameTaken:
         row = await db.fetchrow(
