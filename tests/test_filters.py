@@ -19,15 +19,10 @@ from customergroup_rpc.filters import (
     parse,
     prefix,
 )
+from customergroup_rpc.params import Binder
+from customergroup_rpc.schemas import Schemas
 
-FIELDS = {
-    "/uid": FieldType.INTEGER,
-    "/name": FieldType.STRING,
-    "/created": FieldType.DATETIME,
-    "/changed": FieldType.DATETIME,
-    "/customerCount": FieldType.INTEGER,
-    "/customers": FieldType.UID_SET,
-}
+FIELDS = Binder(Schemas.load()).fields  # the filterable pointers, as the service has them
 DATA = json.loads((Path(__file__).parent / "cases" / "filters.json").read_text(encoding="utf-8"))
 # Records carry a group's customers as the store serves them: a frozenset.
 GIVEN: list[dict[str, Any]] = [{**r, "customers": frozenset(r["customers"])} for r in DATA["given"]]

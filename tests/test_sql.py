@@ -31,19 +31,14 @@ from customergroup_rpc.filters import (
     compile_filter,
     parse,
 )
+from customergroup_rpc.params import Binder
+from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.store import sql
 from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.text import fold
 from harness.postgres import Cluster
 
-FIELDS = {
-    "/uid": FieldType.INTEGER,
-    "/name": FieldType.STRING,
-    "/created": FieldType.DATETIME,
-    "/changed": FieldType.DATETIME,
-    "/customerCount": FieldType.INTEGER,
-    "/customers": FieldType.UID_SET,
-}
+FIELDS = Binder(Schemas.load()).fields  # the filterable pointers, as the service has them
 CASES = json.loads((Path(__file__).parent / "cases" / "filters.json").read_text(encoding="utf-8"))
 RESULTS = [case for case in CASES["cases"] if "result" in case]
 SORTS = tuple(sql.ORDERINGS)
