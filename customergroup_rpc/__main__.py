@@ -241,6 +241,7 @@ def _run(
         print=None,
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
+        backlog=workers.ACCEPT_BATCH if sock else 128,
     )
 
 
