@@ -59,8 +59,9 @@ postgres:
 	elif ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-contrib; fi
 
-# HTTP figures against baselines of the same run (bench/figures.py); wrk comes from Debian.
-bench: $(VENV)/.run
+# HTTP figures against baselines of the same run (bench/figures.py); wrk comes from Debian,
+# the PostgreSQL figures run on a throwaway cluster of Debian's PostgreSQL (as the tests).
+bench: $(VENV)/.run postgres
 	@command -v wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python bench/figures.py $(ARGS)

@@ -1,21 +1,27 @@
 """The bare aiohttp baseline for ``bench/figures.py``: one JSON handler and nothing else.
 
-Usage: .venv/bin/python bench/baseline.py [--host 127.0.0.1] [--port 18080]
+Usage: .venv/bin/python bench/baseline.py [--host 127.0.0.1] [--port 18080] [--workers 1]
 
 ``POST /`` reads the body, parses it as JSON and answers a small JSON-RPC-shaped object, the
 least any JSON-over-HTTP handler does. No access log, no middleware, no JSON-RPC dispatch: the
 ratio of the service's requests per second to this server's, both measured by wrk in the same
 run on the same core, is how close the service gets to what aiohttp itself allows here.
-``GET /health`` answers as the service's does, so harness.Server can start it.
+``GET /health`` answers as the service's does, so harness.Server can start it. ``--workers N``
+runs N processes on one port as ``serve --workers`` does (customergroup_rpc/workers.py): what
+a second process adds to a bare handler on this machine, beside what it adds to the service.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import socket
+import sys
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
+
+from customergroup_rpc import workers
 
 ANSWER = {"jsonrpc": "2.0", "result": {"name": "Students"}, "id": 1}
 
@@ -42,8 +48,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=18080, help="port to listen on (18080)")
+    parser.add_argument("--workers", type=int, default=1, help="processes on the port (1)")
     args = parser.parse_args(argv)
-    web.run_app(create_app(), host=args.host, port=args.port, access_log=None, print=None)
+    if args.workers == 1:
+        web.run_app(create_app(), host=args.host, port=args.port, access_log=None, print=None)
+        return
+    sys.exit(workers.run(args.workers, workers.listen(args.host, args.port), serve))
+
+
+def serve(sock: socket.socket, ready: Callable[[], None]) -> None:
+    """One worker, on the shared socket as the service's (``serve --workers``)."""
+
+    async def started(app: web.Application) -> None:
+        ready()
+
+    app = create_app()
+    app.on_startup.append(started)
+    web.run_app(app, sock=sock, access_log=None, print=None, backlog=workers.ACCEPT_BATCH)
 
 
 if __name__ == "__main__":

@@ -43,30 +43,25 @@ def usable_cores() -> int:
 PIN = usable_cores() >= 2 and shutil.which("taskset") is not None
 
 
-def pinned(core: int) -> list[str]:
-    """``taskset -c CORE`` when this machine has two cores or more and taskset exists."""
-    return ["taskset", "-c", str(core)] if PIN else []
+def pinned(core: int | None) -> list[str]:
+    """``taskset -c CORE`` when this machine has two cores or more and taskset exists; None
+    leaves a process on every core (as several workers need)."""
+    return ["taskset", "-c", str(core)] if PIN and core is not None else []
 
 
-def service_command() -> list[str]:
+def service_command(core: int | None = 0) -> list[str]:
     exe = Path(sys.executable).parent / "customergroup-rpc"
     return [
-        *pinned(0),
+        *pinned(core),
         *([str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]),
     ]
 
 
 class Baseline(Server):
-    """bench/baseline.py, launched and stopped as a service is."""
+    """bench/baseline.py, launched and stopped as a service is (``args``: ``--workers N``)."""
 
     def argv(self) -> list[str]:
-        return [
-            *pinned(0),
-            sys.executable,
-            str(ROOT / "bench/baseline.py"),
-            "--port",
-            str(self.port),
-        ]
+        return [*self.command, "--port", str(self.port), *self.args]
 
 
 # -- wrk ------------------------------------------------------------------------------------------
@@ -135,15 +130,34 @@ class Bench:
     servers: list[Server] = field(default_factory=list)
     shown: list[tuple[str, str]] = field(default_factory=list)
 
-    def start(self, name: str, server: type[Server] = Server) -> Server:
-        """A server on ``DIR/name/db.json`` (made or copied there before), started."""
+    def start(
+        self,
+        name: str,
+        *,
+        db: str | None = None,
+        args: Sequence[str] = (),
+        core: int | None = 0,
+        baseline: bool = False,
+    ) -> Server:
+        """A server (the service, or bench/baseline.py) on ``core`` (None: unpinned), started;
+        on ``db``, else on ``DIR/name/db.json`` (made or copied there before)."""
         (self.folder / name).mkdir(exist_ok=True)
-        db = self.folder / name / "db.json"
-        started = server(db.parent, db, admin_token=self.token, command=service_command())
+        where = db or str(self.folder / name / "db.json")
+        kind, command = Server, service_command(core)
+        if baseline:
+            kind, command = (
+                Baseline,
+                [*pinned(core), sys.executable, str(ROOT / "bench/baseline.py")],
+            )
+        started = kind(
+            self.folder / name, where, admin_token=self.token, args=args, command=command
+        )
         self.servers.append(started)
         return started.start(START_TIMEOUT)
 
     def url(self, server: Server) -> str:
+        if isinstance(server, Baseline):
+            return f"http://127.0.0.1:{server.port}/"
         return f"http://127.0.0.1:{server.port}{ENDPOINT}?auth={self.token}"
 
     def show(self, command: Sequence[str]) -> str:

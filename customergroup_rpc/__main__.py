@@ -257,6 +257,7 @@ def _run(
         handle_signals=ready is None,  # a worker: _stop_on_signals
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
+        backlog=workers.ACCEPT_BATCH if sock else 128,
     )
 
 

@@ -47,6 +47,21 @@ def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=backlog)
 
 
+# How many connections a worker's event loop accepts each time the socket is ready (asyncio's
+# ``backlog``). asyncio's default takes every connection waiting, so the first worker awake
+# took all 32 of a client's keep-alive connections and a second worker added nothing; one at
+# a time, the others stay queued for whichever worker is free to take them next.
+ACCEPT_BATCH = 1
+
+
+class _Shared(socket.socket):
+    """A worker's handle on the listening socket. asyncio calls ``listen(backlog)`` as it
+    starts serving, with ``ACCEPT_BATCH``: the queue keeps the length the parent gave it."""
+
+    def listen(self, backlog: int = 0, /) -> None:
+        pass
+
+
 def run(count: int, listening: socket.socket, serve: Serve) -> int:
     """Run ``count`` workers on ``listening`` until told to stop; the exit code."""
     return _Supervisor(count, listening, serve).run()
@@ -137,7 +152,7 @@ class _Supervisor:
             for fd in self.workers.values():
                 os.close(fd)
             threading.Thread(target=_stop_with_parent, args=(self.life[0],), daemon=True).start()
-            self.serve(self.listening, _ready(ready_write))
+            self.serve(_Shared(fileno=self.listening.detach()), _ready(ready_write))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_process import Server, cli, environment, free_port
+from .server_process import ADMIN_TOKEN, ENDPOINT, Server, cli, environment, free_port, rpc
 
 ROOT = Path(__file__).parent.parent
 # python -c DEMO COUNT PORT [FAIL_FILE]: COUNT workers of a blocking PID server; with
@@ -209,3 +209,46 @@ def test_two_workers_on_postgresql_serve_one_database(postgres_url: str, tmp_pat
         for _ in range(6):
             assert server.result("Customergroup.get", [made["uid"], "name"]) == {"name": "Shared"}
         assert server.stop() == 0
+
+
+def held_by(pid: int, port: int) -> int:
+    """How many established connections to ``port`` the process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        link = os.readlink(fd) if fd.is_symlink() else ""
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    local = f":{port:04X}"  # local address as HEX_IP:HEX_PORT; state 01 is ESTABLISHED
+    return sum(1 for row in rows if row[1].endswith(local) and row[3] == "01" and row[9] in inodes)
+
+
+def test_two_workers_share_a_burst_of_keep_alive_connections(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with Server(tmp_path, postgres_url, args=("--workers", "2")) as server:
+        assert server.process is not None
+        children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        body = rpc("Customergroup.count", [{}])
+        held = [server.connection() for _ in range(32)]
+        try:
+            # All 32 wait in the queue with a request each when the workers go on (as wrk's
+            # -c32 connections arrive at once); on one core, one of them wakes first.
+            core = min(os.sched_getaffinity(0))
+            for pid in pids:
+                os.sched_setaffinity(pid, {core})
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                for conn in held:
+                    conn.request("POST", f"{ENDPOINT}?auth={ADMIN_TOKEN}", body)
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            assert all(conn.getresponse().read() for conn in held)
+            counts = [held_by(pid, server.port) for pid in pids]
+        finally:
+            for conn in held:
+                conn.close()
+    assert sum(counts) == 32
+    assert min(counts) > 0, counts  # before: asyncio's accept took every waiting connection
