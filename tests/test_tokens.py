@@ -630,3 +630,29 @@ def test_other_tokens_do_not_make_a_start_rewrite_the_file(path: Path) -> None:
     written = path.stat()
     assert Tokens(path).from_environment(NEW) is False
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+def test_an_environment_token_rotated_by_another_process_meanwhile_is_left_as_it_is(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between this registry's first look and its look under the lock, another server made the
+    # same rotation: the locked look finds nothing to do, and nothing is done twice.
+    token = "another-process-token-0123456789"
+    ours, theirs = Tokens(path), Tokens(path)
+    real = tokens_module.rotation
+    looks: list[object] = []
+
+    def racing(records: Any, token_digest: str) -> Any:
+        looks.append(token_digest)
+        if len(looks) == 1:
+            planned = real(records, token_digest)
+            theirs.from_environment(token)  # the other server, in between
+            return planned
+        return real(records, token_digest)
+
+    monkeypatch.setattr(tokens_module, "rotation", racing)
+    assert ours.from_environment(token) is True
+    monkeypatch.setattr(tokens_module, "rotation", real)
+    environment = [r for r in Tokens(path).list() if r.id.startswith("env-")]
+    assert len(environment) == 1
+    assert Tokens(path).scope_of(token) == "manage"
