@@ -137,6 +137,11 @@ def test_a_killed_worker_is_replaced_and_the_others_go_on(demo: Callable[..., De
     pids, held = server.hold(2)
     close(held)
     os.kill(pids[0], signal.SIGKILL)
+    # A signal lands when it lands: a worker not yet gone could still take a connection and
+    # then drop it. Connect once the killed worker has died.
+    deadline = time.monotonic() + 10
+    while alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
     again, held = server.hold(2)  # the second waits in the queue for the new worker
     close(held)
