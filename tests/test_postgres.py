@@ -3,8 +3,12 @@ contract suite that runs every service test on it: what a call costs PostgreSQL.
 
 from __future__ import annotations
 
-import asyncpg
+import asyncio
 
+import asyncpg
+import pytest
+
+from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store.postgres import PgStore
 
 
@@ -25,3 +29,27 @@ async def test_a_read_is_one_statement_with_no_reset_after_it(postgres_url: str)
         "SELECT uid, name, created, changed, customer_count FROM customergroups"
         " WHERE shop = $1 AND uid = $2"
     ]
+
+
+async def test_a_refused_connection_is_unavailable_not_an_internal_error(
+    postgres_url: str,
+) -> None:
+    # A role allowed two connections (superusers have no limit): the pool's third is refused
+    # with "too many connections", as when workers x pool size pass max_connections. (Two: the
+    # migration's connection, just closed, may not have left yet when the pool's first opens.)
+    role = "limited_" + postgres_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(postgres_url)
+    store = None
+    try:
+        await (await PgStore.open(postgres_url)).aclose()  # the schema, made as a superuser
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2")
+        await admin.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+        await admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        store = await PgStore.open(postgres_url.replace("//postgres@", f"//{role}@"), pool_size=3)
+        with pytest.raises(Unavailable):
+            await asyncio.gather(*(store.get(1) for _ in range(3)))
+    finally:
+        if store is not None:
+            await store.aclose()
+        await admin.execute(f"DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")
+        await admin.close()

@@ -60,8 +60,10 @@ _TOGETHER: contextvars.ContextVar[_Shared | None] = contextvars.ContextVar(
     "pg_together", default=None
 )
 # What a lost or refused connection raises, as asyncpg and the OS report it.
+# ("too many connections" too: workers x --pool-size past max_connections, or a role's limit.)
 _DOWN = (
     OSError,
+    asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
