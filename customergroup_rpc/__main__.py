@@ -24,7 +24,7 @@ from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
 from .store import StoreError
-from .store.postgres import is_url
+from .store.postgres import is_url, shown
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
 DEFAULT_DB = "./customergroups.db.json"
@@ -202,9 +202,8 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=_cors_origins(args),
     )
     many = f" ({args.workers} workers)" if args.workers > 1 else ""
-    print(
-        f"customergroup-rpc on http://{args.host}:{args.port}/ db {args.db}{many}", file=sys.stderr
-    )
+    db = shown(args.db) if is_url(args.db) else args.db
+    print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {db}{many}", file=sys.stderr)
     if args.workers > 1:
         try:
             listening = workers.listen(args.host, args.port)

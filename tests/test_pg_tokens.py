@@ -25,7 +25,7 @@ from customergroup_rpc.store.postgres import shown
 from customergroup_rpc.tokens import digest
 from harness.postgres import Cluster
 
-from .server_process import cli
+from .server_process import cli, free_port
 
 OLD, NEW = "old-environment-token", "new-environment-token"
 HOUR = 3600.0
@@ -223,6 +223,19 @@ async def test_a_given_token_is_kept_and_a_second_of_the_same_is_refused(worker:
 def test_a_password_is_never_shown() -> None:
     assert shown("postgresql://u:pw@h:1/d") == "postgresql://u:***@h:1/d"
     assert shown("postgresql://u@h/d") == "postgresql://u@h/d"
+    # asyncpg takes the password in the query string too (beside a Unix socket's folder).
+    assert shown("postgresql://u@/d?host=/run/pg&password=pw") == (
+        "postgresql://u@/d?host=/run/pg&password=***"
+    )
+
+
+def test_serve_never_prints_the_database_password(tmp_path: Path) -> None:
+    # Port 1 on loopback: nothing answers, so serve prints its banner, then refuses to start.
+    url = "postgresql://app:netloc-secret@127.0.0.1:1/d?password=query-secret"
+    done = cli("serve", "--port", str(free_port()), "--db", url, cwd=tmp_path, timeout=30)
+    assert done.returncode != 0
+    assert "127.0.0.1:1" in done.stderr, done.stderr
+    assert "secret" not in done.stderr, done.stderr
 
 
 # The command line: customergroup-rpc token create|list|revoke --db postgresql://...

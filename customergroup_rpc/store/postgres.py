@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -496,13 +496,19 @@ def _rows(status: str) -> int:
 
 
 def shown(url: str) -> str:
-    """A database URL fit for messages and logs: without its password.
+    """A database URL fit for messages and logs: without its password, wherever it was given.
 
     >>> shown("postgresql://app:s3cret@db.example:5432/groups")
     'postgresql://app:***@db.example:5432/groups'
+    >>> shown("postgresql://app@/groups?host=/run/postgresql&password=s3cret")
+    'postgresql://app@/groups?host=/run/postgresql&password=***'
     """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if parts.query:
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, "***" if k == "password" else v) for k, v in query]
+        parts = parts._replace(query=urlencode(hidden, safe="/*"))
+    return urlunsplit(parts)
