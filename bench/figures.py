@@ -445,7 +445,8 @@ def pg_settings(cluster: Cluster) -> str:
     said = ", ".join(f"{name} {value}" for name, value in found.items())
     return (
         f"PostgreSQL {version}, a throwaway cluster (harness/postgres.py: initdb's defaults, "
-        f"fsync and synchronous_commit on); {said}; {POOL} pooled connections per worker."
+        f"fsync and synchronous_commit on); {said}; {POOL} pooled connections per worker, "
+        "over PostgreSQL's Unix socket."
     )
 
 
@@ -495,10 +496,12 @@ def postgresql(args: argparse.Namespace, bench: Bench, rows: dict[str, Row]) -> 
         sizes = {"small": SMALL, "large": args.pg_groups}
         on: dict[str, Server] = {}
         for name, count in sizes.items():
-            url = cluster.url(cluster.create_database(f"bench_{name}"))
+            database = cluster.create_database(f"bench_{name}")
+            # One machine: the service talks to PostgreSQL over its Unix socket, not TCP.
+            url = cluster.url(database, socket=True)
             pool = ["--pool-size", str(POOL)]
             on[name] = bench.start(f"pg-{name}", db=url, args=pool, core=None)
-            fill(cluster, url.rsplit("/", 1)[1], count)
+            fill(cluster, database, count)
             page = call(on[name], "list", json.loads(CONTAINS_BODY)["params"])
             every = count // NEEDLES
             if [group["uid"] for group in page] != [

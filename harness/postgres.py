@@ -200,8 +200,11 @@ class Cluster:
 
     # -- databases ----------------------------------------------------------------------------
 
-    def url(self, database: str = SUPERUSER) -> str:
-        """The URL that asyncpg and ``--db`` take for ``database``."""
+    def url(self, database: str = SUPERUSER, *, socket: bool = False) -> str:
+        """The URL that asyncpg and ``--db`` take for ``database``: over TCP on 127.0.0.1, or
+        over the server's Unix socket (in the data folder), as a one-machine deployment would."""
+        if socket:
+            return f"postgresql://{SUPERUSER}@/{database}?host={self.data}&port={self.port}"
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def psql(self, sql: str, database: str = SUPERUSER) -> str:

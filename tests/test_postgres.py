@@ -4,12 +4,16 @@ contract suite that runs every service test on it: what a call costs PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store.postgres import PgStore
+from harness.postgres import Cluster
+
+from .server_process import Server
 
 
 async def test_a_read_is_one_statement_with_no_reset_after_it(postgres_url: str) -> None:
@@ -53,3 +57,17 @@ async def test_a_refused_connection_is_unavailable_not_an_internal_error(
             await store.aclose()
         await admin.execute(f"DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+def test_the_service_runs_over_postgresqls_unix_socket(postgres: Cluster, tmp_path: Path) -> None:
+    # One machine: no TCP between the service and PostgreSQL (Debian's default, peer auth).
+    name = postgres.create_database()
+    try:
+        with Server(tmp_path, postgres.url(name, socket=True)) as server:
+            made = server.result("Customergroup.create", [{"name": "Over the socket"}])
+            assert server.result("Customergroup.get", [made["uid"], "name"]) == {
+                "name": "Over the socket"
+            }
+            assert server.get("/health")[0] == 200
+    finally:
+        postgres.drop_database(name)
