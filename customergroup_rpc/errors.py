@@ -284,8 +284,9 @@ class StoreUnavailable(RpcError):
     code = -32000
     message = "Storage unavailable"
     when = (
-        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable); "
-        "retry: a write cut off this way may or may not have been applied"
+        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable; a "
+        "shop's file another process holds); retry: a write cut off this way may or may not "
+        "have been applied"
     )
     shows = "what to do"
 
