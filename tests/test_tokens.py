@@ -421,8 +421,8 @@ def test_token_list_prints_one_line_per_token_oldest_first_without_the_token(
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines()]
     assert rows == [
-        [first.id, "manage", first.created],
-        ["ffffffff", "view", "2999-01-01T00:00:00Z"],
+        [first.id, "manage", first.created, "every", "shop"],
+        ["ffffffff", "view", "2999-01-01T00:00:00Z", "every", "shop"],
     ]
     assert TIMESTAMP.fullmatch(rows[0][2])
     assert first_token not in out
