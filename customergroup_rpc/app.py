@@ -23,13 +23,14 @@ from aiohttp.abc import AbstractAccessLogger
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
-from .errors import InternalError, InvalidRequest
+from .errors import Forbidden, InternalError, InvalidRequest, RpcError
 from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
-from .store import Store, connect, open_store
-from .store.postgres import is_url
+from .shops import FIRST, Deployment, ShopFile, shop_file
+from .store import Store, open_store, shop_path
+from .store.postgres import PgStore, is_url
 from .tokens import Registry, Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
@@ -81,7 +82,8 @@ async def _going_away(socket: web.WebSocketResponse) -> None:
 CONFIG = web.AppKey("config", Config)
 ACCESS = web.AppKey("access", LineBuffer)
 TOKENS = web.AppKey("tokens", Registry)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", Store)  # shop 1's (/health)
+SHOPS = web.AppKey("shops", Deployment[Customergroups])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SOCKETS = web.AppKey("sockets", Sockets)
 METHODS = web.RequestKey("rpc_methods", list[str])
@@ -115,24 +117,40 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
+
+    def serve(store: Store) -> Customergroups:
+        return Customergroups(store, schemas, config.clock)
+
     if is_url(config.db):
-        async with _postgres(str(config.db), config) as (store, tokens):
-            await _serve_with(app, store, tokens, schemas)
-            yield
+        async with _postgres(str(config.db), config) as (pool, tokens):
+            shops = Deployment(tokens, lambda shop: pool.for_shop(shop.id), serve)
+            try:
+                shops.open_all()
+                _serve_with(app, shops, tokens, schemas)
+                yield
+            finally:
+                await shops.aclose()
         return
-    store = open_store(None if config.db is None else Path(config.db))
+    db = None if config.db is None else Path(config.db)
+    # One file per shop: shop 1's is the database file (see store.shop_path).
+    shops = Deployment(
+        ShopFile(None if db is None else shop_file(db)),
+        lambda shop: open_store(None if db is None else shop_path(db, shop.id)),
+        serve,
+    )
     try:
-        file_tokens = Tokens(None if config.db is None else token_path(Path(config.db)))
+        shops.open_all()  # shop 1 first: its lock is the database's
+        file_tokens = Tokens(None if db is None else token_path(db))
         _first_tokens(file_tokens, config)
-        await _serve_with(app, store, file_tokens, schemas)
+        _serve_with(app, shops, file_tokens, schemas)
         yield
     finally:
-        await store.aclose()
+        await shops.aclose()
 
 
 @contextlib.asynccontextmanager
-async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Registry]]:
-    store = await connect(url, pool_size=config.pool_size)
+async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[PgStore, PgTokens]]:
+    store = await PgStore.open(url, pool_size=config.pool_size)
     try:
         tokens = await PgTokens.open(url)
         try:
@@ -147,15 +165,14 @@ async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Regi
         await store.aclose()
 
 
-async def _serve_with(
-    app: web.Application, store: Store, tokens: Registry, schemas: Schemas
+def _serve_with(
+    app: web.Application, shops: Deployment[Customergroups], tokens: Registry, schemas: Schemas
 ) -> None:
     config = app[CONFIG]
-    app[STORE] = store
+    app[SHOPS] = shops
+    app[STORE] = shops.store(FIRST)
     app[TOKENS] = tokens
-    app[DISPATCHER] = Dispatcher(
-        Customergroups(store, schemas, config.clock), schemas, config.max_batch
-    )
+    app[DISPATCHER] = Dispatcher(shops.served(FIRST), schemas, config.max_batch)
 
 
 async def _close_access_log(app: web.Application) -> None:
@@ -208,8 +225,7 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(400, "The request body could not be decoded; nothing was processed.")
     except ConnectionResetError:  # the client left while sending: no one to answer
         return _refused(400, "The connection closed before the body arrived.")
-    token = _token(request)
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    context = _context(app, _token(request), _webshop(request))
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
@@ -224,6 +240,27 @@ def _token(request: web.Request) -> str | None:
         return token
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return credentials.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _webshop(request: web.Request) -> str | None:
+    """The shop a request names: ``webshop`` in the query string, else a ``webshop`` cookie."""
+    webshop = request.query.get("webshop")
+    return request.cookies.get("webshop") if webshop is None else webshop
+
+
+def _context(app: web.Application, token: str | None, webshop: str | None) -> Context:
+    """The caller of a request: its token's scope, and its shop's groups or why it has none.
+
+    The shop is looked at only for a valid token: a caller without one learns nothing of the
+    shops (1004 comes first)."""
+    grant = app[TOKENS].grant_of(token) if token else None
+    if grant is None:
+        return Context(scope=None)
+    try:
+        shop, groups = app[SHOPS].select(webshop)
+    except RpcError as exc:
+        return Context(scope=grant.scope, shop=exc)
+    return Context(scope=grant.scope, shop=groups if grant.opens(shop.id) else Forbidden())
 
 
 def _too_large(limit: int) -> web.Response:
@@ -254,14 +291,14 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         return _refused(503, "The server is stopping.")
     await socket.prepare(request)
     sockets.open.add(socket)
-    token = _token(request)
+    token, webshop = _token(request), _webshop(request)
     try:
         async for message in socket:
             if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
                 continue
             sockets.busy.add(socket)
             try:
-                await _ws_answer(request, socket, token, message.data)
+                await _ws_answer(request, socket, (token, webshop), message.data)
             finally:
                 sockets.busy.discard(socket)
             if sockets.closing:  # the server began stopping while this message was answered
@@ -272,11 +309,16 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _ws_answer(
-    request: web.Request, socket: web.WebSocketResponse, token: str | None, data: Any
+    request: web.Request,
+    socket: web.WebSocketResponse,
+    caller: tuple[str | None, str | None],
+    data: Any,
 ) -> None:
+    """Answer one message; ``caller`` is the upgrade request's token and webshop, looked at
+    again for every message (a token revoked, a shop made meanwhile)."""
     started = time.perf_counter()
     app = request.app
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    context = _context(app, *caller)
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     answer = await app[DISPATCHER].handle(body, context)
     if answer is not None:

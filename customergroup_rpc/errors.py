@@ -8,8 +8,10 @@
     │   └── PatchInvalid  -32602  a patch that fails validation: pointers into the patch
     ├── InternalError     -32603  a bug; never carries data
     ├── StoreUnavailable  -32000  the database cannot be reached (PostgreSQL)
+    ├── WebshopMissing      1001  several shops, and the request names none
+    ├── InvalidWebshop      1002  the request names a shop that is not there
     ├── BadAuthToken        1004  missing, unknown or revoked token
-    ├── Forbidden           1006  the token lacks the scope
+    ├── Forbidden           1006  the token lacks the scope, or does not open the shop
     └── ObjectNotFound      9003  no customer group with that uid
 
 Every error object a client receives is built by ``RpcError.response``, from these classes;
@@ -282,13 +284,29 @@ class StoreUnavailable(RpcError):
     code = -32000
     message = "Storage unavailable"
     when = (
-        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable); "
-        "retry: a write cut off this way may or may not have been applied"
+        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable; a "
+        "shop's file another process holds); retry: a write cut off this way may or may not "
+        "have been applied"
     )
     shows = "what to do"
 
     def __init__(self) -> None:
         super().__init__("The database cannot be reached right now; try again shortly.")
+
+
+class WebshopMissing(RpcError):
+    code = 1001
+    message = "Webshop missing"
+    when = (
+        "the deployment has several shops and the request names none (`webshop` in the query "
+        "string or a cookie)"
+    )
+
+
+class InvalidWebshop(RpcError):
+    code = 1002
+    message = "Invalid webshop"
+    when = "`webshop` is not a shop of the deployment (unknown, or not a positive integer)"
 
 
 class BadAuthToken(RpcError):
@@ -300,7 +318,7 @@ class BadAuthToken(RpcError):
 class Forbidden(RpcError):
     code = 1006
     message = "Forbidden"
-    when = "the token's scope does not allow the method"
+    when = "the token's scope does not allow the method, or the token does not open the shop"
 
 
 class ObjectNotFound(RpcError):
@@ -388,6 +406,8 @@ ERRORS: tuple[type[RpcError], ...] = (
     InvalidParams,
     InternalError,
     StoreUnavailable,
+    WebshopMissing,
+    InvalidWebshop,
     BadAuthToken,
     Forbidden,
     ObjectNotFound,

@@ -65,9 +65,13 @@ PROBLEM_BYTES = 2048
 
 @dataclass(slots=True)
 class Context:
-    """One HTTP request's caller: the scope of its token (None: no valid token)."""
+    """One HTTP request's caller: the scope of its token (None: no valid token), and the
+    customer groups of the shop it selected (``webshop``), or the error every method call of
+    the request gets instead (1001, 1002, 1006 for a shop the token does not open; -32000), as
+    each gets 1004 for a bad token; None: the dispatcher's own (a deployment of one shop)."""
 
     scope: str | None
+    shop: Customergroups | RpcError | None = None
     methods: list[str] = field(default_factory=list)
     # How many more problems the answers to this request may list, and in how many bytes: a
     # batch shares them, so a batch of a hundred bad members is not answered with a hundred
@@ -80,8 +84,14 @@ class Context:
     def authorize(self, needed: str) -> None:
         if self.scope is None:
             raise BadAuthToken
+        if isinstance(self.shop, RpcError):
+            raise self.shop.with_traceback(None)  # one error for every call of the request
         if needed not in GRANTS[self.scope]:
             raise Forbidden
+
+    def groups(self, default: Customergroups) -> Customergroups:
+        """The customer groups this request works on (``default`` if it selected no shop)."""
+        return self.shop if isinstance(self.shop, Customergroups) else default
 
     def share(self, found: Problems) -> list[Problem]:
         """The problems one answer lists, out of what is left for this request."""
@@ -223,7 +233,7 @@ class Dispatcher:
                 continue
             done: list[dict[str, Any] | None] = []
             try:
-                async with self._groups.writes_together():
+                async with context.groups(self._groups).writes_together():
                     for member in run:
                         done.append(await self._one(member, context))
             except WriteFailed:
@@ -269,7 +279,7 @@ class Dispatcher:
             try:
                 context.authorize(scope)
                 args = binder.bind(spec, named or params)
-                result = await run(groups, args)
+                result = await run(context.groups(groups), args)
                 if isinstance(result, Problems):
                     result = context.share(result)
                 return Success(result)

@@ -17,7 +17,7 @@ from customergroup_rpc.store.migrate import (
     migrations,
 )
 
-TABLES = ["customergroups", "memberships", "schema_migrations", "tokens", "uid_counters"]
+TABLES = ["customergroups", "memberships", "schema_migrations", "shops", "tokens", "uid_counters"]
 
 
 @pytest.fixture
@@ -44,10 +44,10 @@ async def recorded(connection: asyncpg.Connection) -> list[tuple[int, object]]:
 async def test_a_fresh_database_gets_every_table_index_and_version(
     connection: asyncpg.Connection,
 ) -> None:
-    assert await migrate(connection) == [1]
+    assert await migrate(connection) == [1, 2]
 
     assert await tables(connection) == TABLES
-    assert [version for version, _ in await recorded(connection)] == [1]
+    assert [version for version, _ in await recorded(connection)] == [1, 2]
     assert await connection.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
     indexes = await connection.fetch(
         "SELECT indexname FROM pg_indexes WHERE tablename = $1", "customergroups"
@@ -59,6 +59,17 @@ async def test_a_fresh_database_gets_every_table_index_and_version(
         "customergroups_changed",
         "customergroups_count",
     }
+
+
+async def test_the_shop_leads_every_index_of_the_groups(connection: asyncpg.Connection) -> None:
+    await migrate(connection)
+    rows = await connection.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY($1::text[])",
+        ["customergroups", "memberships"],
+    )
+    for row in rows:
+        columns = row["indexdef"].partition("(")[2]
+        assert columns.startswith("shop,"), row["indexname"]
 
 
 async def test_the_folded_name_is_unique_per_shop_and_sorts_by_code_point(
@@ -122,8 +133,8 @@ async def test_concurrent_migrates_apply_each_file_once(postgres_url: str) -> No
     connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in connections))
-        assert sorted(results) == [[], [], [], [1]]
-        assert [version for version, _ in await recorded(connections[0])] == [1]
+        assert sorted(results) == [[], [], [], [1, 2]]
+        assert [version for version, _ in await recorded(connections[0])] == [1, 2]
         # Each released the lock: another migrate does not wait forever.
         assert await asyncio.wait_for(migrate(connections[0]), 30) == []
     finally:
@@ -133,12 +144,12 @@ async def test_concurrent_migrates_apply_each_file_once(postgres_url: str) -> No
 async def test_a_failing_file_keeps_nothing_of_itself_and_is_named(
     connection: asyncpg.Connection,
 ) -> None:
-    broken = Migration(2, "0002_broken.sql", "CREATE TABLE half (x int); SELECT nonsense;")
+    broken = Migration(99, "0099_broken.sql", "CREATE TABLE half (x int); SELECT nonsense;")
 
-    with pytest.raises(MigrationFailed, match=r"0002_broken\.sql"):
+    with pytest.raises(MigrationFailed, match=r"0099_broken\.sql"):
         await migrate(connection, [*migrations(), broken])
     assert "half" not in await tables(connection)
-    assert [version for version, _ in await recorded(connection)] == [1]  # 0001 stays
+    assert [version for version, _ in await recorded(connection)] == [1, 2]  # those before stay
 
 
 def test_files_are_found_by_version_and_a_duplicate_version_is_refused(tmp_path: Path) -> None:
