@@ -20,10 +20,12 @@ from typing import IO, Any, ClassVar, cast
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 
+from . import i18n
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import InternalError, InvalidRequest
+from .i18n import N_, Message
 from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
@@ -115,6 +117,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
+    i18n.load()  # a catalogue missing stops the start, not an answer
     if is_url(config.db):
         async with _postgres(str(config.db), config) as (store, tokens):
             await _serve_with(app, store, tokens, schemas)
@@ -192,24 +195,28 @@ async def _answer(request: web.Request) -> web.Response:
         if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
             body = await request.read()
         elif (request.content_length or 0) > config.max_body:
-            return _too_large(config.max_body)  # refused before it is read
+            return _too_large(request)  # refused before it is read
         else:
             async with asyncio.timeout(config.read_timeout):
                 body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _too_large(config.max_body)
+        return _too_large(request)
     except TimeoutError:
-        seconds = f"{config.read_timeout:g}"
-        return _refused(
-            408, f"The request body did not arrive within {seconds} s; nothing was processed."
+        message = N_(
+            "The request body did not arrive within {seconds} s; nothing was processed.",
+            seconds=f"{config.read_timeout:g}",
         )
+        return _refused(request, 408, message)
     except web.RequestPayloadError:  # a body that does not decode (Content-Encoding: gzip)
         request.content.feed_eof()  # read no more of it (aiohttp would, and log the error again)
-        return _refused(400, "The request body could not be decoded; nothing was processed.")
+        message = N_("The request body could not be decoded; nothing was processed.")
+        return _refused(request, 400, message)
     except ConnectionResetError:  # the client left while sending: no one to answer
-        return _refused(400, "The connection closed before the body arrived.")
+        return _refused(request, 400, N_("The connection closed before the body arrived."))
     token = _token(request)
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    context = Context(
+        scope=app[TOKENS].scope_of(token) if token else None, language=_language(request)
+    )
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
@@ -226,13 +233,23 @@ def _token(request: web.Request) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _too_large(limit: int) -> web.Response:
-    return _refused(413, f"The request body is larger than {limit} bytes; nothing was processed.")
+def _language(request: web.Request) -> i18n.Language:
+    """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
+    ``Accept-Language`` header, then English."""
+    return i18n.choose(request.query.get("language"), request.headers.get("Accept-Language"))
 
 
-def _refused(status: int, reason: str) -> web.Response:
+def _too_large(request: web.Request) -> web.Response:
+    limit = request.app[CONFIG].max_body
+    message = N_(
+        "The request body is larger than {limit} bytes; nothing was processed.", limit=limit
+    )
+    return _refused(request, 413, message)
+
+
+def _refused(request: web.Request, status: int, reason: Message) -> web.Response:
     """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
-    body = dumps(InvalidRequest(reason).response())
+    body = dumps(InvalidRequest(reason).response(None, _language(request).code))
     response = web.Response(status=status, body=body, content_type="application/json")
     response.force_close()
     return response
@@ -248,10 +265,10 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
-        return _refused(405, "Send requests with POST, or open a WebSocket here.")
+        return _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
     sockets = request.app[SOCKETS]
     if sockets.closing:
-        return _refused(503, "The server is stopping.")
+        return _refused(request, 503, N_("The server is stopping."))
     await socket.prepare(request)
     sockets.open.add(socket)
     token = _token(request)
@@ -276,7 +293,9 @@ async def _ws_answer(
 ) -> None:
     started = time.perf_counter()
     app = request.app
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    context = Context(
+        scope=app[TOKENS].scope_of(token) if token else None, language=_language(request)
+    )
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     answer = await app[DISPATCHER].handle(body, context)
     if answer is not None:
