@@ -202,9 +202,10 @@ async def _answer(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _too_large(request)
     except TimeoutError:
+        seconds = f"{config.read_timeout:g}"
         message = N_(
             "The request body did not arrive within {seconds} s; nothing was processed.",
-            seconds=f"{config.read_timeout:g}",
+            seconds=seconds,
         )
         return _refused(request, 408, message)
     except web.RequestPayloadError:  # a body that does not decode (Content-Encoding: gzip)
