@@ -96,12 +96,12 @@ class Context:
 
     def share(self, found: Problems) -> list[Worded]:
         """The problems one answer lists, out of what is left for this request, in words:
-        their size is that of the words in the request's language."""
+        their size is that of the words in the request's language, in UTF-8 as answered."""
         language = self.language.code
         shown: list[Worded] = []
         for problem in found[: self.problems_left]:
             text = i18n.render(problem["message"], language)
-            size = len(problem["pointer"]) + len(text) + 32  # with its JSON
+            size = _utf8_size(problem["pointer"]) + _utf8_size(text) + 32  # with its JSON
             if size > self.problem_bytes:
                 break
             self.problem_bytes -= size
@@ -111,6 +111,10 @@ class Context:
         return shown + [
             Worded(pointer=p["pointer"], message=i18n.render(p["message"], language)) for p in rest
         ]
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 Call = Callable[[Customergroups, Args], Awaitable[Any]]
