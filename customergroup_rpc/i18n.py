@@ -43,7 +43,8 @@ LANGUAGES = ("da", "en", "nb", "sv")
 DOMAIN = "customergroup_rpc"
 LOCALE_DIR = Path(__file__).parent / "locale"
 KEYWORDS: Mapping[str, Any] = {"N_": None, "N_plural": (1, 2)}
-"""The calls that mark messages, for Babel's extractor (``pybabel extract -k``)."""
+"""The calls that mark messages, for Babel's extractor (the Makefile's ``messages`` target
+passes the same as ``-k N_ -k N_plural:1,2``)."""
 
 # Accept-Language names these; a Norwegian reader of Nynorsk or of "Norwegian" reads Bokmål
 # better than English.

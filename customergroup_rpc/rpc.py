@@ -90,7 +90,8 @@ class Context:
             raise Forbidden
 
     def check_language(self) -> None:
-        """The language context holds before anything else (1003)."""
+        """1003 when the request's ``language`` parameter names no language the service has:
+        the context of a call is checked before its token, as the platform reads it first."""
         if not self.language.valid:
             raise InvalidLanguage
 
