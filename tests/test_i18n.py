@@ -287,3 +287,17 @@ def test_accept_language_is_negotiated_by_quality(accept: str, chosen: str) -> N
 
 def test_a_huge_accept_language_header_is_read_only_so_far() -> None:
     assert negotiate("fr, " * 10_000 + "sv") == "en"
+
+
+def test_a_missing_compiled_catalogue_stops_the_start_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n._translations.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r"catalogue for 'da' is missing.*pip install"):
+            i18n.load()
+    finally:
+        monkeypatch.undo()
+        i18n._translations.cache_clear()
+    i18n.load()
