@@ -20,10 +20,12 @@ from typing import IO, Any, ClassVar, cast
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 
+from . import i18n
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import Forbidden, InternalError, InvalidRequest, RpcError
+from .i18n import N_, Message
 from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
@@ -117,6 +119,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
+    i18n.load()  # a catalogue missing stops the start, not an answer
 
     def serve(store: Store) -> Customergroups:
         return Customergroups(store, schemas, config.clock)
@@ -209,23 +212,26 @@ async def _answer(request: web.Request) -> web.Response:
         if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
             body = await request.read()
         elif (request.content_length or 0) > config.max_body:
-            return _too_large(config.max_body)  # refused before it is read
+            return _too_large(request)  # refused before it is read
         else:
             async with asyncio.timeout(config.read_timeout):
                 body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _too_large(config.max_body)
+        return _too_large(request)
     except TimeoutError:
         seconds = f"{config.read_timeout:g}"
-        return _refused(
-            408, f"The request body did not arrive within {seconds} s; nothing was processed."
+        message = N_(
+            "The request body did not arrive within {seconds} s; nothing was processed.",
+            seconds=seconds,
         )
+        return _refused(request, 408, message)
     except web.RequestPayloadError:  # a body that does not decode (Content-Encoding: gzip)
         request.content.feed_eof()  # read no more of it (aiohttp would, and log the error again)
-        return _refused(400, "The request body could not be decoded; nothing was processed.")
+        message = N_("The request body could not be decoded; nothing was processed.")
+        return _refused(request, 400, message)
     except ConnectionResetError:  # the client left while sending: no one to answer
-        return _refused(400, "The connection closed before the body arrived.")
-    context = _context(app, _token(request), _webshop(request))
+        return _refused(request, 400, N_("The connection closed before the body arrived."))
+    context = _context(request, _token(request), _webshop(request))
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
@@ -248,28 +254,43 @@ def _webshop(request: web.Request) -> str | None:
     return request.cookies.get("webshop") if webshop is None else webshop
 
 
-def _context(app: web.Application, token: str | None, webshop: str | None) -> Context:
-    """The caller of a request: its token's scope, and its shop's groups or why it has none.
+def _context(request: web.Request, token: str | None, webshop: str | None) -> Context:
+    """The caller of a request: its token's scope, its shop's groups or why it has none, and
+    the language of its answers.
 
     The shop is looked at only for a valid token: a caller without one learns nothing of the
-    shops (1004 comes first)."""
-    grant = app[TOKENS].grant_of(token) if token else None
+    shops (1004 comes first). Its default language applies only where the token opens it."""
+    grant = request.app[TOKENS].grant_of(token) if token else None
     if grant is None:
-        return Context(scope=None)
+        return Context(scope=None, language=_language(request))
     try:
-        shop, groups = app[SHOPS].select(webshop)
+        shop, groups = request.app[SHOPS].select(webshop)
     except RpcError as exc:
-        return Context(scope=grant.scope, shop=exc)
-    return Context(scope=grant.scope, shop=groups if grant.opens(shop.id) else Forbidden())
+        return Context(scope=grant.scope, shop=exc, language=_language(request))
+    if not grant.opens(shop.id):
+        return Context(scope=grant.scope, shop=Forbidden(), language=_language(request))
+    return Context(scope=grant.scope, shop=groups, language=_language(request, shop.language))
 
 
-def _too_large(limit: int) -> web.Response:
-    return _refused(413, f"The request body is larger than {limit} bytes; nothing was processed.")
+def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:
+    """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
+    ``Accept-Language`` header, then ``default`` (the shop's language; English)."""
+    return i18n.choose(
+        request.query.get("language"), request.headers.get("Accept-Language"), default
+    )
 
 
-def _refused(status: int, reason: str) -> web.Response:
+def _too_large(request: web.Request) -> web.Response:
+    limit = request.app[CONFIG].max_body
+    message = N_(
+        "The request body is larger than {limit} bytes; nothing was processed.", limit=limit
+    )
+    return _refused(request, 413, message)
+
+
+def _refused(request: web.Request, status: int, reason: Message) -> web.Response:
     """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
-    body = dumps(InvalidRequest(reason).response())
+    body = dumps(InvalidRequest(reason).response(None, _language(request).code))
     response = web.Response(status=status, body=body, content_type="application/json")
     response.force_close()
     return response
@@ -285,10 +306,10 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
-        return _refused(405, "Send requests with POST, or open a WebSocket here.")
+        return _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
     sockets = request.app[SOCKETS]
     if sockets.closing:
-        return _refused(503, "The server is stopping.")
+        return _refused(request, 503, N_("The server is stopping."))
     await socket.prepare(request)
     sockets.open.add(socket)
     token, webshop = _token(request), _webshop(request)
@@ -318,7 +339,7 @@ async def _ws_answer(
     again for every message (a token revoked, a shop made meanwhile)."""
     started = time.perf_counter()
     app = request.app
-    context = _context(app, *caller)
+    context = _context(request, *caller)
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     answer = await app[DISPATCHER].handle(body, context)
     if answer is not None:

@@ -209,14 +209,15 @@ async def test_two_shops_each_see_only_their_own_groups(
     assert (await call(client, "count", {"/name": {"startsWith": "only"}}, **b))["result"] == 0
     listed = await call(client, "list", ["uid", "name", "customerCount"], **b)
     assert listed["result"] == [{"uid": 1, "name": "Staff", "customerCount": 0}]
-    # B's uid 2 is not A's: not found, in B's words; and A's name is free in B.
+    # B's uid 2 is not A's: not found, in B's words (its language, Norwegian); A's name is
+    # free in B.
     missing = await call(client, "get", 2, **b)
     assert missing["error"]["data"] == [
-        {"pointer": "/0", "message": "No customer group with uid 2"}
+        {"pointer": "/0", "message": "Det finnes ingen kundegruppe med uid 2"}
     ]
     assert (await call(client, "validate", None, {"name": "Only A"}, **b))["result"] == []
     taken = await call(client, "validate", None, {"name": "staff"}, **b)
-    assert taken["result"][0]["message"] == "The name is taken: customer group 1 is called Staff."
+    assert taken["result"][0]["message"] == "Navnet er opptatt: kundegruppe 1 heter Staff."
     # Shop 1 (the database as it was) has none of them.
     assert (await call(client, "count", webshop=1))["result"] == 0
 
