@@ -140,20 +140,25 @@ class Lock:
     def take_next(self, fd: int) -> None:
         """Lock the file open as ``fd``, about to replace the database; ``LockLost`` if the
         path names a file that is not the one held."""
+        if not self.check() and self._held is not None:
+            log.warning("%s was deleted while this server ran; writing it again", self.target)
+        self._next = os.dup(fd)
+        fcntl.flock(self._next, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody has it
+
+    def check(self) -> bool:
+        """Whether the path names the held file (False: it names no file); ``LockLost`` if
+        it names another one."""
         try:
             now = os.stat(self.target)
         except FileNotFoundError:
-            if self._held is not None:
-                log.warning("%s was deleted while this server ran; writing it again", self.target)
-        else:
-            if self._held is None or not _same(now, os.fstat(self._held)):
-                raise LockLost(
-                    f"{self.target} was replaced by a file this server did not write (another "
-                    "server, or a copy put in its place). Nothing more is written to it: "
-                    "stop this server."
-                )
-        self._next = os.dup(fd)
-        fcntl.flock(self._next, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody has it
+            return False
+        if self._held is None or not _same(now, os.fstat(self._held)):
+            raise LockLost(
+                f"{self.target} was replaced by a file this server did not write (another "
+                "server, or a copy put in its place). Nothing more is written to it: "
+                "stop this server."
+            )
+        return True
 
     def keep_next(self) -> None:
         """The new file is the database now: hold it, and let the old one go."""
