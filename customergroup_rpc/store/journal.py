@@ -187,15 +187,14 @@ def replayed(db: Path) -> dict[str, Any]:
 def fold(db: Path, journal: Path, upto: int, out: Path) -> None:
     """Write to ``out`` (fsynced) the TinyDB file with the journal's first ``upto`` bytes
     applied; those must be whole records."""
-    with journal.open("rb") as f:
-        data = f.read(upto)
-    records, end = scan(data)
-    if end != upto:
-        raise Corrupt(f"the first {upto} bytes of {journal} are not whole records")
-    blob = dumps(replay(read_base(db), records))
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(blob)
+        with journal.open("rb") as records_file:
+            data = records_file.read(upto)
+        records, end = scan(data)
+        if end != upto:
+            raise Corrupt(f"the first {upto} bytes of {journal} are not whole records")
+        f.write(dumps(replay(read_base(db), records)))
         f.flush()
         os.fsync(f.fileno())
 

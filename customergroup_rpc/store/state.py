@@ -86,9 +86,7 @@ class State:
         # dropped invisible characters may hold two groups with one key: the lower uid is kept
         # here (so the name stays taken) and both are in _keys (so both are listed).
         self._by_key: dict[str, int] = {}
-        self._keys: SortedList[tuple[str, int]] = (
-            SortedList()
-        )  # (folded name, uid): name order, ties by uid
+        self._keys: SortedList[tuple[Any, ...]] = SortedList()  # (folded name, uid)
         self._grams = Trigrams()
         self.last_uid = 0
 

@@ -350,7 +350,7 @@ class TinyStore:
         assert journal is not None
         assert path is not None
         upto = journal.size
-        new = path.with_name(f".{path.name}.fold.tmp")
+        new = path.with_name(f".{path.name}.{os.getpid()}.fold.tmp")
         try:
             if in_process:
                 await asyncio.to_thread(fold, path, journal.path, upto, new)
