@@ -54,7 +54,7 @@ from .tinyfile import document, load, operations
 
 log = logging.getLogger(__name__)
 
-FOLD_BYTES = 1 << 20
+FOLD_BYTES = 16 << 20
 """The journal is folded once it holds this many bytes of records, or the file's size if more
 (so that folding costs O(1) per journaled byte); ``CUSTOMERGROUP_RPC_FOLD_BYTES`` overrides."""
 
