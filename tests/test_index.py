@@ -24,7 +24,9 @@ step = st.one_of(
 def test_sorted_ints_answer_as_a_sorted_set_does(
     start: list[int], steps: list[tuple[str, object]]
 ) -> None:
-    saved, index.LOAD = index.LOAD, 4  # small chunks: splits and empty chunks happen often
+    # Small chunks, few numbers waiting: splits, empty chunks and catching up happen often.
+    saved = index.LOAD, index.SYNC_AT
+    index.LOAD, index.SYNC_AT = 4, 7
     try:
         members, model = SortedInts(start), set(start)
         for kind, argument in steps:
@@ -46,7 +48,7 @@ def test_sorted_ints_answer_as_a_sorted_set_does(
             assert members == model
         assert list(members) == sorted(model)
     finally:
-        index.LOAD = saved
+        index.LOAD, index.SYNC_AT = saved
 
 
 def test_a_page_deep_in_a_million_costs_no_sort() -> None:

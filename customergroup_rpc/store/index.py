@@ -29,13 +29,14 @@ import itertools
 from collections.abc import Iterable, Iterator
 
 LOAD = 1_000  # numbers per chunk: a chunk is split in two beyond twice this
+SYNC_AT = 100_000  # numbers waiting for the chunks that bring them up to date at once
 GRAM = 3
 
 
 class SortedInts:
     """A set of integers that also answers by position, ascending or descending."""
 
-    __slots__ = ("_chunks", "_maxes", "_offsets", "_set", "_touched")
+    __slots__ = ("_added", "_chunks", "_maxes", "_offsets", "_removed", "_set")
 
     def __init__(self, values: Iterable[int] = ()) -> None:
         ordered = sorted(values)  # one pass when they come ascending, as from the file
@@ -45,9 +46,11 @@ class SortedInts:
         self._chunks: list[list[int]] = []
         self._maxes: list[int] = []
         self._offsets: list[int] | None = None  # where each chunk starts; built when asked
-        # Numbers added or removed since the chunks were last brought up to date: a change
-        # costs three set operations, and the chunks catch up on the next read by position.
-        self._touched: set[int] = set()
+        # Numbers added to (removed from) the set and not yet to (from) the chunks: a change
+        # costs a few set operations, and the chunks catch up on the next read by position,
+        # or once SYNC_AT numbers wait. A number added, then removed again, never waits.
+        self._added: set[int] = set()
+        self._removed: set[int] = set()
         self._rebuild(ordered)
 
     def __len__(self) -> int:
@@ -79,13 +82,23 @@ class SortedInts:
         """Add numbers (those already here are ignored)."""
         new = set(values) - self._set
         self._set |= new
-        self._touched |= new
+        back = new & self._removed  # still in the chunks
+        if back:
+            self._removed -= back
+            new -= back
+        self._added |= new
+        self._sync_if_many()
 
     def discard_all(self, values: Iterable[int]) -> None:
         """Remove numbers (those not here are ignored)."""
         gone = self._set.intersection(values)
         self._set -= gone
-        self._touched |= gone
+        never = gone & self._added  # not in the chunks yet
+        if never:
+            self._added -= never
+            gone -= never
+        self._removed |= gone
+        self._sync_if_many()
 
     def page(self, offset: int, limit: int | None, descending: bool) -> list[int]:
         """``limit`` numbers (None: all) from position ``offset``, in the order asked."""
@@ -112,43 +125,44 @@ class SortedInts:
             i, at = i + 1, 0
         return found
 
+    def _sync_if_many(self) -> None:
+        if len(self._added) + len(self._removed) >= SYNC_AT:
+            self._sync()
+
     def _sync(self) -> None:
-        """Bring the chunks up to date with the set: O(changes x log n), or one merge of
-        two sorted runs when most of the set changed."""
-        if not self._touched:
+        """Bring the chunks up to date: O(waiting x log n), or one merge of two sorted runs,
+        O(n + waiting x log waiting), when that is less."""
+        if not self._added and not self._removed:
             return
-        members, touched = self._set, sorted(self._touched)
-        self._touched, self._offsets = set(), None
-        if len(touched) * 8 >= len(members):
+        added, removed = sorted(self._added), sorted(self._removed)
+        self._added, self._removed, self._offsets = set(), set(), None
+        if (len(added) + len(removed)) * 16 >= len(self._set):
             ordered = list(itertools.chain.from_iterable(self._chunks))
-            if len(ordered) + len(touched) > len(members):  # some were removed
-                ordered = list(filter(members.__contains__, ordered))
-            ordered += filter(members.__contains__, touched)
+            if removed:
+                ordered = list(itertools.filterfalse(set(removed).__contains__, ordered))
+            ordered += added
             ordered.sort()  # two ascending runs: one merge
-            self._rebuild(list(dict.fromkeys(ordered)))
+            self._rebuild(ordered)
             return
         chunks, maxes, find = self._chunks, self._maxes, bisect.bisect_left
-        for value in touched:
+        for value in removed:
+            i = find(maxes, value)
+            chunk = chunks[i]
+            del chunk[find(chunk, value)]
+            if not chunk:
+                del chunks[i], maxes[i]
+            else:
+                maxes[i] = chunk[-1]
+        for value in added:
             i = find(maxes, value)
             if i == len(maxes):  # above every number in the chunks
-                if value in members:
-                    if not chunks:
-                        chunks.append([])
-                        maxes.append(value)
-                    chunks[-1].append(value)
-                    maxes[-1] = value
-                continue
-            chunk = chunks[i]
-            j = find(chunk, value)
-            there = chunk[j] == value
-            if value in members and not there:
-                chunk.insert(j, value)
-            elif there and value not in members:
-                del chunk[j]
-                if not chunk:
-                    del chunks[i], maxes[i]
-                elif j == len(chunk):
-                    maxes[i] = chunk[-1]
+                if not chunks:
+                    chunks.append([])
+                    maxes.append(value)
+                chunks[-1].append(value)
+                maxes[-1] = value
+            else:
+                bisect.insort(chunks[i], value)
         self._split()
 
     def _rebuild(self, ordered: list[int]) -> None:
