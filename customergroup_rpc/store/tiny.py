@@ -356,9 +356,9 @@ class TinyStore:
                 await asyncio.to_thread(fold, path, journal.path, upto, new)
             else:
                 await _fold_in_child(path, journal.path, upto, new)
-            await asyncio.to_thread(install, new, path, self._lock)
-            self._file_size = path.stat().st_size
-            async with self._io:
+            async with self._io:  # no commit checks the lock while it moves to the new file
+                await asyncio.to_thread(install, new, path, self._lock)
+                self._file_size = path.stat().st_size
                 await asyncio.to_thread(journal.trim, upto)
         except Exception as exc:
             with contextlib.suppress(FileNotFoundError):
