@@ -195,8 +195,13 @@ class Trigrams:
         self._postings: dict[str, set[int]] = {}
 
     def add(self, uid: int, folded: str) -> None:
+        postings = self._postings
         for gram in trigrams(folded):
-            self._postings.setdefault(gram, set()).add(uid)
+            holders = postings.get(gram)
+            if holders is None:
+                postings[gram] = {uid}
+            else:
+                holders.add(uid)
 
     def remove(self, uid: int, folded: str) -> None:
         for gram in trigrams(folded):
