@@ -94,14 +94,16 @@ class Lock:
     """One server per database, whatever is done to its lock file: two exclusive ``flock``s,
     which the kernel drops when the process ends, however it ends.
 
-    The lock that counts is on the database file itself. Every commit replaces that file with
-    a new inode, so the lock is carried along: the new file is locked before it is renamed
-    over the old one (``write_atomic``), and the old one is let go after. At every moment the
-    inode the path names is locked, so a second server that opens the file, by any spelling or
-    link, is refused. Before each rename the path must still name the locked file (or none,
-    if it was deleted: then it is written again); if another file was put there, the write
-    is refused (``LockLost``) rather than overwrite it. This costs a ``flock`` and a ``stat``
-    per commit, next to an fsync's hundreds of microseconds.
+    The lock that counts is on the database file itself. Every fold of the journal replaces
+    that file with a new inode, so the lock is carried along:
+    the new file is locked before it is renamed over the old one (``write_atomic``), and the
+    old one is let go after. At every moment the inode the path names is locked, so a second
+    server that opens the file, by any spelling or link, is refused. Before each rename, and
+    before each commit to the journal (``check``), the path must still name the locked file
+    (or none, if it was deleted: then it is written again); if another file was put there,
+    the write is refused (``LockLost``) rather than overwrite it. This costs a ``stat`` per
+    commit, next to an fsync's hundreds of microseconds. The journal beside the database is
+    locked the same way (``store/journal.py``).
 
     The other lock is on ``<db>.lock``, which is all earlier versions lock: an older server
     and this one still refuse each other. Locking only that file, even checking at each
@@ -140,20 +142,25 @@ class Lock:
     def take_next(self, fd: int) -> None:
         """Lock the file open as ``fd``, about to replace the database; ``LockLost`` if the
         path names a file that is not the one held."""
+        if not self.check() and self._held is not None:
+            log.warning("%s was deleted while this server ran; writing it again", self.target)
+        self._next = os.dup(fd)
+        fcntl.flock(self._next, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody has it
+
+    def check(self) -> bool:
+        """Whether the path names the held file (False: it names no file); ``LockLost`` if
+        it names another one."""
         try:
             now = os.stat(self.target)
         except FileNotFoundError:
-            if self._held is not None:
-                log.warning("%s was deleted while this server ran; writing it again", self.target)
-        else:
-            if self._held is None or not _same(now, os.fstat(self._held)):
-                raise LockLost(
-                    f"{self.target} was replaced by a file this server did not write (another "
-                    "server, or a copy put in its place). Nothing more is written to it: "
-                    "stop this server."
-                )
-        self._next = os.dup(fd)
-        fcntl.flock(self._next, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody has it
+            return False
+        if self._held is None or not _same(now, os.fstat(self._held)):
+            raise LockLost(
+                f"{self.target} was replaced by a file this server did not write (another "
+                "server, or a copy put in its place). Nothing more is written to it: "
+                "stop this server."
+            )
+        return True
 
     def keep_next(self) -> None:
         """The new file is the database now: hold it, and let the old one go."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
@@ -192,8 +192,9 @@ def is_uid(raw: object) -> bool:
     return isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= MAX_UID
 
 
-def _set_of_uids(value: object) -> frozenset[int] | None:
-    return value if isinstance(value, frozenset) else None
+def _set_of_uids(value: object) -> Set[int] | None:
+    # A set too: the embedded store hands over a group's own set, not a frozen copy of it.
+    return value if isinstance(value, set | frozenset) else None
 
 
 def _only(kind: type) -> Callable[[object], Any]:

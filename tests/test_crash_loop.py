@@ -30,6 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+from tinydb import TinyDB
+
+from customergroup_rpc.store.journal import replayed
 from harness.client import Client, rpc
 from harness.server import ADMIN_TOKEN, Server
 
@@ -38,6 +42,7 @@ WRITERS = 4
 KILL_AFTER = (0.0, 0.3)  # seconds into the load
 CALLS_PER_CYCLE = 2_000  # per writer; the kill ends a cycle long before
 CUSTOMERS = 1_000
+FOLD_OFTEN = 4_096  # bytes of journal that start a fold: folds all the time
 
 
 @dataclass
@@ -209,10 +214,11 @@ def compare(uid: int, group: Group, found: Group, in_flight: Pending | None) -> 
 
 
 def read_file(db: Path) -> dict[int, Group]:
-    """The groups and members in the database file, which must parse as a whole."""
+    """The groups and members on disk: the database file, which must parse as a whole, with
+    its journal replayed (whole records, a torn last one aside), as a start reads them."""
     with db.open("rb") as f:
-        data = json.load(f)
-    assert isinstance(data, dict), data
+        assert isinstance(json.load(f), dict)
+    data = replayed(db)
     members = {int(uid): set(doc["customers"]) for uid, doc in data.get("members", {}).items()}
     return {
         int(uid): Group(doc["name"], members.get(int(uid), set()))
@@ -232,13 +238,26 @@ def served(server: Server) -> dict[int, Group]:
     return groups
 
 
-def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -> None:
+def folding(db: Path) -> bool:
+    """Whether a fold of the journal was under way: its new file is there, not yet renamed."""
+    return any(db.parent.glob(f".{db.name}.*.fold.tmp"))
+
+
+@pytest.mark.parametrize(
+    "fold_bytes",
+    [None, FOLD_OFTEN],
+    ids=["kills during appends", "kills during appends and folds"],
+)
+def test_sigkill_at_random_moments_loses_no_acknowledged_write(
+    tmp_path: Path, fold_bytes: int | None
+) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     db = tmp_path / "groups.db.json"
     history = History([Writer(index) for index in range(WRITERS)])
-    acknowledged, kills_with_calls_in_flight = 0, 0
-    with Server(tmp_path, db) as server:
+    acknowledged, kills_with_calls_in_flight, kills_in_folds = 0, 0, 0
+    env = {} if fold_bytes is None else {"CUSTOMERGROUP_RPC_FOLD_BYTES": str(fold_bytes)}
+    with Server(tmp_path, db, env=env) as server:
         for cycle in range(CYCLES):
             stopping = threading.Event()
             threads = [
@@ -267,6 +286,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
             )
             for writer in history.writers:
                 writer.acknowledged = 0
+            kills_in_folds += folding(db)
 
             stored = read_file(db)  # parses as a whole
             problems = history.reconcile(cycle, stored)
@@ -274,9 +294,26 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
 
             server.start()
             assert served(server) == stored, f"seed {seed}, cycle {cycle}: served != file"
+        final = served(server)
+        assert server.stop() == 0
+
+    # A clean stop folds the journal and removes it: TinyDB alone reads the data.
+    assert not db.with_name(db.name + ".journal").exists()
+    plain = TinyDB(db, access_mode="r")
+    members = {doc.doc_id: set(doc["customers"]) for doc in plain.table("members").all()}
+    in_tinydb = {
+        doc.doc_id: Group(doc["name"], members.get(doc.doc_id, set()))
+        for doc in plain.table("customergroups").all()
+    }
+    plain.close()
+    assert in_tinydb == final
 
     uids, deleted = len(history.uids), len(history.deleted)
-    print(f"{CYCLES} SIGKILLs, {kills_with_calls_in_flight} with a call in flight; ", end="")
-    print(f"{acknowledged} writes acknowledged, {uids} uids handed out, {deleted} deleted")
+    print(f"{CYCLES} SIGKILLs, {kills_with_calls_in_flight} with a call in flight, ", end="")
+    print(f"{kills_in_folds} during a fold; {acknowledged} writes acknowledged, ", end="")
+    print(f"{uids} uids handed out, {deleted} deleted")
     assert acknowledged >= CYCLES, f"only {acknowledged} writes acknowledged in {CYCLES} cycles"
     assert kills_with_calls_in_flight >= CYCLES // 2, "the kills rarely met a call in flight"
+    if fold_bytes is not None:
+        # A fold's new file is there only once its process has started: not all its time.
+        assert kills_in_folds >= 2, f"only {kills_in_folds} kills met a fold"

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from customergroup_rpc.store.journal import replayed
+
 from .server_process import ADMIN_TOKEN, Server, post, rpc
 
 INVALID_PARAMS = -32602
@@ -30,10 +32,11 @@ def every_group(server: Server) -> dict[int, str]:
 
 
 def stored_groups(db: Path) -> dict[str, Any]:
-    """The groups as the database file holds them (TinyDB: uid -> document)."""
+    """The groups as the database holds them on disk (TinyDB: uid -> document): its file,
+    which must parse as a whole, with its journal replayed as a start does."""
     with db.open("rb") as f:
-        data = json.load(f)
-    assert isinstance(data, dict), data
+        assert isinstance(json.load(f), dict)
+    data = replayed(db)
     groups = data.get("customergroups", {})
     assert isinstance(groups, dict), data
     return groups

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from customergroup_rpc.app import Config, create_app
+from customergroup_rpc.store.journal import Journal, replayed
 
 from .conftest import ENDPOINT, MANAGE, req
 
@@ -99,16 +99,17 @@ async def test_a_failed_disk_write_answers_an_error_changes_nothing_and_reads_go
     client: TestClient[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await client.post(URL, json=req("create", [{"name": "Staff"}]))
-    before = (tmp_path / "db.json").read_bytes()
+    files = [tmp_path / "db.json", tmp_path / "db.json.journal"]
+    before = [file.read_bytes() for file in files]
 
-    def disk_full(target: Path, data: bytes, mode: int = 0o600, lock: object = None) -> None:
+    def disk_full(journal: Journal, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("customergroup_rpc.store.tiny.write_atomic", disk_full)
+    monkeypatch.setattr(Journal, "append", disk_full)
     batch = [req("create", [{"name": "Students"}], 1), req("addCustomers", [1, [17]], 2)]
     answers = await (await client.post(URL, json=batch)).json()
     assert [a["error"] for a in answers] == [{"code": -32603, "message": "Internal error"}] * 2
-    assert (tmp_path / "db.json").read_bytes() == before
+    assert [file.read_bytes() for file in files] == before
     listed = await (
         await client.post(URL, json=req("list", [["uid", "name", "customerCount"]]))
     ).json()
@@ -116,6 +117,4 @@ async def test_a_failed_disk_write_answers_an_error_changes_nothing_and_reads_go
     monkeypatch.undo()
     again = await (await client.post(URL, json=req("create", [{"name": "Students"}]))).json()
     assert again["result"]["uid"] == 2
-    assert (
-        json.loads((tmp_path / "db.json").read_text())["customergroups"]["2"]["name"] == "Students"
-    )
+    assert replayed(tmp_path / "db.json")["customergroups"]["2"]["name"] == "Students"

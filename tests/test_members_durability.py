@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from customergroup_rpc.store.journal import replayed
+
 from .server_process import ADMIN_TOKEN, Server, post, rpc
 
 NOT_FOUND = 9003
@@ -48,11 +50,12 @@ def kill_delays(rng: random.Random, skip: int = 0) -> list[float]:
 
 
 def stored(db: Path) -> dict[str, Any]:
-    """The database file, which must parse as a whole JSON object."""
+    """The database on disk: its file, which must parse as a whole JSON object, with its
+    journal replayed (which must hold only whole records, a torn last one aside)."""
     with db.open("rb") as f:
         data = json.load(f)
     assert isinstance(data, dict), data
-    return data
+    return replayed(db)
 
 
 def members(server: Server, uid: int) -> set[int]:

@@ -10,13 +10,13 @@ from unittest import mock
 
 import pytest
 
-from customergroup_rpc import files
 from customergroup_rpc.errors import LIMIT, Problem, Problems
 from customergroup_rpc.i18n import N_, Language, render
 from customergroup_rpc.rpc import PROBLEM_BYTES, READS, WRITES, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
 from customergroup_rpc.store import open_store
+from customergroup_rpc.store.journal import Journal
 
 
 @pytest.fixture
@@ -157,12 +157,17 @@ async def test_a_batch_of_creates_is_committed_together(tmp_path: Path) -> None:
     schemas = Schemas.load()
     store = open_store(tmp_path / "db.json")
     rpc = Dispatcher(Customergroups(store, schemas), schemas, max_batch=100)
-    with mock.patch(
-        "customergroup_rpc.store.tiny.write_atomic", wraps=files.write_atomic
-    ) as writes:
+    appends: list[bytes] = []
+    real = Journal.append
+
+    def append(journal: Journal, data: bytes) -> None:
+        appends.append(data)
+        real(journal, data)
+
+    with mock.patch.object(Journal, "append", append):
         replies = await answer(rpc, [create(f"Group {i}", i) for i in range(100)])
     assert [r["result"]["uid"] for r in replies] == list(range(1, 101))
-    assert writes.call_count == 1
+    assert len(appends) == 1
     await store.aclose()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from customergroup_rpc.errors import GroupMissing, PatchInvalid, worded
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Page, Selection
 from customergroup_rpc.store import connect
+from customergroup_rpc.store.journal import replayed
 from customergroup_rpc.store.tiny import TinyStore
 
 from .conftest import Clock
@@ -354,7 +354,8 @@ async def reopened(store: TinyStore, clock: Clock) -> tuple[TinyStore, Customerg
 
 
 def stored_members(path: Path) -> object:
-    return json.loads(path.read_text())["members"]
+    """The members table on disk: the database file with its journal replayed."""
+    return replayed(path)["members"]
 
 
 async def test_removing_every_customer_empties_the_group_on_disk_and_after_a_reopen(

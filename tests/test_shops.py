@@ -345,9 +345,12 @@ async def test_a_tinydb_file_made_before_shops_opens_as_shop_1(
     await add_shop(client, A, "Sverige")
     assert (await call(client, "count", webshop=1))["result"] == 1
     assert (await call(client, "count", webshop=A))["result"] == 0
+    # Each shop's file has its journal beside it while the server runs.
     assert sorted(p.name for p in tmp_path.glob("old.json*") if not p.name.endswith(".lock")) == [
         "old.json",
+        "old.json.journal",
         f"old.json.shop-{A}.json",
+        f"old.json.shop-{A}.json.journal",
         "old.json.shops.json",
         "old.json.tokens.json",
     ]

@@ -7,12 +7,14 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
 from customergroup_rpc.store import StoreError, WriteFailed
+from customergroup_rpc.store.journal import Journal, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
 from customergroup_rpc.store.tiny import TinyStore
 
@@ -31,19 +33,25 @@ def path(tmp_path: Path) -> Path:
 def gated_writes(
     monkeypatch: pytest.MonkeyPatch, fail: bool = False
 ) -> tuple[threading.Event, list[int]]:
-    """Make commits wait for an event (and fail, if asked); count them."""
+    """Make commits (appends to the journal) wait for an event (and fail, if asked); count
+    them."""
     gate, writes = threading.Event(), []
-    real = files.write_atomic
+    real = Journal.append
 
-    def write(target: Path, data: bytes, mode: int = 0o600, lock: files.Lock | None = None) -> None:
+    def append(journal: Journal, data: bytes) -> None:
         writes.append(len(data))
         gate.wait(5)
         if fail:
             raise OSError(28, "No space left on device")
-        real(target, data, mode, lock)
+        real(journal, data)
 
-    monkeypatch.setattr("customergroup_rpc.store.tiny.write_atomic", write)
+    monkeypatch.setattr(Journal, "append", append)
     return gate, writes
+
+
+def on_disk(path: Path) -> dict[str, Any]:
+    """What the database holds on disk: its file with its journal replayed (as a start)."""
+    return replayed(path)
 
 
 @pytest.fixture(params=["memory", "disk"])
@@ -106,7 +114,7 @@ async def test_file_is_plain_tinydb_with_the_uid_stored_once(path: Path) -> None
 async def test_a_write_is_on_disk_when_it_resolves(path: Path) -> None:
     store = TinyStore.open(path)
     await store.stage([Put(1, doc("A"))])
-    assert json.loads(path.read_text())["customergroups"]["1"]["name"] == "A"
+    assert on_disk(path)["customergroups"]["1"]["name"] == "A"
     await store.aclose()
 
 
@@ -136,7 +144,7 @@ async def test_writes_that_arrive_together_share_one_commit(
     gate.set()
     await asyncio.gather(first, *rest)
     assert len(writes) == 2
-    assert len(json.loads(path.read_text())["customergroups"]) == 11
+    assert len(on_disk(path)["customergroups"]) == 11
     await store.aclose()
 
 
@@ -145,12 +153,13 @@ async def test_failed_write_changes_nothing_on_disk_or_in_memory(
 ) -> None:
     store = TinyStore.open(path)
     await store.stage([Put(1, doc("A"))])
-    before = path.read_bytes()
+    journal = path.with_name(path.name + ".journal")
+    before = path.read_bytes(), journal.read_bytes()
     gate, _ = gated_writes(monkeypatch, fail=True)
     gate.set()
     with pytest.raises(WriteFailed):
         await store.stage([Put(2, doc("B")), Members(1, frozenset({7}))])
-    assert path.read_bytes() == before
+    assert (path.read_bytes(), journal.read_bytes()) == before
     for state in (store.committed, store.working):
         assert list(state.items()) == [(1, doc("A"))]
         assert state.members(1) == frozenset()
@@ -192,7 +201,7 @@ async def test_ten_thousand_members_are_one_write(
     gate.set()
     await store.stage([Put(1, doc("A")), Members(1, frozenset(range(1, 10_001)))])
     assert len(writes) == 1
-    assert json.loads(path.read_text())["members"]["1"]["customers"][:3] == [1, 2, 3]
+    assert on_disk(path)["members"]["1"]["customers"][:3] == [1, 2, 3]
     await store.aclose()
 
 
@@ -384,7 +393,7 @@ async def test_a_deleted_database_is_written_again_and_stays_locked(
     await store.stage([Put(1, doc("A"))])
     path.unlink()
     await store.stage([Put(2, doc("B"))])
-    assert sorted(json.loads(path.read_text())["customergroups"]) == ["1", "2"]
+    assert sorted(on_disk(path)["customergroups"]) == ["1", "2"]
     assert "was deleted while this server ran" in caplog.text
     with pytest.raises(StoreError, match="in use by another"):
         TinyStore.open(path)
@@ -395,7 +404,7 @@ async def test_a_deleted_database_is_written_again_and_stays_locked(
 
 
 def members_in_file(path: Path) -> dict[str, object]:
-    members: dict[str, object] = json.loads(path.read_text())["members"]
+    members: dict[str, object] = on_disk(path)["members"]
     return members
 
 

@@ -1,23 +1,33 @@
 """The data in memory: groups, memberships and the indexes reads and checks need.
 
-A ``State`` changes only through ``apply`` of a ``Change`` (``Put``, ``Drop``, ``Members``), the
-same changes the store writes to disk; ``tiny.py`` keeps two of them, working and committed.
+A ``State`` changes only through ``apply`` of a ``Change`` (``Put``, ``Drop``, ``Members``,
+``Join``, ``Leave``), the same changes the store writes to its journal. ``tiny.py`` keeps one
+State, the committed data, and stages the writes in flight in layers over it
+(``overlay.py``).
+
+The indexes: each group's folded name (``text.fold``, computed once per name, never per read);
+the folded names in order, with ties by uid (a ``SortedList``: pages by name and prefix
+ranges in O(log n + page)); folded name -> uid (uniqueness); trigrams of folded names
+(``contains``); each group's customers (``index.SortedInts``).
 
 >>> state = State()
 >>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
->>> state.apply(Members(1, frozenset({17})))
->>> state.named(" STAFF "), state.prefixed("sta"), state.members(1)
-(1, [1], frozenset({17}))
+>>> state.apply(Join(1, frozenset({17})))
+>>> state.named(" STAFF "), state.prefixed("sta"), state.members(1) == {17}
+(1, [1], True)
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from ..text import fold, successor
+from .index import SortedInts, Trigrams
 
 Fields = dict[str, Any]
 NONE: frozenset[int] = frozenset()
@@ -40,13 +50,29 @@ class Drop:
 
 @dataclass(frozen=True)
 class Members:
-    """Set a group's customers."""
+    """Set a group's customers, all of them."""
 
     uid: int
     customers: frozenset[int]
 
 
-Change = Put | Drop | Members
+@dataclass(frozen=True)
+class Join:
+    """Make customers members of a group (a change of O(customers), whatever the group)."""
+
+    uid: int
+    customers: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Take customers out of a group."""
+
+    uid: int
+    customers: frozenset[int]
+
+
+Change = Put | Drop | Members | Join | Leave
 
 
 class State:
@@ -54,13 +80,14 @@ class State:
 
     def __init__(self) -> None:
         self.groups: dict[int, Fields] = {}
-        self._members: dict[int, frozenset[int]] = {}
+        self.folded: dict[int, str] = {}  # uid -> fold(name)
+        self._members: dict[int, SortedInts] = {}  # only groups with customers
         # Folded name -> uid: names are unique by fold. A database written before the fold
         # dropped invisible characters may hold two groups with one key: the lower uid is kept
         # here (so the name stays taken) and both are in _keys (so both are listed).
         self._by_key: dict[str, int] = {}
-        # (folded name, uid), sorted: name order with ties by uid, for prefix searches.
-        self._keys: list[tuple[str, int]] = []
+        self._keys: SortedList[tuple[Any, ...]] = SortedList()  # (folded name, uid)
+        self._grams = Trigrams()
         self.last_uid = 0
 
     def get(self, uid: int) -> Fields | None:
@@ -70,12 +97,30 @@ class State:
         """Every group in ascending uid order."""
         return iter(self.groups.items())
 
-    def members(self, uid: int) -> frozenset[int]:
+    def members(self, uid: int) -> SortedInts | frozenset[int]:
+        """A group's customers (a set that also pages by position)."""
         return self._members.get(uid, NONE)
+
+    def count(self, uid: int) -> int:
+        found = self._members.get(uid)
+        return 0 if found is None else len(found)
+
+    def absent(self, uid: int, customers: frozenset[int]) -> frozenset[int]:
+        """Those of ``customers`` that are not members of the group."""
+        found = self._members.get(uid)
+        return customers if found is None else customers - found.as_set()
+
+    def everyone(self, uid: int) -> frozenset[int]:
+        found = self._members.get(uid)
+        return NONE if found is None else frozenset(found.as_set())
 
     def named(self, name: str) -> int | None:
         """The uid of the group whose name folds like ``name``, if any."""
         return self._by_key.get(fold(name))
+
+    def holder(self, key: str) -> int | None:
+        """The uid of the group whose folded name is ``key``, if any."""
+        return self._by_key.get(key)
 
     def count_prefixed(self, folded: str) -> int:
         """How many folded names start with ``folded``, without listing them."""
@@ -84,55 +129,99 @@ class State:
 
     def prefixed(self, folded: str) -> list[int]:
         """The uids of groups whose folded name starts with ``folded``, in name order."""
+        return list(self.by_name(folded))
+
+    def by_name(self, folded: str = "", descending: bool = False) -> Iterator[int]:
+        """Lazily, the uids whose folded name starts with ``folded``, in name order."""
         start, end = self._span(folded)
-        return [uid for _, uid in self._keys[start:end]]
+        found = self._keys.islice(start, end, reverse=descending)
+        return (uid for _, uid in found)
+
+    def name_keys(
+        self, folded: str, descending: bool, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """Up to ``limit`` (folded name, uid) in name order whose name starts with ``folded``,
+        from just past ``after`` (None: the first): a walk that changes may come between."""
+        low: tuple[Any, ...] = (folded,)
+        after_prefix = successor(folded)
+        high: tuple[Any, ...] | None = None if after_prefix is None else (after_prefix,)
+        if after is not None:
+            low, high = (after, high) if not descending else (low, after)
+        found = self._keys.irange(
+            low,
+            high,
+            inclusive=(after is None or descending, False),
+            reverse=descending,
+        )
+        return list(itertools.islice(found, limit))
+
+    def name_candidates(self, text: str) -> set[int] | None:
+        """The uids whose folded name may contain ``text`` (folded), from the trigrams; None
+        when ``text`` is too short for them (every group may)."""
+        return self._grams.candidates(text)
 
     def apply(self, change: Change) -> None:
+        uid = change.uid
         if isinstance(change, Put):
-            old = self.groups.get(change.uid)
-            name = change.fields["name"]
-            if old is None or old["name"] != name:
+            old = self.folded.get(uid)
+            key = fold(change.fields["name"])
+            if old != key:
                 if old is not None:
-                    self._unindex(old["name"], change.uid)
-                self._index(name, change.uid)
-            self.groups[change.uid] = change.fields
-            self.last_uid = max(self.last_uid, change.uid)
+                    self._unindex(old, uid)
+                self._index(key, uid)
+            self.groups[uid] = change.fields
+            self.last_uid = max(self.last_uid, uid)
         elif isinstance(change, Drop):
-            self._unindex(self.groups.pop(change.uid)["name"], change.uid)
-            self._members.pop(change.uid, None)
-        elif change.customers:
-            self._members[change.uid] = change.customers
+            del self.groups[uid]
+            self._unindex(self.folded.pop(uid), uid)
+            self._members.pop(uid, None)
+        elif isinstance(change, Members):
+            if change.customers:
+                self._members[uid] = SortedInts(change.customers)
+            else:
+                self._members.pop(uid, None)
+        elif isinstance(change, Join):
+            if change.customers:
+                self._members.setdefault(uid, SortedInts()).update(change.customers)
         else:
-            self._members.pop(change.uid, None)
+            found = self._members.get(uid)
+            if found is not None:
+                found.discard_all(change.customers)
+                if not found:
+                    del self._members[uid]
+
+    def load(self, uid: int, customers: Iterable[int]) -> None:
+        """A group's customers as read from the database file (ascending, at start)."""
+        self._members[uid] = SortedInts(customers)
 
     def copy(self) -> State:
-        """An independent copy (values are never mutated in place, so sharing them is safe)."""
+        """An independent copy, built again from the data (O(database): tests and tools)."""
         twin = State()
-        twin.groups, twin._members = dict(self.groups), dict(self._members)
-        twin._by_key, twin._keys, twin.last_uid = (
-            dict(self._by_key),
-            list(self._keys),
-            self.last_uid,
-        )
+        for uid, fields in self.items():
+            twin.apply(Put(uid, fields))
+            if uid in self._members:
+                twin.apply(Members(uid, frozenset(self._members[uid].as_set())))
+        twin.last_uid = self.last_uid
         return twin
 
     def _span(self, folded: str) -> tuple[int, int]:
         """Where the keys that start with ``folded`` are in ``_keys``: [start, end)."""
-        start = bisect.bisect_left(self._keys, (folded,))
+        start = self._keys.bisect_left((folded,))
         after = successor(folded)
-        end = len(self._keys) if after is None else bisect.bisect_left(self._keys, (after,))
+        end = len(self._keys) if after is None else self._keys.bisect_left((after,))
         return start, end
 
-    def _index(self, name: str, uid: int) -> None:
-        key = fold(name)
+    def _index(self, key: str, uid: int) -> None:
+        self.folded[uid] = key
         self._by_key.setdefault(key, uid)
-        bisect.insort(self._keys, (key, uid))
+        self._keys.add((key, uid))
+        self._grams.add(uid, key)
 
-    def _unindex(self, name: str, uid: int) -> None:
-        key = fold(name)
-        del self._keys[bisect.bisect_left(self._keys, (key, uid))]
+    def _unindex(self, key: str, uid: int) -> None:
+        self._keys.remove((key, uid))
+        self._grams.remove(uid, key)
         if self._by_key[key] == uid:
             del self._by_key[key]
-            rest = bisect.bisect_left(self._keys, (key,))
-            if rest < len(self._keys) and self._keys[rest][0] == key:  # another group, same key
-                self._by_key[key] = self._keys[rest][1]
+            rest = next(itertools.islice(self._keys.irange((key,)), 1), None)
+            if rest is not None and rest[0] == key:  # another group, same key
+                self._by_key[key] = rest[1]

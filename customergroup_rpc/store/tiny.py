@@ -1,16 +1,22 @@
-"""The embedded engine: customer groups in one TinyDB file (``tinyfile.py``), or in memory.
+"""The embedded engine: customer groups in one TinyDB file and its journal, or in memory.
 
-Two in-memory states: ``working`` takes each change at once, so the next check (a name's
-uniqueness, a group's existence) sees it; ``committed`` is what reads see, and takes a change
-only once it is on disk. A write checks and stages its changes with no ``await`` in between,
-so of many parallel creates of one name exactly one wins; then it waits until its changes are
-durable. Changes that arrive while a write is in flight are written together by the next one:
-one atomic, fsynced file replacement acknowledges them all (group commit).
+The committed ``State`` is what reads see; it takes a change only once the change is durable.
+A write checks and stages its changes in the working layer (``overlay.py``) with no ``await``
+in between, so of many parallel creates of one name exactly one wins; then it waits until its
+changes are durable. Changes that arrive while a commit is in flight are written together by
+the next one (group commit): one record appended to the journal and fsynced acknowledges them
+all. A commit costs what it changes: its record holds the changed documents, and a membership
+change only the customers that joined or left (``tinyfile.operations``).
+
+When the journal holds as many bytes as the TinyDB file (at least ``FOLD_BYTES``), a child
+process folds it into a new file, which replaces the database; the folded records are then
+trimmed off the journal. Reads and writes go on meanwhile. A clean stop (``aclose``) folds
+what is left and removes the journal: the file is then an ordinary TinyDB database.
 
 The path is resolved once, at open: a symbolic link is followed to its target, which is the
 file read, written and locked, however the path was spelled. The file is locked for as long
-as the store is open (``files.Lock``); a missing file is created, empty, at open, so that
-there is a file to lock.
+as the store is open (``files.Lock``), and its journal too; a missing file is created, empty,
+at open, so that there is a file to lock.
 
 >>> import asyncio
 >>> async def demo():
@@ -30,6 +36,9 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -38,12 +47,17 @@ from ..codec import dumps
 from ..errors import GroupMissing, NameTaken, NotMembers
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
 from . import Group, Page, Selection, StoreError, WriteFailed, group, queries
-from .state import Change, Drop, Members, Put, State
-from .tinyfile import AtomicStorage, document, load, record
+from .journal import Journal, Op, fold, install, path_of, record
+from .overlay import Layer
+from .state import Change, Drop, Join, Leave, Put, State
+from .tinyfile import document, load, operations
 
 log = logging.getLogger(__name__)
 
-Pending = list[tuple[Sequence[Change], asyncio.Future[None]]]
+FOLD_BYTES = 16 << 20
+"""The journal is folded once it holds this many bytes of records, or the file's size if more
+(so that folding costs O(1) per journaled byte); ``CUSTOMERGROUP_RPC_FOLD_BYTES`` overrides."""
+
 # The durability futures of the writes of a ``together`` block in this task, else None.
 _TOGETHER: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextvars.ContextVar(
     "together", default=None
@@ -53,19 +67,26 @@ _TOGETHER: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextva
 class TinyStore:
     """The store; ``path=None`` keeps everything in memory (``--db :memory:``)."""
 
-    def __init__(self, storage: AtomicStorage, state: State, lock: Lock | None) -> None:
-        self._storage, self._lock = storage, lock
-        self.path = storage.path  # resolved: the file itself, never a link to it
+    def __init__(
+        self, path: Path | None, state: State, lock: Lock | None, journal: Journal | None
+    ) -> None:
+        self.path = path  # resolved: the file itself, never a link to it
+        self._lock, self._journal = lock, journal
         self.committed = state
-        self.working = self.committed.copy()
-        self._doc = document(self.committed)
-        self._pending: Pending = []
+        self.working = Layer(state)
+        self._ops: list[Op] = []  # the journal's operations for the working layer
+        self._pending: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._folder: asyncio.Task[None] | None = None
         self._holds = 0
+        self._io = asyncio.Lock()  # appends and trims of the journal, one at a time
+        self._file_size = path.stat().st_size if path is not None else 0
+        self._fold_bytes = int(os.environ.get("CUSTOMERGROUP_RPC_FOLD_BYTES", FOLD_BYTES))
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
-        """Lock the file (one server per database), read and check it, or start empty."""
+        """Lock the file (one server per database), read and check it and its journal, or
+        start empty."""
         lock = None
         if path is not None:
             path = _resolved(path)
@@ -76,44 +97,46 @@ class TinyStore:
                 lock.acquire()
             except FileLocked:
                 raise _in_use(path) from None
+        journal = None
         try:
-            storage, state = load(path, lock)
+            state, end = load(path, lock)
             if path is not None:
                 for stale in remove_stale_temporaries(path):
                     log.warning("Removed %s, left by a writer that was killed", stale.name)
                 if not path.exists():
                     write_atomic(path, dumps(document(state)), lock=lock)
+                journal = Journal.open(path_of(path), end)
         except BaseException as exc:
             if lock:
                 lock.release()
-            if isinstance(exc, LockLost):  # another server created the file meanwhile
+            if isinstance(exc, LockLost | FileLocked):  # another server created the file meanwhile
                 raise _in_use(path) from None
             raise
-        return cls(storage, state, lock)
+        return cls(path, state, lock, journal)
 
-    # --- reads: the committed state (in a together() block, the writes before them too) ---
-
-    @property
-    def _read(self) -> State:
-        return self.committed if _TOGETHER.get() is None else self.working
+    # --- reads: the committed state (get, in a together() block: the writes before it too) ---
 
     async def get(self, uid: int) -> Group | None:
-        return queries.group_of(self._read, uid)
+        if _TOGETHER.get() is None:
+            return queries.group_of(self.committed, uid)
+        fields = self.working.get(uid)
+        return None if fields is None else group(uid, fields, self.working.count(uid))
 
     async def count(self, where: filters.Filter) -> int:
-        return queries.count(self._read, where)
+        return await queries.count(self.committed, where)
 
     async def select(self, selection: Selection) -> list[Group]:
-        return queries.select(self._read, selection)
+        return await queries.select(self.committed, selection)
 
     async def members(self, uid: int, page: Page) -> list[int] | None:
-        state = self._read
+        state = self.committed
         return None if state.get(uid) is None else queries.members(state, uid, page)
 
     async def named(self, name: str) -> tuple[int, str] | None:
         """Checked against the working state: a name staged by a write in flight is taken."""
         uid = self.working.named(name)
-        return None if uid is None else (uid, self.working.groups[uid]["name"])
+        fields = None if uid is None else self.working.get(uid)
+        return None if uid is None or fields is None else (uid, fields["name"])
 
     # --- writes: checked and staged against the working state, then made durable ---
 
@@ -131,33 +154,39 @@ class TinyStore:
 
     async def delete(self, uid: int) -> None:
         self._existing(uid)
-        await self._commit([Drop(uid)])
+        await self.stage([Drop(uid)])
 
     async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
-        self._existing(uid)
-        current = self.working.members(uid)
-        new = customers - current
-        await self._set_members({uid: current | new}, at)
+        fields = self._existing(uid)
+        new = self.working.absent(uid, customers)
+        if new:
+            await self.stage([Join(uid, new), Put(uid, {**fields, "changed": at})])
         return len(new)
 
     async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
-        self._existing(uid)
-        current = self.working.members(uid)
-        gone = current & customers
-        await self._set_members({uid: current - gone}, at)
+        fields = self._existing(uid)
+        gone = customers - self.working.absent(uid, customers)
+        if gone:
+            await self.stage([Leave(uid, gone), Put(uid, {**fields, "changed": at})])
         return len(gone)
 
     async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
-        self._existing(source)
-        self._existing(target)
-        members = self.working.members(source)
-        moving = members if customers is None else frozenset(customers)
-        if not moving <= members:
-            listed = customers or []
-            raise NotMembers(source, [(i, c) for i, c in enumerate(listed) if c not in members])
-        await self._set_members(
-            {source: members - moving, target: self.working.members(target) | moving}, at
-        )
+        fields = self._existing(source)
+        into = self._existing(target)
+        if customers is None:
+            moving = self.working.everyone(source)
+        else:
+            moving = frozenset(customers)
+            missing = self.working.absent(source, moving)
+            if missing:
+                raise NotMembers(source, [(i, c) for i, c in enumerate(customers) if c in missing])
+        if not moving:
+            return 0
+        joining = self.working.absent(target, moving)
+        changes: list[Change] = [Leave(source, moving), Put(source, {**fields, "changed": at})]
+        if joining:
+            changes += [Join(target, joining), Put(target, {**into, "changed": at})]
+        await self.stage(changes)
         return len(moving)
 
     @contextlib.asynccontextmanager
@@ -181,12 +210,30 @@ class TinyStore:
         return True  # the data is in this process
 
     async def aclose(self) -> None:
-        """Finish the writes in flight, then let another server open the file."""
+        """Finish the writes and the fold in flight, fold what is left and remove the
+        journal, then let another server open the file."""
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
+        if self._folder is not None:
+            await asyncio.shield(self._folder)
+        journal = self._journal
+        if journal is not None and self.path is not None and not journal.broken:
+            try:
+                if journal.records:
+                    await self._fold(in_process=True)
+                if not journal.records:
+                    journal.remove()
+            except Exception:
+                log.exception(
+                    "Folding the journal at the stop failed; it is read at the next start"
+                )
         self.close()
 
     def close(self) -> None:
+        """Let the files go (the journal stays as it is: it is read at the next start)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self._lock:
             self._lock.release()
             self._lock = None
@@ -202,10 +249,13 @@ class TinyStore:
     def _free(self, name: str, uid: int | None) -> None:
         holder = self.working.named(name)
         if holder is not None and holder != uid:
-            raise NameTaken(holder, self.working.groups[holder]["name"])
+            fields = self.working.get(holder)
+            raise NameTaken(holder, fields["name"] if fields else name)
 
     def _group(self, uid: int) -> Group:
-        return group(uid, self.working.groups[uid], len(self.working.members(uid)))
+        fields = self.working.get(uid)
+        assert fields is not None
+        return group(uid, fields, self.working.count(uid))
 
     async def _write(self, uid: int, changes: Sequence[Change]) -> Group:
         durable = self.stage(changes)
@@ -213,27 +263,14 @@ class TinyStore:
         await durable
         return written
 
-    async def _commit(self, changes: Sequence[Change]) -> None:
-        await self.stage(changes)
-
-    async def _set_members(self, changes: dict[int, frozenset[int]], at: str) -> None:
-        """New memberships in one commit, moving ``changed`` of the groups that changed."""
-        staged: list[Change] = []
-        for uid, customers in changes.items():
-            if customers != self.working.members(uid):
-                fields = {**self.working.groups[uid], "changed": at}
-                staged += [Members(uid, customers), Put(uid, fields)]
-        if staged:
-            await self._commit(staged)
-
     def stage(self, changes: Sequence[Change]) -> asyncio.Future[None]:
         """Apply changes to the working state now; the result resolves once they are durable
         (at once, for a write in a ``together`` block: the block waits for them)."""
         for change in changes:
+            self._ops += operations(self.working, change)
             self.working.apply(change)
-            record(self._doc, self.working, change)
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((changes, future))
+        self._pending.append(future)
         self._start_flushing()
         together = _TOGETHER.get()
         if together is None:
@@ -248,35 +285,109 @@ class TinyStore:
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            blob = dumps(self._doc)  # exactly this batch's changes and all before: none after
+        while self._pending and self._holds == 0:
+            futures, self._pending = self._pending, []
+            layer, ops = self.working, self._ops
+            self.working, self._ops = Layer(layer), []  # writes from now on stage over it
             try:
-                if self._storage.path is not None:
-                    await asyncio.to_thread(write_atomic, self._storage.path, blob, lock=self._lock)
+                if self._journal is not None and ops:
+                    await self._append(record(ops))
             except Exception as exc:
                 if isinstance(exc, LockLost):  # no bug: no traceback
                     log.error("%s The changes in flight are undone.", exc)
                 else:
-                    log.exception(
-                        "Writing %s failed; the changes in flight are undone", self._storage.path
-                    )
-                self._undo([*batch, *self._pending])
+                    log.exception("Writing %s failed; the changes in flight are undone", self.path)
+                self._undo([*futures, *self._pending])
                 continue
-            for changes, future in batch:
-                for change in changes:
-                    self.committed.apply(change)
+            for change in layer.changes:
+                self.committed.apply(change)
+            self.working.below = self.committed
+            for future in futures:
                 if not future.done():
                     future.set_result(None)
+            self._fold_if_due()
 
-    def _undo(self, failed: Pending) -> None:
+    async def _append(self, data: bytes) -> None:
+        """One record, durable in the journal of the file this server holds."""
+        assert self._journal is not None
+        assert self.path is not None
+        async with self._io:
+            if not await asyncio.to_thread(self._check):
+                await self._write_again()
+            await asyncio.to_thread(self._journal.append, data)
+
+    def _check(self) -> bool:
+        return self._lock is None or self._lock.check()
+
+    async def _write_again(self) -> None:
+        """The database file was deleted: write it again from the committed state (the
+        journal's records in it too, which replay again to the same)."""
+        assert self.path is not None
+        blob = dumps(document(self.committed))
+        await asyncio.to_thread(write_atomic, self.path, blob, lock=self._lock)
+
+    def _undo(self, failed: list[asyncio.Future[None]]) -> None:
         """Forget every change not on disk: the working state is the committed one again."""
-        self._pending = []
-        self.working = self.committed.copy()
-        self._doc = document(self.committed)
-        for _, future in failed:
+        self._pending, self._ops = [], []
+        self.working = Layer(self.committed)
+        for future in failed:
             if not future.done():
                 future.set_exception(WriteFailed("The change could not be written to disk."))
+
+    # --- folding the journal into the file ---
+
+    def _fold_if_due(self) -> None:
+        journal = self._journal
+        if journal is None or (self._folder is not None and not self._folder.done()):
+            return
+        if journal.size >= max(self._fold_bytes, self._file_size):
+            self._folder = asyncio.create_task(self._fold(in_process=False))
+
+    async def _fold(self, in_process: bool) -> None:
+        """Fold the journal's records so far into a new file that replaces the database, then
+        trim them off the journal. A failure leaves both as they were, and is logged."""
+        journal, path = self._journal, self.path
+        assert journal is not None
+        assert path is not None
+        upto = journal.size
+        new = path.with_name(f".{path.name}.{os.getpid()}.fold.tmp")
+        try:
+            if in_process:
+                await asyncio.to_thread(fold, path, journal.path, upto, new)
+            else:
+                await _fold_in_child(path, journal.path, upto, new)
+            async with self._io:  # no commit checks the lock while it moves to the new file
+                await asyncio.to_thread(install, new, path, self._lock)
+                self._file_size = path.stat().st_size
+                await asyncio.to_thread(journal.trim, upto)
+        except Exception as exc:
+            with contextlib.suppress(FileNotFoundError):
+                new.unlink()
+            if in_process:
+                raise
+            self._fold_bytes = max(self._fold_bytes, journal.size) * 2  # not again at once
+            if isinstance(exc, LockLost):
+                log.error("%s The journal is not folded into it.", exc)
+            else:
+                log.exception(
+                    "Folding %s into %s failed; it stays in the journal", journal.path, path
+                )
+
+
+async def _fold_in_child(db: Path, journal: Path, upto: int, new: Path) -> None:
+    """``journal.fold`` in a process of its own, off this interpreter's lock."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "customergroup_rpc.store.journal",
+        *(str(db), str(journal), str(upto), str(new)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, said = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"exit {child.returncode}: {said.decode(errors='replace')[-2000:]}")
 
 
 def _resolved(path: Path) -> Path:

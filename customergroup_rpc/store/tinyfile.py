@@ -1,4 +1,4 @@
-"""The TinyDB file of a store: read and checked at open, kept in step, written whole.
+"""The TinyDB file of a store and its journal: read and checked at open, changes journaled.
 
 The file is an ordinary TinyDB database with three tables::
 
@@ -6,15 +6,18 @@ The file is an ordinary TinyDB database with three tables::
      "members": {"1": {"customers": [17, 42]}},
      "meta": {"1": {"last_uid": 1}}}
 
-A group's uid is its TinyDB id, stored once; its customers are one sorted list; ``last_uid``
-keeps uids from being reused. TinyDB reads the file at open. Writes go through TinyDB's
-storage interface but not its table operations, which rebuild a whole table per change.
+A group's uid is its TinyDB id, stored once; its customers are one ascending list; ``last_uid``
+keeps uids from being reused. Commits go to the journal beside it (``journal.py``) as
+operations on these documents, a membership change as the customers that joined or left; the
+journal is folded into the file in the background, and at a clean stop. At open, the file is
+read with TinyDB, after the journal's records are applied to it.
 
->>> from .state import Put
+>>> from .state import Join, Put
 >>> state = State()
->>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
->>> document(state)["customergroups"]
-{'1': {'name': 'Staff', 'created': 'x', 'changed': 'x'}}
+>>> operations(state, Put(1, {"name": "Staff", "created": "x", "changed": "x"}))[1]
+['put', 'meta', '1', {'last_uid': 1}]
+>>> operations(state, Join(1, frozenset({42, 17})))
+[['add', 'members', '1', 'customers', [17, 42]]]
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from tinydb.storages import Storage
 from ..codec import dumps
 from ..files import Lock, write_atomic
 from . import StoreError
-from .state import Change, Drop, Members, Put, State
+from .journal import Corrupt, Op, path_of, replay, scan
+from .overlay import View
+from .state import Change, Drop, Join, Leave, Members, Put, State
 
 log = logging.getLogger(__name__)
 TABLE, MEMBERS, META = "customergroups", "members", "meta"
@@ -50,11 +55,29 @@ class AtomicStorage(Storage):
             write_atomic(self.path, dumps(data), lock=self.lock)
 
 
-def load(path: Path | None, lock: Lock | None) -> tuple[AtomicStorage, State]:
-    """Read and check the database file (or start empty); anything odd raises ``StoreError``
-    and leaves the file untouched."""
-    storage = AtomicStorage(path, _read(path), lock)
-    return storage, _load(TinyDB(storage=lambda: storage), path)
+def load(path: Path | None, lock: Lock | None) -> tuple[State, int]:
+    """Read and check the database file and its journal (or start empty): the state, and
+    where the journal's last whole record ends (0: no journal). Anything odd raises
+    ``StoreError`` and leaves both files untouched."""
+    data = _read(path)
+    if path is None:
+        return _load(TinyDB(storage=lambda: AtomicStorage(None, data)), path), 0
+    records, end = _journal(path)
+    if records:
+        if not path.exists():
+            raise StoreError(
+                f"{path_of(path)} holds changes, but {path}, the database they belong to, is "
+                "missing. Left untouched."
+            )
+        data = replay(data, records)
+        problem = _shape_problem(data)
+        if problem:
+            raise StoreError(
+                f"{path} with its journal {path_of(path).name} is not a customergroup-rpc "
+                f"database: {problem}. Left untouched."
+            )
+    storage = AtomicStorage(path, data, lock)
+    return _load(TinyDB(storage=lambda: storage), path), end
 
 
 def _read(path: Path | None) -> dict[str, Any]:
@@ -73,6 +96,23 @@ def _read(path: Path | None) -> dict[str, Any]:
     if problem:
         raise StoreError(f"{path} is not a customergroup-rpc database: {problem}. Left untouched.")
     return dict(data)
+
+
+def _journal(path: Path) -> tuple[list[list[Op]], int]:
+    journal = path_of(path)
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    except OSError as exc:
+        raise StoreError(f"Cannot read {journal}: {exc.strerror}.") from None
+    try:
+        return scan(data)
+    except Corrupt as exc:
+        raise StoreError(
+            f"{journal} is damaged: {exc}. The server did not start and changed nothing; "
+            "keep a copy of the database and its journal, and see the README (the journal)."
+        ) from None
 
 
 def _load(db: TinyDB, path: Path | None) -> State:
@@ -94,7 +134,8 @@ def _load(db: TinyDB, path: Path | None) -> State:
             )
         state.apply(Put(doc.doc_id, dict(doc)))
     for doc in db.table(MEMBERS).all():
-        state.apply(Members(doc.doc_id, frozenset(doc["customers"])))
+        if doc["customers"]:
+            state.load(doc.doc_id, doc["customers"])
     meta = db.table(META).get(doc_id=1)
     state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
     return state
@@ -103,7 +144,7 @@ def _load(db: TinyDB, path: Path | None) -> State:
 def document(state: State) -> dict[str, Any]:
     """The TinyDB document of a state, as written to the file."""
     groups = {str(uid): fields for uid, fields in state.items()}
-    members = {str(uid): {"customers": sorted(state.members(uid))} for uid, _ in state.items()}
+    members = {str(uid): {"customers": list(state.members(uid))} for uid, _ in state.items()}
     return {
         TABLE: groups,
         MEMBERS: {k: v for k, v in members.items() if v["customers"]},
@@ -111,19 +152,28 @@ def document(state: State) -> dict[str, Any]:
     }
 
 
-def record(doc: dict[str, Any], state: State, change: Change) -> None:
-    """Keep the document in step with one change, without rebuilding it."""
+def operations(view: View, change: Change) -> list[Op]:
+    """The journal's operations for a change, staged next on ``view`` (not yet applied)."""
     key = str(change.uid)
     if isinstance(change, Put):
-        doc[TABLE][key] = change.fields
-        doc[META]["1"] = {"last_uid": state.last_uid}
-    elif isinstance(change, Drop):
-        doc[TABLE].pop(key, None)
-        doc[MEMBERS].pop(key, None)
-    elif change.customers:
-        doc[MEMBERS][key] = {"customers": sorted(change.customers)}
-    else:
-        doc[MEMBERS].pop(key, None)
+        ops: list[Op] = [["put", TABLE, key, change.fields]]
+        if change.uid > view.last_uid:
+            ops.append(["put", META, "1", {"last_uid": change.uid}])
+        return ops
+    if isinstance(change, Drop):
+        return [["delete", TABLE, key], ["delete", MEMBERS, key]]
+    if isinstance(change, Members):
+        if not change.customers:
+            return [["delete", MEMBERS, key]]
+        return [["put", MEMBERS, key, {"customers": sorted(change.customers)}]]
+    if not change.customers:
+        return []
+    if isinstance(change, Join):
+        return [["add", MEMBERS, key, "customers", sorted(change.customers)]]
+    assert isinstance(change, Leave)
+    if view.count(change.uid) == len(change.customers):  # none left: no entry, as in a fold
+        return [["delete", MEMBERS, key]]
+    return [["remove", MEMBERS, key, "customers", sorted(change.customers)]]
 
 
 def _shape_problem(data: Any) -> str | None:

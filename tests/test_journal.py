@@ -1,0 +1,301 @@
+"""The journal: records, torn and damaged ones, replay, folds, and the store over it."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tinydb import TinyDB
+
+from customergroup_rpc.store import StoreError
+from customergroup_rpc.store.journal import (
+    MAGIC,
+    Corrupt,
+    fold,
+    install,
+    path_of,
+    record,
+    replay,
+    replayed,
+    scan,
+)
+from customergroup_rpc.store.state import Drop, Join, Leave, Put
+from customergroup_rpc.store.tiny import TinyStore
+
+DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
+RECORDS: list[list[list[Any]]] = [
+    [["put", "customergroups", "1", {**DOC, "name": "A"}]],
+    [["add", "members", "1", "customers", [5, 3]], ["put", "meta", "1", {"last_uid": 1}]],
+    [["remove", "members", "1", "customers", [5]]],
+]
+
+
+def doc(name: str) -> dict[str, str]:
+    return {**DOC, "name": name}
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "groups.db.json"
+
+
+def journal_bytes(records: list[list[list[Any]]]) -> bytes:
+    return MAGIC + b"".join(record(ops) for ops in records)
+
+
+def test_whole_records_are_read_back_in_order() -> None:
+    data = journal_bytes(RECORDS)
+    assert scan(data) == (RECORDS, len(data))
+
+
+def test_a_last_record_cut_anywhere_is_dropped_whole() -> None:
+    whole = journal_bytes(RECORDS[:2])
+    last = record(RECORDS[2])
+    for cut in range(len(last)):
+        assert scan(whole + last[:cut]) == (RECORDS[:2], len(whole)), cut
+
+
+def test_a_last_record_cut_anywhere_in_the_zeros_written_ahead_is_dropped_whole() -> None:
+    whole = journal_bytes(RECORDS[:2])
+    last = record(RECORDS[2])
+    for cut in range(len(last)):
+        ahead = last[:cut] + bytes(len(last) - cut + 100)
+        assert scan(whole + ahead) == (RECORDS[:2], len(whole)), cut
+    assert scan(whole + last + bytes(100)) == (RECORDS, len(whole + last))
+
+
+@pytest.mark.parametrize("where", ["header", "payload"])
+def test_a_damaged_record_before_the_last_is_corrupt(where: str) -> None:
+    data = bytearray(journal_bytes(RECORDS))
+    at = len(MAGIC) + (2 if where == "header" else 14)
+    data[at] ^= 0x40
+    with pytest.raises(Corrupt, match=r"record 1 .byte"):
+        scan(bytes(data))
+
+
+def test_a_file_that_is_no_journal_is_corrupt_and_a_cut_first_line_is_empty() -> None:
+    with pytest.raises(Corrupt, match="does not start"):
+        scan(b'{"customergroups": {}}')
+    assert scan(MAGIC[:5]) == ([], 0)
+
+
+def test_replay_sets_documents_and_changes_lists_by_what_joined_or_left() -> None:
+    tables = replay({"members": {"1": {"customers": [1, 9]}}}, RECORDS)
+    assert tables == {
+        "members": {"1": {"customers": [1, 3, 9]}},
+        "customergroups": {"1": doc("A")},
+        "meta": {"1": {"last_uid": 1}},
+    }
+
+
+def test_a_table_nobody_planned_for_is_journaled_like_any_other() -> None:
+    ops: list[list[Any]] = [["put", "shops", "7", {"host": "a.example"}], ["delete", "shops", "8"]]
+    assert replay({"shops": {"8": {}}}, scan(journal_bytes([ops]))[0]) == {
+        "shops": {"7": {"host": "a.example"}}
+    }
+
+
+OPS = st.one_of(
+    st.tuples(st.just("put"), st.sampled_from("12"), st.integers(0, 3)).map(
+        lambda t: ["put", "members", t[1], {"customers": list(range(t[2]))}]
+    ),
+    st.tuples(st.just("delete"), st.sampled_from("12")).map(lambda t: ["delete", "members", t[1]]),
+    st.tuples(
+        st.sampled_from(["add", "remove"]),
+        st.sampled_from("12"),
+        st.lists(st.integers(0, 6), max_size=4),
+    ).map(lambda t: [t[0], "members", t[1], "customers", t[2]]),
+)
+
+
+@given(st.lists(st.lists(OPS, min_size=1, max_size=3), max_size=8), st.data())
+def test_replaying_records_a_fold_already_holds_changes_nothing(
+    records: list[list[list[Any]]], data: st.DataObject
+) -> None:
+    """A crash between a fold's rename and the journal's trim replays folded records again."""
+    folded_upto = data.draw(st.integers(0, len(records)))
+    end = replay({}, json.loads(json.dumps(records)))
+    after_fold = replay({}, json.loads(json.dumps(records[:folded_upto])))
+    assert replay(after_fold, json.loads(json.dumps(records))) == end
+
+
+# -- the store over its journal ------------------------------------------------------------
+
+
+async def test_a_commit_appends_to_the_journal_and_leaves_the_file_alone(path: Path) -> None:
+    store = TinyStore.open(path)
+    before = path.read_bytes()
+    await store.stage([Put(1, doc("A"))])
+    assert path.read_bytes() == before
+    assert replayed(path)["customergroups"] == {"1": doc("A")}
+    store.close()  # as a crash: the journal stays
+    again = TinyStore.open(path)
+    assert again.committed.get(1) == doc("A")
+    again.close()
+
+
+async def test_adding_ten_customers_to_a_big_group_journals_ten(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Join(1, frozenset(range(1, 100_001)))])
+    size = len(path_of(path).read_bytes().rstrip(b"\0"))
+    await store.stage([Join(1, frozenset(range(200_001, 200_011)))])
+    assert len(path_of(path).read_bytes().rstrip(b"\0")) - size < 200
+    await store.stage([Leave(1, frozenset(range(1, 11)))])
+    assert len(path_of(path).read_bytes().rstrip(b"\0")) - size < 400
+    store.close()
+    again = TinyStore.open(path)
+    assert len(again.committed.members(1)) == 100_000
+    again.close()
+
+
+async def test_a_clean_stop_folds_and_removes_the_journal_and_tinydb_reads_the_file(
+    path: Path,
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Join(1, frozenset({42, 17}))])
+    await store.stage([Drop(2)])
+    await store.aclose()
+    assert not path_of(path).exists()
+    plain = TinyDB(path, access_mode="r")
+    assert plain.table("customergroups").all() == [doc("A")]
+    assert plain.table("members").get(doc_id=1) == {"customers": [17, 42]}
+    assert plain.table("meta").get(doc_id=1) == {"last_uid": 2}
+    plain.close()
+
+
+async def test_a_torn_last_record_is_dropped_and_cut_off_at_the_next_start(path: Path) -> None:
+    store = TinyStore.open(path)
+    journal = path_of(path)
+    await store.stage([Put(1, doc("A"))])
+    first = len(journal.read_bytes().rstrip(b"\0"))
+    await store.stage([Put(2, doc("B"))])
+    store.close()
+    data = journal.read_bytes()
+    second = len(data.rstrip(b"\0"))
+    cut = data[: second - 5] + bytes(len(data) - second + 5)  # cut short by a crash
+    journal.write_bytes(cut)
+    again = TinyStore.open(path)
+    assert [uid for uid, _ in again.committed.items()] == [1]
+    assert journal.stat().st_size == first
+    await again.stage([Put(2, doc("C"))])  # appended after the last whole record
+    again.close()
+    assert replayed(path)["customergroups"] == {"1": doc("A"), "2": doc("C")}
+
+
+async def test_a_damaged_record_refuses_the_start_and_touches_nothing(path: Path) -> None:
+    store = TinyStore.open(path)
+    for uid in (1, 2):
+        await store.stage([Put(uid, doc(str(uid)))])
+    store.close()
+    journal = path_of(path)
+    data = bytearray(journal.read_bytes())
+    data[len(MAGIC) + 20] ^= 1
+    journal.write_bytes(data)
+    files = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    with pytest.raises(StoreError, match=r"groups.db.json.journal is damaged: record 1 \(byte"):
+        TinyStore.open(path)
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == files
+    TinyStore.open(path.with_name("other.json")).close()  # the lock was let go
+
+
+async def test_a_journal_without_its_database_refuses_the_start(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A"))])
+    store.close()
+    path.unlink()
+    with pytest.raises(StoreError, match="the database they belong to, is missing"):
+        TinyStore.open(path)
+    assert not path.exists()
+
+
+async def test_the_journal_is_locked_and_so_is_the_trimmed_one(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+
+    def locked() -> bool:
+        fd = os.open(path_of(path), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    assert locked()
+    inode = path_of(path).stat().st_ino
+    await store.stage([Put(1, doc("A"))])
+    assert store._folder is not None
+    await store._folder  # folded in a child process, then trimmed: a new journal file
+    assert path_of(path).stat().st_ino != inode
+    assert locked()
+    await store.aclose()
+
+
+async def test_a_fold_in_the_background_replaces_the_file_and_trims_the_journal(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "4000")
+    store = TinyStore.open(path)
+    rng = random.Random(5)
+    for uid in range(1, 60):
+        await store.stage(
+            [Put(uid, doc(f"g{uid}")), Join(uid, frozenset(rng.sample(range(1, 99), 9)))]
+        )
+    assert store._folder is not None
+    await store._folder
+    on_file = json.loads(path.read_text())["customergroups"]
+    assert "1" in on_file  # folded
+    left = scan(path_of(path).read_bytes())[0]
+    assert ["put", "customergroups", "1", doc("g1")] not in left[0]  # trimmed
+    expected = replayed(path)
+    store.close()
+    again = TinyStore.open(path)
+    assert len(list(again.committed.items())) == 59
+    assert replayed(path) == expected
+    again.close()
+
+
+async def test_a_crash_between_a_folds_rename_and_the_trim_loses_and_doubles_nothing(
+    path: Path,
+) -> None:
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A")), Join(1, frozenset({1, 2, 3}))])
+    await store.stage([Leave(1, frozenset({2})), Put(2, doc("B"))])
+    await store.stage([Drop(2), Join(1, frozenset({2}))])
+    store.close()
+    expected = replayed(path)
+    journal = path_of(path)
+    new = path.with_name(".folded.tmp")
+    fold(path, journal, len(journal.read_bytes().rstrip(b"\0")), new)
+    install(new, path, None)  # and then the crash: the journal still holds every record
+    assert json.loads(path.read_text()) == expected
+    again = TinyStore.open(path)
+    assert again.committed.members(1) == {1, 2, 3}
+    assert [uid for uid, _ in again.committed.items()] == [1]
+    await again.aclose()
+    assert json.loads(path.read_text()) == expected
+
+
+async def test_reads_go_on_while_a_fold_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    await store.stage([Put(1, doc("A"))])
+    assert store._folder is not None
+    assert not store._folder.done()
+    assert await store.get(1) is not None  # answered while the fold's process runs
+    await store.stage([Put(2, doc("B"))])  # and writes are acknowledged
+    assert not store._folder.done()
+    await asyncio.shield(store._folder)
+    await store.aclose()
+    assert len(json.loads(path.read_text())["customergroups"]) == 2
