@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -37,7 +38,17 @@ from .. import filters
 from ..codec import dumps
 from ..errors import GroupMissing, NameTaken, NotMembers
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
-from . import Group, Page, Selection, StoreError, WriteFailed, group, queries
+from . import (
+    CommitHook,
+    Group,
+    Page,
+    Selection,
+    StoreError,
+    WriteFailed,
+    group,
+    no_hook,
+    queries,
+)
 from .state import Change, Drop, Members, Put, State
 from .tinyfile import AtomicStorage, document, load, record
 
@@ -62,6 +73,7 @@ class TinyStore:
         self._pending: Pending = []
         self._flusher: asyncio.Task[None] | None = None
         self._holds = 0
+        self.on_commit: CommitHook = no_hook
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
@@ -180,6 +192,10 @@ class TinyStore:
     async def ping(self) -> bool:
         return True  # the data is in this process
 
+    async def totals(self) -> tuple[int, int]:
+        state = self.committed
+        return len(state.groups), sum(len(state.members(uid)) for uid in state.groups)
+
     async def aclose(self) -> None:
         """Finish the writes in flight, then let another server open the file."""
         if self._flusher is not None:
@@ -251,6 +267,7 @@ class TinyStore:
         while self._pending:
             batch, self._pending = self._pending, []
             blob = dumps(self._doc)  # exactly this batch's changes and all before: none after
+            started = time.perf_counter()
             try:
                 if self._storage.path is not None:
                     await asyncio.to_thread(write_atomic, self._storage.path, blob, lock=self._lock)
@@ -263,6 +280,7 @@ class TinyStore:
                     )
                 self._undo([*batch, *self._pending])
                 continue
+            self.on_commit(time.perf_counter() - started, len(batch))
             for changes, future in batch:
                 for change in changes:
                     self.committed.apply(change)
