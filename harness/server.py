@@ -2,10 +2,10 @@
 
 ``Server(workdir)`` runs ``python -m customergroup_rpc serve --host 127.0.0.1 --port P --db
 DB --drain-seconds 0 ARGS`` with ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` set, waits until ``GET
-/health`` answers 200, and stops it with SIGTERM (SIGKILL after a timeout). ``db`` is passed as it is, so it may be a
-file or any other ``--db`` value; ``args`` are extra command-line arguments. Another server
-(bench/baseline.py) is the same with ``argv`` overridden. Standard error goes to a file per
-start, ``workdir/serve-N.stderr.log``.
+/health`` answers 200, and stops it with SIGTERM (SIGKILL after a timeout). ``db`` is passed
+as it is, so it may be a file or any other ``--db`` value; ``args`` are extra command-line
+arguments. Another server (bench/baseline.py) is the same with ``argv`` overridden. Standard
+error goes to a file per start, ``workdir/serve-N.stderr.log``.
 """
 
 from __future__ import annotations
