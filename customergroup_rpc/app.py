@@ -25,7 +25,7 @@ from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import InternalError, InvalidRequest, Unavailable
-from .metrics import CONTENT_TYPE, Metrics
+from .metrics import CONTENT_TYPE, UNKNOWN, Metrics
 from .pg_tokens import PgTokens
 from .probes import READINESS, add_probes
 from .redact import redact
@@ -398,7 +398,7 @@ async def _ws_answer(
         took = time.perf_counter() - started
         remote = str(request.remote)
         if access.json:
-            asked = ("WS", request.path, request.get(REQUEST_ID))
+            asked = ("WS", _route(request), request.get(REQUEST_ID))
             access.add(_record, remote, asked, context, None, took)
         else:
             access.add(_line, remote, ("WS", request.path), context.methods, "-", took)
@@ -461,22 +461,32 @@ def _line(
     return f'{remote} "{method} {_safe_path(path)}" {_names(names)} {status} {took * 1000:.1f}ms'
 
 
+def _route(request: web.BaseRequest) -> str | None:
+    """The route a request took (``/console/{filename}``), None when none matched."""
+    try:
+        resource = cast(web.Request, request).match_info.route.resource
+    except (AttributeError, AssertionError):  # a request refused while parsing has no match
+        return None
+    return None if resource is None else resource.canonical
+
+
 def _record(
     remote: str,
-    asked: tuple[str, str, str | None],
+    asked: tuple[str, str | None, str | None],
     context: Context | None,
     status: int | None,
     took: float,
 ) -> dict[str, Any]:
     """An access line's fields for ``--log-format json``: as ``_line``, with each call's
-    outcome, the request id (``asked`` is the HTTP method, path and request id) and, for
-    JSON-RPC requests, the shop."""
-    method, path, request_id = asked
+    outcome, the request id and, for JSON-RPC requests, the shop. ``asked`` is the HTTP
+    method, the route (``_route``: never the path as sent, which may hold anything, a token
+    too) and the request id."""
+    method, route, request_id = asked
     record: dict[str, Any] = {
         "event": "request",
         "client": remote,
         "http_method": method,
-        "path": _safe_path(path),
+        "route": route,
     }
     if status is not None:
         record["status"] = status
@@ -485,7 +495,9 @@ def _record(
         record["request_id"] = request_id
     if context is not None:
         record["shop"] = ONLY_SHOP
-        record["methods"] = [_safe_name(name) for name in context.methods]
+        # A name that is none of ours is logged as "unknown", as metrics label it: whatever a
+        # client sends there (a token too) stays out of the log.
+        record["methods"] = [n if n in KNOWN_METHODS else UNKNOWN for n in context.methods]
         record["outcomes"] = ["ok" if o is None else str(o) for o, _, _ in context.timings]
     return record
 
@@ -516,7 +528,7 @@ class AccessLogger(AbstractAccessLogger):
             self._remote = str(request.remote)
         context = request.get(CONTEXT)
         if sink.json:
-            asked = (request.method, request.path, request.get(REQUEST_ID))
+            asked = (request.method, _route(request), request.get(REQUEST_ID))
             sink.add(_record, self._remote, asked, context, response.status, time)
             return
         names = context.methods if context is not None else []
