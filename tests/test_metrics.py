@@ -18,8 +18,10 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from customergroup_rpc.app import Config, create_app
+from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.metrics import UNKNOWN, Metrics
 from customergroup_rpc.rpc import KNOWN_METHODS
+from customergroup_rpc.store import connect
 from harness.client import Client
 
 from .conftest import ENDPOINT, MANAGE, req
@@ -269,3 +271,29 @@ def test_with_two_workers_one_scrape_sees_the_calls_of_both(
         samples = parse(server.get("/metrics")[1].decode())
         assert calls(samples) == {("Customergroup.count", "ok"): counted}
         assert value(samples, "customergroup_rpc_requests_in_flight") == 0
+
+
+# --- what the stores tell /metrics ---
+
+AT = "2014-01-16T14:14:18Z"
+
+
+async def test_every_engine_reports_each_commits_writes_and_its_totals(
+    db: Path | str | None,
+) -> None:
+    store = await connect(db)
+    commits: list[int] = []
+    store.on_commit = lambda seconds, writes: commits.append(writes)
+    try:
+        first = await store.create("A", AT)
+        second = await store.create("B", AT)
+        await store.add(first["uid"], frozenset({1, 2, 3}), AT)
+        async with store.together():
+            await store.create("C", AT)
+            await store.add(second["uid"], frozenset({4}), AT)
+            with pytest.raises(NameTaken):
+                await store.create("a", AT)  # refused: no write of the commit
+        assert commits == [1, 1, 1, 2]  # the block's two writes: one commit
+        assert await store.totals() == (3, 4)
+    finally:
+        await store.aclose()
