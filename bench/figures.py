@@ -19,6 +19,9 @@ API, creates in batches of 100 named ``Group 00001``, ...):
    bare aiohttp handler that parses a small JSON body and answers a small JSON object), in
    ``ROUNDS`` rounds of the two back to back, alternating which goes first; the ratio is the
    median of the rounds' ratios, the rates shown the median rounds. Target: >= 0.75x.
+1b. What metrics cost: figure 1's ``get`` requests/s with metrics on (the default) against
+   the same server with ``--no-metrics`` on a copy of its database, in ``ROUNDS`` rounds as
+   figure 1. Target: >= 0.95x (issue 16: at most 5% fewer).
 2. ``list(["uid", "name"], {"filters": {"/name": {"startsWith": "Group 0"}}, "limit": 50})``,
    a full page, p50 at one connection: ``--groups`` (10,000) groups against 100. Target: <= 3x.
 3. Durable ``create`` p50, one client, 10,000 groups against 100; each run stops after
@@ -98,12 +101,13 @@ FIGURES = {  # the table's order and each figure's target; a figure not reached 
     "throughput": ("durable `create` throughput", "≥ 5x"),
     "import": ("importing groups", f"< {IMPORT_TARGET:g} s"),
     "bare": ("a durable write, bare", "reported"),
+    "metrics": ("`get` requests/s, metrics on / off", "≥ 0.95x"),
     "workers": ("PostgreSQL: `get` requests/s, 2 workers / 1", "≥ 1.4x"),
     "pg-create": ("PostgreSQL: durable `create` p50 latency", "≤ 1.5x"),
     "pg-list": ("PostgreSQL: `list` with `contains` p50", "≤ 3x"),
 }
 PARTS = {
-    "embedded": ["get", "list", "create", "throughput", "import", "bare"],
+    "embedded": ["get", "metrics", "list", "create", "throughput", "import", "bare"],
     "postgresql": ["workers", "pg-create", "pg-list"],
 }
 # Groups 1..N named as the API's seeding names them (six digits), one in every N / NEEDLES with
@@ -320,6 +324,30 @@ def figure_get(bench: Bench, small: Server) -> Row:
     )
 
 
+def figure_metrics(bench: Bench, small: Server) -> Row:
+    """Figure 1b: ``get`` with metrics on against off, on copies of one database."""
+    figure, target = FIGURES["metrics"]
+    try:
+        (bench.folder / "no-metrics").mkdir(exist_ok=True)
+        shutil.copyfile(small.db, bench.folder / "no-metrics" / "db.json")
+        off = bench.start("no-metrics", args=["--no-metrics"])
+        sides = {"on": post(bench, small, GET_BODY, MANY, "get, metrics on")}
+        sides["off"] = post(bench, off, GET_BODY, MANY, "get, --no-metrics")
+        runs = alternate(sides, ROUNDS)
+        off.stop()
+    except FAILURES as exc:
+        return failed("metrics", exc)
+    found = ratios(runs["on"], runs["off"], lambda run: run.rate)
+    return Row(
+        f"{figure}, {MANY} connections, {groups(SMALL)}",
+        f"on: {rate(middle(runs['on'], lambda run: run.rate))}",
+        f"off: {rate(middle(runs['off'], lambda run: run.rate))}",
+        told(found),
+        target,
+        verdict(statistics.median(found) >= 0.95),
+    )
+
+
 def figure_bare_write(bench: Bench, large: Server, made: Run | None, seconds: float) -> Row:
     """Figure 6: the disk's floor for one commit of the big database's bytes."""
     figure, target = FIGURES["bare"]
@@ -466,6 +494,7 @@ def embedded(args: argparse.Namespace, bench: Bench, rows: dict[str, Row]) -> No
     imported = seed(large, args.groups, args.import_timeout)
     rows["import"] = figure_import(imported, args.groups)
     rows["get"] = figure_get(bench, small)
+    rows["metrics"] = figure_metrics(bench, small)
     few = post(bench, small, LIST_BODY, 1, f"list, {groups(SMALL)}")
     many = post(bench, large, LIST_BODY, 1, f"list, {groups(imported.made)}")
     rows["list"] = figure_p50("list", [(SMALL, few), (imported.made, many)], 1)

@@ -25,7 +25,7 @@ from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import InternalError, InvalidRequest, Unavailable
-from .metrics import CONTENT_TYPE, UNKNOWN, Metrics
+from .metrics import CONTENT_TYPE, FOLD_EVERY, UNKNOWN, Metrics
 from .pg_tokens import PgTokens
 from .probes import READINESS, add_probes
 from .redact import redact
@@ -124,6 +124,8 @@ def create_app(config: Config | None = None) -> web.Application:
     if config.metrics:
         app[METRICS] = Metrics(KNOWN_METHODS, shared=config.metrics_dir)
         app.router.add_get("/metrics", _metrics)
+        if app[METRICS].shared:
+            app.cleanup_ctx.append(_fold_often)
     if config.tracing is not None:
         app.on_cleanup.append(_close_tracing)
     add_probes(app)
@@ -409,6 +411,22 @@ async def _health(request: web.Request) -> web.Response:
     if await request.app[STORE].ping():
         return web.json_response({"status": "ok"})
     return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+
+
+async def _fold_often(app: web.Application) -> AsyncIterator[None]:
+    """With several workers, what this one counted reaches the shared files every
+    ``FOLD_EVERY`` seconds, and a last time as it stops."""
+    metrics = app[METRICS]
+
+    async def fold() -> None:
+        while True:
+            await asyncio.sleep(FOLD_EVERY)
+            metrics.fold()
+
+    folding = asyncio.create_task(fold())
+    yield
+    folding.cancel()
+    metrics.fold()
 
 
 def _shops(app: web.Application) -> dict[int, Store]:
