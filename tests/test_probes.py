@@ -45,6 +45,9 @@ async def test_a_database_that_is_down_fails_readyz_never_livez(
         )
         live = await client.get("/livez")
         assert (live.status, await live.json()) == (200, {"status": "ok"})
+        scraped = await client.get("/metrics")  # the rest still counts, the totals left out
+        assert scraped.status == 200
+        assert "customergroup_rpc_groups{" not in await scraped.text()
     finally:
         postgres.start()
     assert (await client.get("/readyz")).status == 200
