@@ -83,12 +83,15 @@ class Balancer(threading.Thread):
         self.server = server
         self.unready_at: float | None = None
         self.seen: list[int] = []
+        self.ready = threading.Event()  # it has seen this server ready
 
     def run(self) -> None:
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             status = self.server.get("/readyz", timeout=5)[0]
             self.seen.append(status)
+            if status == 200:
+                self.ready.set()
             if status == 503:
                 self.unready_at = time.monotonic()
                 return
@@ -105,6 +108,7 @@ def test_after_sigterm_the_balancer_sees_unready_before_the_last_call_and_no_cal
         with server.client() as client:
             for _ in range(20):
                 answered.append((time.monotonic(), client.call("count", [])))
+            assert balancer.ready.wait(WAIT)
             assert server.process is not None
             server.process.send_signal(signal.SIGTERM)
             # The client goes on calling until the balancer takes this server out; then
