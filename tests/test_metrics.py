@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -235,6 +237,9 @@ def one_client_per_worker(server: Server, pids: list[int]) -> tuple[dict[int, Cl
         took = [pid for pid in pids if held_by(pid, server.port) > before[pid]]
         if len(took) == 1 and took[0] not in clients:
             clients[took[0]] = client
+    for client in opened:
+        if client not in clients.values():
+            client.close()
     assert len(clients) == len(pids), "the kernel gave every connection to one worker"
     return clients, len(opened)
 
@@ -260,7 +265,12 @@ def seen_soon(client: Client, expected: dict[tuple[str, str], float]) -> dict[An
 def test_with_two_workers_one_scrape_sees_the_calls_of_both(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    with Server(tmp_path, postgres_url, args=("--workers", "2")) as server:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {"TMPDIR": str(temporary)}
+    with Server(tmp_path, postgres_url, args=("--workers", "2"), env=env) as server:
+        [shared] = temporary.iterdir()  # the parent's folder for the workers' metrics
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o700
         pids = workers_of(server)
         assert len(pids) == 2
         clients, counted = one_client_per_worker(server, pids)
@@ -274,15 +284,42 @@ def test_with_two_workers_one_scrape_sees_the_calls_of_both(
             assert found == expected, f"worker {pid} saw {found}"
         for client in clients.values():
             client.close()
-        # A worker that dies still counts what it did; its replacement adds to it.
-        os.kill(pids[0], signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while pids[0] in workers_of(server) or len(workers_of(server)) < 2:
+        # A worker that dies: what it counted still counts, what it had open no longer does.
+        owner, socket_ = websocket_on_a_worker(server, pids)
+        until_scraped(server, "customergroup_rpc_websockets_open", 1)
+        os.kill(owner, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while owner in workers_of(server) or len(workers_of(server)) < 2:
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.05)
-        samples = parse(server.get("/metrics")[1].decode())
+        socket_.close()
+        samples = until_scraped(server, "customergroup_rpc_websockets_open", 0)
         assert calls(samples) == {("Customergroup.count", "ok"): counted}
-        assert value(samples, "customergroup_rpc_requests_in_flight") == 0
+        assert server.stop() == 0
+    assert list(temporary.iterdir()) == []  # removed as the parent exits
+
+
+def websocket_on_a_worker(server: Server, pids: list[int]) -> tuple[int, socket.socket]:
+    """A WebSocket opened by hand, and the worker that holds it."""
+    before = {pid: held_by(pid, server.port) for pid in pids}
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+    sock.sendall(
+        f"GET {ENDPOINT}?auth={ADMIN_TOKEN} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    [owner] = [pid for pid in pids if held_by(pid, server.port) > before[pid]]
+    return owner, sock
+
+
+def until_scraped(server: Server, name: str, wanted: float) -> Samples:
+    """A scrape in which ``name`` is ``wanted``, waiting FOLD_EVERY (and some) for it."""
+    deadline = time.monotonic() + FOLD_EVERY + WAIT
+    while value(samples := parse(server.get("/metrics")[1].decode()), name) != wanted:
+        assert time.monotonic() < deadline, f"{name} stayed {value(samples, name)}"
+        time.sleep(0.1)
+    return samples
 
 
 # --- what the stores tell /metrics ---
