@@ -24,17 +24,20 @@ ROOT = Path(__file__).parent.parent
 # python -c DEMO COUNT PORT [FAIL_FILE]: COUNT workers of a blocking PID server; with
 # FAIL_FILE, the first worker to create it serves (writing its PID there), the others fail.
 DEMO = """
-import os, socket, sys
+import os, signal, socket, sys
 from customergroup_rpc import workers
 
 def serve(sock, ready):
     if len(sys.argv) > 3:
+        # The stop the others' failure brings must not fall between creating and writing.
+        signal.pthread_sigmask(signal.SIG_BLOCK, workers.STOPS)
         try:
             fd = os.open(sys.argv[3], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             raise SystemExit(3)
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, workers.STOPS)
     sock.setblocking(True)
     ready()
     while True:
