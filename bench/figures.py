@@ -39,6 +39,9 @@ Then two figures kept from before, and the memory:
    bare aiohttp handler that parses a small JSON body and answers a small JSON object), in
    ``ROUNDS`` rounds of the two back to back, alternating which goes first; the ratio is the
    median of the rounds' ratios, the rates shown the median rounds. Target: >= 0.75x.
+8b. What metrics cost: figure 8's ``get`` requests/s with metrics on (the default) against a
+   server with ``--no-metrics`` on a database of as many groups, in ``ROUNDS`` rounds as figure
+   8. Target: >= 0.95x (at most 5% fewer).
 9. Durable ``create`` requests/s, 32 clients against one, each on a fresh copy of a 1,000-group
    database, each stopping after ``--throughput-creates`` answers; the rate is answers over the
    time from the first request to the last answer (bench/create.lua). Reported: it was >= 5x
@@ -125,6 +128,7 @@ FIGURES = {  # the table's order and each figure's target; a figure not reached 
     "throughput": ("durable `create` throughput", "reported"),
     "rss-groups": ("resident memory, 100,000 groups", "≤ 1.5x"),
     "rss-members": ("resident memory, 1,000,000 memberships", "≤ 1.5x"),
+    "metrics": ("`get` requests/s, metrics on / off", "≥ 0.95x"),
     "workers": ("PostgreSQL: `get` requests/s, 2 workers / 1", "≥ 1.4x"),
     "pg-create": ("PostgreSQL: durable `create` p50 latency", "≤ 1.5x"),
     "pg-list": ("PostgreSQL: `list` with `contains` p50", "≤ 3x"),
@@ -132,7 +136,7 @@ FIGURES = {  # the table's order and each figure's target; a figure not reached 
 PARTS = {
     "embedded": [
         *("create", "add", "get-adds", "list", "count", "members", "import"),
-        *("get", "throughput", "rss-groups", "rss-members"),
+        *("get", "metrics", "throughput", "rss-groups", "rss-members"),
     ],
     "postgresql": ["workers", "pg-create", "pg-list"],
 }
@@ -328,6 +332,30 @@ def figure_get(bench: Bench, small: Server) -> Row:
         told(found),
         target,
         verdict(statistics.median(found) >= 0.75),
+    )
+
+
+def figure_metrics(bench: Bench, small: Server, timeout: float) -> Row:
+    """Figure 8b: ``get`` with metrics on against off, each server on its own database of
+    ``SMALL`` groups (a running server's file alone is no copy of its data: see the journal)."""
+    figure, target = FIGURES["metrics"]
+    try:
+        off = bench.start("no-metrics", args=["--no-metrics"])
+        embedded_data.seed(off, SMALL, timeout)
+        sides = {"on": post(bench, small, GET_BODY, MANY, "get, metrics on")}
+        sides["off"] = post(bench, off, GET_BODY, MANY, "get, --no-metrics")
+        runs = alternate(sides, ROUNDS)
+        off.stop()
+    except FAILURES as exc:
+        return failed("metrics", exc)
+    found = ratios(runs["on"], runs["off"], lambda run: run.rate)
+    return Row(
+        f"{figure}, {MANY} connections, {groups(SMALL)}",
+        f"on: {rate(middle(runs['on'], lambda run: run.rate))}",
+        f"off: {rate(middle(runs['off'], lambda run: run.rate))}",
+        told(found),
+        target,
+        verdict(statistics.median(found) >= 0.95),
     )
 
 
@@ -537,6 +565,7 @@ def embedded(args: argparse.Namespace, bench: Bench, rows: dict[str, Row]) -> No
     rows["members"] = figure_p50("members", pages, P50_ROUNDS, members)
     rows["members"].figure += ", the last page"
     rows["get"] = figure_get(bench, small)
+    rows["metrics"] = figure_metrics(bench, small, args.import_timeout)
     for server in (small, large, big, empty):
         server.stop()
     medium = bench.start("medium")

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import gc
 import logging
 import os
+import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import call, workers
-from .app import AccessLogger, Config, MiB, create_app
+from . import call, metrics, workers
+from .accesslog import JsonFormatter
+from .app import AccessLogger, Config, MiB, begin_drain, create_app
 from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
@@ -29,8 +34,12 @@ from .store import StoreError
 from .store.postgres import is_url, shown
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
+if TYPE_CHECKING:  # an optional dependency: imported by serve --tracing only
+    from .tracing import Tracing
+
 DEFAULT_DB = "./customergroups.db.json"
 MEMORY = ":memory:"
+log = logging.getLogger("customergroup_rpc")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a browser origin (https://host[:port]) that may call the endpoint; repeatable; "
         "CUSTOMERGROUP_RPC_CORS_ORIGINS, comma-separated (none)",
     )
+    _operations(serve)
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="create, list or revoke API tokens")
@@ -125,6 +135,36 @@ def _shop_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listing.set_defaults(run=_shop_list)
     for action in (create, listing):
         _db_option(action)
+
+
+def _operations(serve: argparse.ArgumentParser) -> None:
+    """serve's options for operating it: metrics, the drain, log format, tracing."""
+    serve.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve Prometheus metrics at GET /metrics (on; --no-metrics: off)",
+    )
+    serve.add_argument(
+        "--drain-seconds",
+        type=_drain,
+        default=3.0,
+        metavar="SECONDS",
+        help="on SIGTERM, answer /readyz 503 and go on serving this long before stopping "
+        "(3; 0: stop at once)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text, or one JSON object each (text)",
+    )
+    serve.add_argument(
+        "--tracing",
+        action="store_true",
+        help="OpenTelemetry spans for each request and call, configured by the OTEL_* "
+        "variables (off; needs customergroup-rpc[tracing])",
+    )
 
 
 def _call_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -196,6 +236,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _drain(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
+    return value
+
+
 def _origin(text: str) -> str:
     try:
         return origin(text)
@@ -222,7 +269,9 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    log_to(sys.stderr)  # every logger, aiohttp's too, through one handler that redacts tokens
+    json_logs = args.log_format == "json"
+    # Every logger, aiohttp's too, through one handler that redacts tokens.
+    log_to(sys.stderr, formatter=JsonFormatter() if json_logs else None)
     admin_token = os.environ.get("CUSTOMERGROUP_RPC_ADMIN_TOKEN") or None
     if admin_token and (problem := environment_problem(admin_token)):
         print(f"customergroup-rpc: {problem}", file=sys.stderr)
@@ -237,10 +286,16 @@ def _serve(args: argparse.Namespace) -> int:
         announce=_announce,
         access_log=sys.stderr.buffer,
         cors_origins=_cors_origins(args),
+        metrics=args.metrics,
+        log_json=json_logs,
     )
     many = f" ({args.workers} workers)" if args.workers > 1 else ""
     db = shown(args.db) if is_url(args.db) else args.db
-    print(f"customergroup-rpc on http://{args.host}:{args.port}/ db {db}{many}", file=sys.stderr)
+    banner = f"customergroup-rpc on http://{args.host}:{args.port}/ db {db}{many}"
+    if json_logs:
+        log.info("%s", banner)
+    else:
+        print(banner, file=sys.stderr)
     if args.workers > 1:
         try:
             listening = workers.listen(args.host, args.port)
@@ -250,11 +305,28 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        return workers.run(
-            args.workers, listening, lambda sock, ready: _worker(args, config, sock, ready)
-        )
+        with _shared_metrics(config) as (config, gone):
+            return workers.run(
+                args.workers,
+                listening,
+                lambda sock, ready: _worker(args, config, sock, ready),
+                reaped=gone,
+            )
     _run(args, config)
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics(config: Config) -> Iterator[tuple[Config, Callable[[int], None]]]:
+    """With metrics on, a folder the workers keep them in, so one scrape sees them all."""
+    if not config.metrics:
+        yield config, lambda pid: None
+        return
+    with metrics.shared_between_processes() as directory:
+        yield (
+            dataclasses.replace(config, metrics_dir=directory),
+            lambda pid: metrics.process_gone(pid, directory),
+        )
 
 
 def _worker(
@@ -277,10 +349,12 @@ def _run(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve until stopped: on host and port, or on a socket ``serve --workers`` shares."""
+    if args.tracing:
+        config = dataclasses.replace(config, tracing=_tracing())
     app = create_app(config)
     app.on_startup.append(_freeze_loaded)  # runs after the store has loaded
+    app.on_startup.append(_Stops(app, args.drain_seconds).install)
     if ready is not None:
-        app.on_startup.append(_stop_on_signals)
         app.on_startup.append(_ready_hook(ready))
     web.run_app(
         app,
@@ -290,27 +364,71 @@ def _run(
         access_log_class=AccessLogger.of(app),
         access_log=logging.getLogger("customergroup_rpc.access"),
         print=None,
-        handle_signals=ready is None,  # a worker: _stop_on_signals
+        handle_signals=ready is None,  # until the app has started (then _Stops)
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
         backlog=workers.ACCEPT_BATCH if sock else 128,
     )
 
 
-async def _stop_on_signals(app: web.Application) -> None:
-    """A worker stops gracefully on SIGTERM and SIGINT once its app has started, as aiohttp's
-    ``handle_signals`` would have it do from the start. Before, the default action ends it at
-    once: a worker still opening the database has nothing to finish, and one that failed to
-    open it must not meet the stop (sent to every worker when one fails) in the moment its
-    closing event loop has closed its signal pipe and still catches the signal, when Python
-    reports a traceback."""
-    loop = asyncio.get_running_loop()
-    for sig in workers.STOPS:
-        loop.add_signal_handler(sig, _graceful_exit)
+class _Stops:
+    """How a started server stops: SIGTERM drains, then stops; SIGINT stops at once (during
+    a drain too). Stopping finishes the requests in flight (aiohttp's ``shutdown_timeout``).
+
+    A drain fails ``/readyz`` and closes WebSockets with 1001 at once (``app.begin_drain``),
+    goes on answering HTTP for ``seconds`` so that a load balancer polling ``/readyz`` stops
+    sending here, then stops as SIGINT does.
+
+    A worker (``serve --workers``) takes both signals only once its app has started; before,
+    the default action ends it at once: a worker still opening the database has nothing to
+    finish, and one that failed to open it must not meet the stop (sent to every worker when
+    one fails) in the moment its closing event loop has closed its signal pipe and still
+    catches the signal, when Python reports a traceback.
+    """
+
+    def __init__(self, app: web.Application, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+        self.draining = self.stopping = False
+        self.closing: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
+
+    async def install(self, app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.drain)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+
+    def drain(self) -> None:
+        if self.draining or self.stopping:
+            return
+        self.draining = True
+        self.closing = begin_drain(self.app)
+        if self.seconds <= 0:
+            self.stop()
+            return
+        log.info("Draining: /readyz answers 503; stopping in %g s", self.seconds)
+        asyncio.get_running_loop().call_later(self.seconds, self.stop)
+
+    def stop(self) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise web.GracefulExit
 
 
-def _graceful_exit() -> None:
-    raise web.GracefulExit
+def _tracing() -> Tracing:
+    """``--tracing``: OpenTelemetry as the OTEL_* variables configure it."""
+    try:
+        from .tracing import Tracing, TracingError  # noqa: PLC0415  (an optional dependency)
+    except ImportError:
+        print(
+            "customergroup-rpc: --tracing needs OpenTelemetry: "
+            "pip install 'customergroup-rpc[tracing]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    try:
+        return Tracing.from_environment()
+    except TracingError as exc:
+        print(f"customergroup-rpc: --tracing: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _ready_hook(ready: Callable[[], None]) -> Callable[[web.Application], Awaitable[None]]:

@@ -1,8 +1,9 @@
 """TRANSPORT: the aiohttp application: routes, the token of each request, the access log.
 
 >>> app = create_app(Config(db=None))
->>> sorted({r.resource.canonical for r in app.router.routes()})
-['/', '/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/console', '/health']
+>>> sorted({r.resource.canonical for r in app.router.routes()})  # doctest: +NORMALIZE_WHITESPACE
+['/', '/backend/jsonrpc/v1', '/backend/jsonrpc/v1/', '/console', '/health', '/livez',
+ '/metrics', '/readyz']
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar, cast
+from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
@@ -24,9 +25,13 @@ from . import i18n
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
-from .errors import Forbidden, InternalError, InvalidRequest, RpcError
+from .errors import Forbidden, InternalError, InvalidRequest, RpcError, Unavailable
 from .i18n import N_, Message
+from .metrics import CONTENT_TYPE, FOLD_EVERY, UNKNOWN, Metrics
 from .pg_tokens import PgTokens
+from .probes import READINESS, add_probes
+from .redact import redact
+from .requestid import HEADER, Ids, kept
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
@@ -34,6 +39,9 @@ from .shops import FIRST, Deployment, ShopFile, shop_file
 from .store import Store, open_store, shop_path
 from .store.postgres import PgStore, is_url
 from .tokens import Registry, Tokens, token_path
+
+if TYPE_CHECKING:  # an optional dependency: imported by serve --tracing only
+    from .tracing import Tracing
 
 log = logging.getLogger("customergroup_rpc")
 ENDPOINTS = ("/backend/jsonrpc/v1/", "/backend/jsonrpc/v1")
@@ -60,6 +68,13 @@ class Config:
     clock: Clock = utc_now
     # Browser origins (scheme://host[:port], see browser.origin) that may call the endpoint.
     cors_origins: frozenset[str] = field(default_factory=frozenset)
+    # GET /metrics; with metrics_dir, the folder every worker keeps its values in.
+    metrics: bool = True
+    metrics_dir: str | None = None
+    # Access lines as JSON objects (serve --log-format json) rather than text.
+    log_json: bool = False
+    # A span per HTTP request and per call (serve --tracing); None: no tracing at all.
+    tracing: Tracing | None = None
 
 
 class Sockets:
@@ -88,7 +103,11 @@ STORE = web.AppKey("store", Store)  # shop 1's (/health)
 SHOPS = web.AppKey("shops", Deployment[Customergroups])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SOCKETS = web.AppKey("sockets", Sockets)
-METHODS = web.RequestKey("rpc_methods", list[str])
+METRICS = web.AppKey("metrics", Metrics)
+IDS = web.AppKey("request_ids", Ids)
+# The calls of a JSON-RPC request (for its access line), and its request id.
+CONTEXT = web.RequestKey("rpc_context", Context)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 _INTERNAL = dumps(InternalError().response())
 
@@ -96,11 +115,21 @@ _INTERNAL = dumps(InternalError().response())
 def create_app(config: Config | None = None) -> web.Application:
     """The service as an aiohttp application; storage opens when the app starts."""
     config = config or Config()
-    app = web.Application(client_max_size=config.max_body)
+    middlewares = [] if config.tracing is None else [_traced(config.tracing)]
+    app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
+    app[IDS] = Ids()
     if config.access_log is not None:
-        app[ACCESS] = LineBuffer(config.access_log)
+        app[ACCESS] = LineBuffer(config.access_log, json=config.log_json)
         app.on_cleanup.append(_close_access_log)
+    if config.metrics:
+        app[METRICS] = Metrics(KNOWN_METHODS, shared=config.metrics_dir)
+        app.router.add_get("/metrics", _metrics)
+        if app[METRICS].shared:
+            app.cleanup_ctx.append(_fold_often)
+    if config.tracing is not None:
+        app.on_cleanup.append(_close_tracing)
+    add_probes(app)
     app.cleanup_ctx.append(_state)
     app[SOCKETS] = Sockets()
     app.on_shutdown.append(app[SOCKETS].close_all)
@@ -115,6 +144,25 @@ def create_app(config: Config | None = None) -> web.Application:
     return app
 
 
+def _traced(tracing: Tracing) -> Any:
+    """A middleware giving every request its span (``serve --tracing`` only)."""
+
+    @web.middleware
+    async def traced(request: web.Request, handler: Any) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        route = None if resource is None else resource.canonical
+        with tracing.request(request.method, route, request.headers, request.remote) as answered:
+            try:
+                response: web.StreamResponse = await handler(request)
+            except web.HTTPException as exc:
+                answered(exc.status)
+                raise
+            answered(response.status)
+            return response
+
+    return traced
+
+
 async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
@@ -122,6 +170,8 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     i18n.load()  # a catalogue missing stops the start, not an answer
 
     def serve(store: Store) -> Customergroups:
+        if METRICS in app:  # every shop's commits, shops made while serving too
+            store.on_commit = app[METRICS].committed
         return Customergroups(store, schemas, config.clock)
 
     if is_url(config.db):
@@ -175,11 +225,27 @@ def _serve_with(
     app[SHOPS] = shops
     app[STORE] = shops.store(FIRST)
     app[TOKENS] = tokens
+    app[READINESS].ping = app[STORE].ping
     app[DISPATCHER] = Dispatcher(shops.served(FIRST), schemas, config.max_batch)
 
 
 async def _close_access_log(app: web.Application) -> None:
     app[ACCESS].close()
+
+
+async def _close_tracing(app: web.Application) -> None:
+    tracing = app[CONFIG].tracing
+    if tracing is not None:
+        tracing.close()
+
+
+def begin_drain(app: web.Application) -> asyncio.Task[None]:
+    """A drain begins (``serve`` on SIGTERM): ``/readyz`` fails from now on, and every
+    WebSocket is closed with 1001 (one answering a message once its answer is sent); HTTP
+    requests are answered as before, on connections closed after each answer. The task
+    closing the sockets is returned: keep it until it is done."""
+    app[READINESS].draining = True
+    return asyncio.create_task(app[SOCKETS].close_all(app))
 
 
 def _first_tokens(tokens: Tokens, config: Config) -> None:
@@ -196,16 +262,45 @@ async def _rpc(request: web.Request) -> web.Response:
     (A handler-level try rather than a middleware: the endpoint is the only route that can
     fail, and a middleware layer costs every request about 6 µs.)
     """
+    app = request.app
+    context = request[CONTEXT] = Context(scope=None)
+    request_id = request[REQUEST_ID] = _request_id(request)
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.started()
     try:
-        return await _answer(request)
+        response = await _answer(request, context)
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("Unexpected error on %s %s", request.method, request.path)
-        return web.Response(body=_INTERNAL, content_type="application/json")
+        log.exception("Unexpected error on %s %s (%s)", request.method, request.path, request_id)
+        response = web.Response(body=_INTERNAL, content_type="application/json")
+    finally:
+        if metrics is not None:
+            metrics.finished(context.methods, context.timings, context.batch)
+    response.headers[HEADER] = request_id
+    if app[READINESS].draining:  # clients reconnect, through the balancer, elsewhere
+        response.force_close()
+    tracing = app[CONFIG].tracing
+    if tracing is not None:
+        tracing.calls(context.methods, context.timings)
+    return response
 
 
-async def _answer(request: web.Request) -> web.Response:
+def _request_id(request: web.Request) -> str:
+    """The client's ``X-Request-Id`` made safe (``requestid.kept``), or a new one. One that
+    is, or looks like, a token is replaced: it would land in the logs."""
+    sent = request.headers.get(HEADER)
+    if sent is not None:
+        given = kept(sent)
+        if given is not None and redact(given) == given:
+            tokens = request.app.get(TOKENS)
+            if tokens is None or tokens.scope_of(given) is None:
+                return given
+    return request.app[IDS].new()
+
+
+async def _answer(request: web.Request, context: Context) -> web.Response:
     app = request.app
     config = app[CONFIG]
     try:
@@ -231,8 +326,7 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(request, 400, message)
     except ConnectionResetError:  # the client left while sending: no one to answer
         return _refused(request, 400, N_("The connection closed before the body arrived."))
-    context = _context(request, _token(request), _webshop(request))
-    request[METHODS] = context.methods
+    _identify(request, context, _token(request), _webshop(request))
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
         return web.Response(status=204)
@@ -254,22 +348,29 @@ def _webshop(request: web.Request) -> str | None:
     return request.cookies.get("webshop") if webshop is None else webshop
 
 
-def _context(request: web.Request, token: str | None, webshop: str | None) -> Context:
-    """The caller of a request: its token's scope, its shop's groups or why it has none, and
-    the language of its answers.
+def _identify(
+    request: web.Request, context: Context, token: str | None, webshop: str | None
+) -> None:
+    """Who calls (its token's scope), on which shop (its groups, or why it has none), and in
+    which language its answers are.
 
     The shop is looked at only for a valid token: a caller without one learns nothing of the
     shops (1004 comes first). Its default language applies only where the token opens it."""
+    context.language = _language(request)
     grant = request.app[TOKENS].grant_of(token) if token else None
     if grant is None:
-        return Context(scope=None, language=_language(request))
+        return
+    context.scope = grant.scope
     try:
         shop, groups = request.app[SHOPS].select(webshop)
     except RpcError as exc:
-        return Context(scope=grant.scope, shop=exc, language=_language(request))
+        context.shop = exc
+        return
     if not grant.opens(shop.id):
-        return Context(scope=grant.scope, shop=Forbidden(), language=_language(request))
-    return Context(scope=grant.scope, shop=groups, language=_language(request, shop.language))
+        context.shop = Forbidden()
+        return
+    context.shop, context.shop_id = groups, shop.id
+    context.language = _language(request, shop.language)
 
 
 def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:
@@ -310,8 +411,13 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     sockets = request.app[SOCKETS]
     if sockets.closing:
         return _refused(request, 503, N_("The server is stopping."))
+    request_id = request[REQUEST_ID] = _request_id(request)
+    socket.headers[HEADER] = request_id
     await socket.prepare(request)
     sockets.open.add(socket)
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.opened()
     token, webshop = _token(request), _webshop(request)
     try:
         async for message in socket:
@@ -326,6 +432,8 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
                 await _going_away(socket)
     finally:
         sockets.open.discard(socket)
+        if metrics is not None:
+            metrics.closed()
     return socket
 
 
@@ -339,15 +447,31 @@ async def _ws_answer(
     again for every message (a token revoked, a shop made meanwhile)."""
     started = time.perf_counter()
     app = request.app
-    context = _context(request, *caller)
+    context = Context(scope=None)
+    _identify(request, context, *caller)
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    answer = await app[DISPATCHER].handle(body, context)
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.started()
+    try:
+        answer = await app[DISPATCHER].handle(body, context)
+    finally:
+        if metrics is not None:
+            metrics.finished(context.methods, context.timings, context.batch)
     if answer is not None:
         await socket.send_str(answer.decode("utf-8"))
+    tracing = app[CONFIG].tracing
+    if tracing is not None:
+        tracing.calls(context.methods, context.timings)
     access = app.get(ACCESS)
     if access is not None:
         took = time.perf_counter() - started
-        access.add(_line, str(request.remote), ("WS", request.path), context.methods, "-", took)
+        remote = str(request.remote)
+        if access.json:
+            asked = ("WS", _route(request), request.get(REQUEST_ID))
+            access.add(_record, remote, asked, context, None, took)
+        else:
+            access.add(_line, remote, ("WS", request.path), context.methods, "-", took)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -357,15 +481,53 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "unavailable", "database": "down"}, status=503)
 
 
+async def _fold_often(app: web.Application) -> AsyncIterator[None]:
+    """With several workers, what this one counted reaches the shared files every
+    ``FOLD_EVERY`` seconds, and a last time as it stops."""
+    metrics = app[METRICS]
+
+    async def fold() -> None:
+        while True:
+            await asyncio.sleep(FOLD_EVERY)
+            metrics.fold()
+
+    folding = asyncio.create_task(fold())
+    yield
+    folding.cancel()
+    metrics.fold()
+
+
+def _shops(app: web.Application) -> dict[int, Store]:
+    """The store of each shop the server has opened (every shop it serves, once asked)."""
+    return app[SHOPS].stores()
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format; each shop's groups and memberships are counted now."""
+    totals: dict[int, tuple[int, int]] = {}
+    for shop, store in _shops(request.app).items():
+        with contextlib.suppress(Unavailable):  # the store said so; the rest still counts
+            totals[shop] = await store.totals()
+    body = request.app[METRICS].scrape(totals)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 # Names and paths come from clients: keep log lines one line each, free of quotes and controls.
 _UNSAFE = re.compile(r"[^\w.\-]")
 _UNSAFE_PATH = re.compile(r"[^\w./\-~%]")
-_KNOWN_PATHS = frozenset({*ENDPOINTS, "/health"})
+_KNOWN_PATHS = frozenset({*ENDPOINTS, "/health", "/livez", "/readyz", "/metrics"})
 _SAFE_NAME = re.compile(r"[\w.\-]{1,64}", re.ASCII)
 
 
 def _safe_name(name: str) -> str:
-    return name if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", name)[:64]
+    if name in KNOWN_METHODS:
+        return name
+    # redact: a client may send its token as a method name; it must not reach the log.
+    return redact(name if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", name)[:64])
+
+
+def _safe_path(path: str) -> str:
+    return path if path in _KNOWN_PATHS else redact(_UNSAFE_PATH.sub("?", path)[:200])
 
 
 def _names(names: list[str]) -> str:
@@ -382,9 +544,48 @@ def _line(
     """An access line, made when the log is written (``LineBuffer.add``); ``asked`` is the
     HTTP method and path."""
     method, path = asked
-    if path not in _KNOWN_PATHS:
-        path = _UNSAFE_PATH.sub("?", path)[:200]
-    return f'{remote} "{method} {path}" {_names(names)} {status} {took * 1000:.1f}ms'
+    return f'{remote} "{method} {_safe_path(path)}" {_names(names)} {status} {took * 1000:.1f}ms'
+
+
+def _route(request: web.BaseRequest) -> str | None:
+    """The route a request took (``/console/{filename}``), None when none matched."""
+    try:
+        resource = cast(web.Request, request).match_info.route.resource
+    except (AttributeError, AssertionError):  # a request refused while parsing has no match
+        return None
+    return None if resource is None else resource.canonical
+
+
+def _record(
+    remote: str,
+    asked: tuple[str, str | None, str | None],
+    context: Context | None,
+    status: int | None,
+    took: float,
+) -> dict[str, Any]:
+    """An access line's fields for ``--log-format json``: as ``_line``, with each call's
+    outcome, the request id and, for JSON-RPC requests, the shop. ``asked`` is the HTTP
+    method, the route (``_route``: never the path as sent, which may hold anything, a token
+    too) and the request id."""
+    method, route, request_id = asked
+    record: dict[str, Any] = {
+        "event": "request",
+        "client": remote,
+        "http_method": method,
+        "route": route,
+    }
+    if status is not None:
+        record["status"] = status
+    record["duration_ms"] = round(took * 1000, 3)
+    if request_id is not None:
+        record["request_id"] = request_id
+    if context is not None:
+        record["shop"] = context.shop_id
+        # A name that is none of ours is logged as "unknown", as metrics label it: whatever a
+        # client sends there (a token too) stays out of the log.
+        record["methods"] = [n if n in KNOWN_METHODS else UNKNOWN for n in context.methods]
+        record["outcomes"] = ["ok" if o is None else str(o) for o, _, _ in context.timings]
+    return record
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -411,9 +612,13 @@ class AccessLogger(AbstractAccessLogger):
             return
         if self._remote is None:
             self._remote = str(request.remote)
-        names = request.get(METHODS) or []
-        asked = (request.method, request.path)
-        sink.add(_line, self._remote, asked, names, response.status, time)
+        context = request.get(CONTEXT)
+        if sink.json:
+            asked = (request.method, _route(request), request.get(REQUEST_ID))
+            sink.add(_record, self._remote, asked, context, response.status, time)
+            return
+        names = context.methods if context is not None else []
+        sink.add(_line, self._remote, (request.method, request.path), names, response.status, time)
 
     @property
     def enabled(self) -> bool:

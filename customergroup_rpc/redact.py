@@ -69,10 +69,13 @@ def refused_while_parsing(record: logging.LogRecord) -> bool:
     return not isinstance(record.exc_info[1], HttpProcessingError)
 
 
-def log_to(stream: IO[str], level: int = logging.INFO) -> logging.Handler:
-    """Send every logger's records to ``stream``, redacted, replacing any earlier handler."""
+def log_to(
+    stream: IO[str], level: int = logging.INFO, formatter: logging.Formatter | None = None
+) -> logging.Handler:
+    """Send every logger's records to ``stream``, redacted, replacing any earlier handler;
+    ``formatter`` (one that redacts, as ``accesslog.JsonFormatter``) replaces the text lines."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(RedactingFormatter(_LINE))
+    handler.setFormatter(formatter or RedactingFormatter(_LINE))
     handler.addFilter(refused_while_parsing)
     root = logging.getLogger()
     for earlier in root.handlers[:]:  # none may write a record unredacted

@@ -19,6 +19,7 @@ b'{"jsonrpc":"2.0","result":0,"id":1}'
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +77,14 @@ class Context:
 
     scope: str | None
     shop: Customergroups | RpcError | None = None
+    shop_id: int | None = None  # the shop it works on, once selected and opened to its token
     language: i18n.Language = i18n.DEFAULT
     methods: list[str] = field(default_factory=list)
+    # Each call's outcome (None: a result; else its error code) and when it started and ended
+    # (perf_counter), in the order of ``methods``: for metrics, logs and traces.
+    timings: list[tuple[int | None, float, float]] = field(default_factory=list)
+    # The members of a batch request (0: a single request).
+    batch: int = 0
     # How many more problems the answers to this request may list, and in how many bytes: a
     # batch shares them, so a batch of a hundred bad members is not answered with a hundred
     # times the limit, and no request gets back more than a few times its size in problems.
@@ -104,6 +111,19 @@ class Context:
         the context of a call is checked before its token, as the platform reads it first."""
         if not self.language.valid:
             raise InvalidLanguage
+
+    def refused(self, code: int, started: float) -> None:
+        """A request or batch member answered with an error before any method ran."""
+        self.methods.append("-")
+        self.timings.append((code, started, time.perf_counter()))
+
+    def lost(self, since: int, code: int) -> None:
+        """The calls from ``since`` on failed after all: their writes were not committed."""
+        timings = self.timings
+        for i in range(since, len(timings)):
+            outcome, started, ended = timings[i]
+            if outcome is None:
+                timings[i] = (code, started, ended)
 
     def share(self, found: Problems) -> list[Worded]:
         """The problems one answer lists, out of what is left for this request, in words:
@@ -231,18 +251,23 @@ class Dispatcher:
 
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
+        started = time.perf_counter()
         context.problem_bytes = max(PROBLEM_BYTES, 4 * len(body))
         language = context.language.code
         try:
             doc = loads(body)
         except (ValueError, RecursionError):
+            context.refused(ParseError.code, started)
             return _dump(ParseError().response())
         if not isinstance(doc, list):
             answer = await self._one(doc, context)
             return None if answer is None else _dump(answer)
+        context.batch = len(doc)
         if not doc:
+            context.refused(InvalidRequest.code, started)
             return _dump(InvalidRequest(N_("The batch is empty.")).response(None, language))
         if len(doc) > self.max_batch:
+            context.refused(InvalidRequest.code, started)
             too_many = N_("A batch may hold at most {limit} requests.", limit=self.max_batch)
             return _dump(InvalidRequest(too_many).response(None, language))
         answers = [a for a in await self._batch(doc, context) if a is not None]
@@ -262,14 +287,17 @@ class Dispatcher:
                 answers += [await self._one(member, context) for member in run]
                 continue
             done: list[dict[str, Any] | None] = []
+            since = len(context.timings)
             try:
                 async with context.groups(self._groups).writes_together():
                     for member in run:
                         done.append(await self._one(member, context))
             except WriteFailed:
                 done = [_lost(answer, context) for answer in done]
+                context.lost(since, InternalError.code)
             except Unavailable:  # the database went away at the commit: kept or not, unknown
                 done = [_lost(answer, context, StoreUnavailable()) for answer in done]
+                context.lost(since, StoreUnavailable.code)
             answers += done
         return answers
 
@@ -278,9 +306,10 @@ class Dispatcher:
         return isinstance(name, str) and name in WRITES  # a list or object name is no key
 
     async def _one(self, member: Any, context: Context) -> dict[str, Any] | None:
+        started = time.perf_counter()
         problem = _problem(member)
         if problem:
-            context.methods.append("-")
+            context.refused(InvalidRequest.code, started)
             return InvalidRequest(problem).response(_id_of(member), context.language.code)
         name = member["method"]
         context.methods.append(name)
@@ -294,6 +323,8 @@ class Dispatcher:
             result = _error(MethodNotFound(name), context)
         else:
             result = await call(request, context, method)
+        outcome = result._error.code if isinstance(result, Left) else None
+        context.timings.append((outcome, started, time.perf_counter()))
         if not not_notification((request, result)):
             return None
         return _response(request.id, result)

@@ -273,6 +273,10 @@ class Deployment(Generic[T]):
         """The store of a shop opened before (``open_all``)."""
         return self._stores[shop]
 
+    def stores(self) -> dict[int, Store]:
+        """The store of every shop opened so far, by shop id."""
+        return dict(self._stores)
+
     def served(self, shop: int) -> T:
         """What the server made of a shop's store, opened before (``open_all``)."""
         return self._served[shop]

@@ -15,9 +15,10 @@ and logging beside ours, for the 175 lines here.
   other workers and the queue go on. One that ends before it began serving (it could not open
   the database, say) stops the server with its exit code, as a single process would have
   stopped: a new one would fail the same way.
-- SIGTERM or SIGINT to the parent stops every worker as one ``serve`` stops (open requests
-  are finished), and the parent exits 0 when the last has. Workers have a process group of
-  their own, so a Ctrl-C in a terminal reaches the parent only, which passes one SIGTERM on.
+- SIGTERM or SIGINT to the parent is passed on to every worker, which stops as one
+  ``serve`` stops (SIGTERM: after its drain; either way, open requests are finished), and the
+  parent exits 0 when the last has. Workers have a process group of their own, so a Ctrl-C in
+  a terminal reaches the parent only, which passes one SIGINT on.
 - A worker whose parent died (SIGKILL) stops by itself: it watches a pipe only the parent
   holds open.
 """
@@ -41,6 +42,10 @@ STOPS = (signal.SIGTERM, signal.SIGINT)
 Serve = Callable[[socket.socket, Callable[[], None]], None]
 
 
+def _nothing(pid: int) -> None:
+    pass
+
+
 def listen(host: str, port: int, backlog: int = 128) -> socket.socket:
     """The listening socket the workers share (raises OSError if the port is taken)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -62,18 +67,29 @@ class _Shared(socket.socket):
         pass
 
 
-def run(count: int, listening: socket.socket, serve: Serve) -> int:
-    """Run ``count`` workers on ``listening`` until told to stop; the exit code."""
-    return _Supervisor(count, listening, serve).run()
+def run(
+    count: int,
+    listening: socket.socket,
+    serve: Serve,
+    reaped: Callable[[int], None] = _nothing,
+) -> int:
+    """Run ``count`` workers on ``listening`` until told to stop; the exit code. ``reaped``
+    is told the PID of each worker that has exited."""
+    return _Supervisor(count, listening, serve, reaped).run()
 
 
 class _Supervisor:
-    def __init__(self, count: int, listening: socket.socket, serve: Serve) -> None:
+    def __init__(
+        self, count: int, listening: socket.socket, serve: Serve, reaped: Callable[[int], None]
+    ) -> None:
         self.count = count
         self.listening = listening
         self.serve = serve
+        self.reaped = reaped
         self.workers: dict[int, int] = {}  # pid: the read end of its ready pipe
         self.stopping = False
+        self.passed: set[int] = set()  # the signals passed on to the workers
+        self.stop: int = signal.SIGINT  # what a worker forked while stopping is sent
         self.code = 0
         self.life = os.pipe()  # the parent holds the write end; EOF tells workers it died
 
@@ -97,16 +113,18 @@ class _Supervisor:
         return self.code
 
     def _signalled(self, signum: int, frame: FrameType | None) -> None:
-        # Once: a second SIGTERM would cut a worker's graceful stop short.
-        if not self.stopping:
+        # Each signal once; a SIGINT after a SIGTERM ends the workers' drain at once.
+        if signum not in self.passed:
+            self.passed.add(signum)
             log.info("Stopping %d workers (%s)", len(self.workers), signal.Signals(signum).name)
-            self._stop_all()
+            self._stop_all(signum)
 
-    def _stop_all(self) -> None:
-        self.stopping = True
+    def _stop_all(self, sig: int = signal.SIGINT) -> None:
+        """Pass ``sig`` on to every worker (by default SIGINT: stop without a drain)."""
+        self.stopping, self.stop = True, sig
         for pid in self.workers:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
 
     def _spawn(self) -> None:
         ready_read, ready_write = os.pipe()
@@ -121,12 +139,13 @@ class _Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
         os.close(ready_write)
         if self.stopping:  # a stop came while forking
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, self.stop)
 
     def _reaped(self, pid: int, status: int) -> None:
         ready_read = self.workers.pop(pid, None)
         if ready_read is None:
             return
+        self.reaped(pid)
         served = _was_ready(ready_read)
         code = os.waitstatus_to_exitcode(status)
         if self.stopping:

@@ -1,11 +1,11 @@
 """The one launcher: a server process on 127.0.0.1 and a free port, stopped by its PID.
 
 ``Server(workdir)`` runs ``python -m customergroup_rpc serve --host 127.0.0.1 --port P --db
-DB ARGS`` with ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` set, waits until ``GET /health`` answers 200,
-and stops it with SIGTERM (SIGKILL after a timeout). ``db`` is passed as it is, so it may be a
-file or any other ``--db`` value; ``args`` are extra command-line arguments. Another server
-(bench/baseline.py) is the same with ``argv`` overridden. Standard error goes to a file per
-start, ``workdir/serve-N.stderr.log``.
+DB --drain-seconds 0 ARGS`` with ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` set, waits until ``GET
+/health`` answers 200, and stops it with SIGTERM (SIGKILL after a timeout). ``db`` is passed
+as it is, so it may be a file or any other ``--db`` value; ``args`` are extra command-line
+arguments. Another server (bench/baseline.py) is the same with ``argv`` overridden. Standard
+error goes to a file per start, ``workdir/serve-N.stderr.log``.
 """
 
 from __future__ import annotations
@@ -108,6 +108,9 @@ class Server:
         return [
             *self.command,
             *("serve", "--host", "127.0.0.1", "--port", str(self.port), "--db", self.db),
+            # No drain: it would add its seconds to every stop. A test of the drain gives its
+            # own --drain-seconds, which comes later and wins.
+            *("--drain-seconds", "0"),
             *self.args,
         ]
 

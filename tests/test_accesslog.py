@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 
-from customergroup_rpc.accesslog import FLUSH_AFTER, FLUSH_LINES, LineBuffer
+from customergroup_rpc.accesslog import FLUSH_AFTER, FLUSH_LINES, LineBuffer, json_line
 
 
 def written(out: io.BytesIO) -> list[str]:
@@ -40,3 +41,24 @@ def test_lines_carry_their_own_time_and_bytes_that_are_no_utf8_are_escaped() -> 
     stamp, rest = out.getvalue().decode().rstrip("\n").split(" INFO ", 1)
     assert rest == "lone \\udc80 surrogate"
     assert len(stamp) == len("2026-11-22 07:00:00")
+
+
+def test_json_lines_are_one_object_each_with_time_and_level() -> None:
+    out = io.BytesIO()
+    lines = LineBuffer(out, json=True)  # no event loop: written at once
+    lines.add(lambda n: {"event": "request", "n": n, "text": 'a "quoted"\nline'}, 1)
+    lines.write("lone \udc80 surrogate")
+    [first, second] = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+    assert first["time"].endswith("Z")
+    assert {k: v for k, v in first.items() if k != "time"} == {
+        "level": "INFO",
+        "event": "request",
+        "n": 1,
+        "text": 'a "quoted"\nline',
+    }
+    assert second["message"] == "lone \udc80 surrogate"  # escaped: the line stays JSON
+
+
+def test_json_time_is_utc_with_milliseconds() -> None:
+    record = json.loads(json_line(1_700_000_000.5, "WARNING", {"message": "m"}))
+    assert record == {"time": "2023-11-14T22:13:20.500Z", "level": "WARNING", "message": "m"}

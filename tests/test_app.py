@@ -546,3 +546,89 @@ async def test_rpc_discover_is_answered_once_per_request(client: Client) -> None
     assert "result" in answers[0]
     assert {a["error"]["code"] for a in answers[1:]} == {-32600}
     assert len(json.dumps(answers)) < 2 * len(json.dumps(answers[0]))
+
+
+# --- request ids (issue 16) ---
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("lb-7f3a/42", "lb-7f3a/42"), ("two words;", "two_words_"), ("x" * 500, "x" * 128)],
+    ids=["as sent", "made safe", "cut short"],
+)
+async def test_a_request_id_sent_is_kept_made_safe_and_returned(
+    client: Client, sent: str, kept: str
+) -> None:
+    response = await client.post(
+        f"{ENDPOINT}?auth={MANAGE}", json=req("count"), headers={"X-Request-Id": sent}
+    )
+    assert response.headers["X-Request-Id"] == kept
+
+
+async def test_without_a_request_id_each_request_gets_a_new_one(client: Client) -> None:
+    made = set()
+    for _ in range(3):
+        response = await client.post(f"{ENDPOINT}?auth={MANAGE}", json=req("count"))
+        made.add(response.headers["X-Request-Id"])
+    assert len(made) == 3
+
+
+@pytest.mark.parametrize("sent", [MANAGE, "cgr_looks_like_a_token_1234", "; ;"])
+async def test_a_request_id_that_is_a_token_or_nothing_usable_is_replaced(
+    client: Client, sent: str
+) -> None:
+    response = await client.post(
+        f"{ENDPOINT}?auth={MANAGE}", json=req("count"), headers={"X-Request-Id": sent}
+    )
+    assert response.headers["X-Request-Id"] not in (sent, "___")
+    assert len(response.headers["X-Request-Id"]) > 12
+
+
+async def test_a_websocket_upgrade_returns_its_request_id(client: Client) -> None:
+    async with client.ws_connect(
+        f"{ENDPOINT}?auth={MANAGE}", headers={"X-Request-Id": "socket-1"}
+    ) as ws:
+        assert ws._response.headers["X-Request-Id"] == "socket-1"
+
+
+# --- JSON access lines (serve --log-format json) ---
+
+
+async def test_json_access_lines_carry_methods_outcomes_request_id_and_shop(
+    aiohttp_server: Any, aiohttp_client: Any
+) -> None:
+    out = io.BytesIO()
+    app = create_app(Config(admin_token=MANAGE, access_log=out, log_json=True))
+    server = await aiohttp_server(app, access_log_class=AccessLogger.of(app))
+    client = await aiohttp_client(server)
+    batch = [req("count"), {"jsonrpc": "2.0", "method": "Nope.nope", "id": 2}, req("get", [9])]
+    await post(client, batch, headers={"X-Request-Id": "trace-me"})
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        await ws.send_str(json.dumps(req("count")))
+        await ws.receive_json()
+    await client.get("/no/such/place")
+    await client.close()
+    lines = [json.loads(line) for line in out.getvalue().decode().splitlines()]
+    posted, message, upgrade, missing = lines
+    assert posted["time"].endswith("Z")
+    assert {k: v for k, v in posted.items() if k not in ("time", "duration_ms")} == {
+        "level": "INFO",
+        "event": "request",
+        "client": "127.0.0.1",
+        "http_method": "POST",
+        "route": ENDPOINT,
+        "status": 200,
+        "request_id": "trace-me",
+        "shop": 1,
+        "methods": ["Customergroup.count", "unknown", "Customergroup.get"],
+        "outcomes": ["ok", "-32601", "9003"],
+    }
+    assert (message["http_method"], message["methods"], message["outcomes"]) == (
+        "WS",
+        ["Customergroup.count"],
+        ["ok"],
+    )
+    assert "status" not in message
+    assert message["request_id"] == upgrade["request_id"]
+    assert (upgrade["status"], "methods" in upgrade) == (101, False)
+    assert (missing["route"], missing["status"], "request_id" in missing) == (None, 404, False)

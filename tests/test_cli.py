@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import stat
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ import aiohttp
 import pytest
 
 from customergroup_rpc.__main__ import _cors_origins, _parser
+from harness.server import SERVE
 
-from .server_process import ADMIN_TOKEN, ENDPOINT, Server, cli, free_port, post, rpc
+from .server_process import ADMIN_TOKEN, ENDPOINT, Server, cli, environment, free_port, post, rpc
 
 TOKEN = re.compile(r"cgr_[A-Za-z0-9_\-]+")
 BAD_AUTH, FORBIDDEN = 1004, 1006
@@ -473,3 +475,44 @@ def test_token_create_names_its_shops_when_there_are_several(tmp_path: Path) -> 
     every = cli("token", "create", "--all-shops", "--db", db, cwd=tmp_path)
     assert every.returncode == 0
     assert "for every shop" in every.stderr
+
+
+# --- operating it (issue 16): the flags of serve ---
+
+
+@pytest.mark.parametrize("seconds", ["-1", "3601", "soon"])
+def test_drain_seconds_out_of_range_is_a_usage_error(tmp_path: Path, seconds: str) -> None:
+    done = cli("serve", "--drain-seconds", seconds, "--port", str(free_port()), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--drain-seconds" in done.stderr
+
+
+def test_serve_tracing_sends_spans_where_the_otel_variables_say(tmp_path: Path) -> None:
+    spans = tmp_path / "spans.out"
+    port = free_port()
+    env = environment(ADMIN_TOKEN) | {"OTEL_TRACES_EXPORTER": "console"}
+    command = [*SERVE, "serve", "--port", str(port), "--db", ":memory:", "--drain-seconds", "0"]
+    with spans.open("wb") as out, (tmp_path / "err.log").open("wb") as err:
+        process = subprocess.Popen(
+            [*command, "--tracing"], cwd=tmp_path, env=env, stdout=out, stderr=err
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, answer = post(port, rpc("Customergroup.count", []), token=ADMIN_TOKEN)
+                break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "err.log").read_text()
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.05)
+        assert (status, answer["result"]) == (200, 0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    written = spans.read_text()  # the console exporter: spans as JSON, sent at the stop
+    assert '"name": "Customergroup.count"' in written
+    assert '"name": "POST /backend/jsonrpc/v1/"' in written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from customergroup_rpc.__main__ import _parser, _serve
 from customergroup_rpc.schemas import Schemas
 
 from .server_process import Server, environment
@@ -189,3 +191,51 @@ def test_client_needs_a_token(server: Endpoint) -> None:
     done = client(server, token=None)
     assert done.returncode == 2
     assert "CUSTOMERGROUP_RPC_TOKEN" in done.stderr
+
+
+# --- examples/customergroup-rpc.service (issue 16) ---
+
+UNIT = EXAMPLES / "customergroup-rpc.service"
+
+
+def unit_settings() -> dict[str, list[str]]:
+    """The unit's settings (continued lines joined), each name with its values in order."""
+    text = UNIT.read_text(encoding="utf-8").replace("\\\n", " ")
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            name, _, value = line.partition("=")
+            settings.setdefault(name.strip(), []).append(value.strip())
+    return settings
+
+
+def test_the_systemd_unit_runs_serve_with_flags_serve_has_and_waits_out_its_drain() -> None:
+    settings = unit_settings()
+    binary, *argv = shlex.split(settings["ExecStart"][0])
+    assert binary.endswith("/bin/customergroup-rpc")
+    args = _parser().parse_args(argv)
+    assert args.run is _serve
+    assert (args.log_format, args.host) == ("json", "127.0.0.1")
+    in_flight = 10  # __main__._run: web.run_app(shutdown_timeout=10)
+    assert int(settings["TimeoutStopSec"][0]) > args.drain_seconds + in_flight
+    assert settings["KillMode"] == ["mixed"]  # the parent passes SIGTERM on to its workers
+    for hardening in ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "DynamicUser"):
+        assert hardening in settings, hardening
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    # verify wants the program to exist: this environment's own customergroup-rpc.
+    program = Path(sys.executable).parent / "customergroup-rpc"
+    unit = tmp_path / UNIT.name
+    unit.write_text(
+        UNIT.read_text(encoding="utf-8").replace(
+            "/opt/customergroup-rpc/bin/customergroup-rpc", str(program)
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

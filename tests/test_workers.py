@@ -24,17 +24,20 @@ ROOT = Path(__file__).parent.parent
 # python -c DEMO COUNT PORT [FAIL_FILE]: COUNT workers of a blocking PID server; with
 # FAIL_FILE, the first worker to create it serves (writing its PID there), the others fail.
 DEMO = """
-import os, socket, sys
+import os, signal, socket, sys
 from customergroup_rpc import workers
 
 def serve(sock, ready):
     if len(sys.argv) > 3:
+        # The stop the others' failure brings must not fall between creating and writing.
+        signal.pthread_sigmask(signal.SIG_BLOCK, workers.STOPS)
         try:
             fd = os.open(sys.argv[3], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             raise SystemExit(3)
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, workers.STOPS)
     sock.setblocking(True)
     ready()
     while True:
@@ -257,3 +260,62 @@ def test_two_workers_share_a_burst_of_keep_alive_connections(
                 conn.close()
     assert sum(counts) == 32
     assert min(counts) > 0, counts  # before: asyncio's accept took every waiting connection
+
+
+# python -c SIGNALS COUNT PORT DIR: COUNT workers that, once ready, write DIR/PID.ready, and on
+# SIGTERM or SIGINT write the signal's name to DIR/PID.got and exit; the parent says on
+# standard error which workers it reaped.
+SIGNALS = """
+import os, signal, sys
+from customergroup_rpc import workers
+
+folder = sys.argv[3]
+
+def serve(sock, ready):
+    def got(signum, frame):
+        with open(os.path.join(folder, f"{os.getpid()}.got"), "w") as out:
+            out.write(signal.Signals(signum).name)
+        os._exit(0)
+    for sig in workers.STOPS:
+        signal.signal(sig, got)
+    open(os.path.join(folder, f"{os.getpid()}.ready"), "w").close()
+    sock.setblocking(True)
+    ready()
+    while True:
+        sock.accept()[0].close()
+
+def reaped(pid):
+    print(f"reaped {pid}", file=sys.stderr, flush=True)
+
+port = workers.listen("127.0.0.1", int(sys.argv[2]))
+sys.exit(workers.run(int(sys.argv[1]), port, serve, reaped))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_parent_passes_on_the_signal_it_got_and_tells_of_each_worker_reaped(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SIGNALS, "2", str(free_port()), str(tmp_path)],
+        cwd=ROOT,
+        env=environment(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("*.ready"))) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        parent.send_signal(sig)
+        _, said = parent.communicate(timeout=30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode == 0
+    pids = sorted(path.stem for path in tmp_path.glob("*.ready"))
+    got = {path.stem: path.read_text() for path in tmp_path.glob("*.got")}
+    assert got == dict.fromkeys(pids, sig.name)
+    assert sorted(line.split()[1] for line in said.splitlines() if "reaped" in line) == pids

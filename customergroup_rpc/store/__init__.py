@@ -23,7 +23,7 @@ never JSON-RPC errors, and see neither pointers nor messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +78,18 @@ def group(uid: int, fields: dict[str, Any], count: int) -> Group:
     }
 
 
+CommitHook = Callable[[float, int], None]
+"""Told each commit's seconds and how many writes it acknowledged (``/metrics``)."""
+
+
+def no_hook(seconds: float, writes: int) -> None:
+    """The ``on_commit`` of a store nobody observes."""
+
+
 class Store(Protocol):
     """The operations the service asks of storage; ``at`` is the moment a write happens."""
+
+    on_commit: CommitHook
 
     async def get(self, uid: int) -> Group | None: ...
     async def count(self, where: filters.Filter) -> int: ...
@@ -112,6 +122,9 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """Whether the database answers now (``/health``)."""
+
+    async def totals(self) -> tuple[int, int]:
+        """How many groups and memberships there are now (``/metrics``)."""
 
     def together(self) -> AbstractAsyncContextManager[None]:
         """Writes inside commit together when the block ends (``WriteFailed`` if they do not)."""

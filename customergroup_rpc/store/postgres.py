@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -35,7 +36,7 @@ from asyncpg.transaction import Transaction
 from .. import filters
 from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
 from ..text import fold
-from . import Group, Page, Selection, StoreError, WriteFailed, sql
+from . import CommitHook, Group, Page, Selection, StoreError, WriteFailed, no_hook, sql
 from .migrate import SchemaError, migrate
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class _Shared:
         self.leases = contextlib.AsyncExitStack()  # gives the connection back at the end
         self.db: Db | None = None
         self.transaction: Transaction | None = None
+        self.writes = 0  # the writes it will commit
 
 
 # The together() block of this task, else None.
@@ -112,6 +114,7 @@ class PgStore:
         # back once for all of them. None: this store's own, and the pool is its to close.
         self._owner = health is None
         self._health = health or _Health()
+        self.on_commit: CommitHook = no_hook
 
     def for_shop(self, shop: int) -> PgStore:
         """The store of another shop of the database, on the same pool (closed with this one)."""
@@ -142,6 +145,16 @@ class PgStore:
             return bool(await self._pool.fetchval("SELECT 1", timeout=2))
         except (*_DOWN, asyncpg.PostgresError):
             return False
+
+    async def totals(self) -> tuple[int, int]:
+        async with self._reading() as db:
+            row = await db.fetchrow(
+                "SELECT count(*), coalesce(sum(customer_count), 0) FROM customergroups"
+                " WHERE shop = $1",
+                self._shop,
+            )
+        assert row is not None
+        return int(row[0]), int(row[1])
 
     # --- reads ---
 
@@ -313,6 +326,7 @@ class PgStore:
     async def _commit(self, shared: _Shared) -> None:
         if shared.transaction is None:
             return  # no call reached the database
+        started = time.perf_counter()
         try:
             await shared.transaction.commit()
         except _DOWN:
@@ -320,6 +334,8 @@ class PgStore:
         except asyncpg.PostgresError as exc:
             log.error("Committing a batch's writes failed; none of them was kept: %s", exc)
             raise WriteFailed("The batch's writes could not be committed.") from None
+        if shared.writes:
+            self.on_commit(time.perf_counter() - started, shared.writes)
         self._back(shared.since)
 
     async def aclose(self) -> None:
@@ -387,13 +403,17 @@ class PgStore:
         """A transaction of its own, or a savepoint in the together() transaction."""
         shared = _TOGETHER.get()
         if shared is None:
-            async with self._connected() as db, db.transaction():
-                yield db
+            async with self._connected() as db:
+                async with db.transaction():
+                    yield db
+                    started = time.perf_counter()  # the commit: leaving the block
+                self.on_commit(time.perf_counter() - started, 1)
             return
         db = await self._shared(shared)
         try:
             async with db.transaction():
                 yield db
+            shared.writes += 1  # one more the commit acknowledges (a refused one is undone)
         except _DOWN as exc:
             self._lost(exc, shared.since)
             raise Unavailable from None

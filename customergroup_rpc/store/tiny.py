@@ -39,6 +39,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -46,7 +47,17 @@ from .. import filters
 from ..codec import dumps
 from ..errors import GroupMissing, NameTaken, NotMembers
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
-from . import Group, Page, Selection, StoreError, WriteFailed, group, queries
+from . import (
+    CommitHook,
+    Group,
+    Page,
+    Selection,
+    StoreError,
+    WriteFailed,
+    group,
+    no_hook,
+    queries,
+)
 from .journal import Journal, Op, fold, install, path_of, record
 from .overlay import Layer
 from .state import Change, Drop, Join, Leave, Put, State
@@ -82,6 +93,7 @@ class TinyStore:
         self._io = asyncio.Lock()  # appends and trims of the journal, one at a time
         self._file_size = path.stat().st_size if path is not None else 0
         self._fold_bytes = int(os.environ.get("CUSTOMERGROUP_RPC_FOLD_BYTES", FOLD_BYTES))
+        self.on_commit: CommitHook = no_hook
 
     @classmethod
     def open(cls, path: Path | None) -> TinyStore:
@@ -209,6 +221,10 @@ class TinyStore:
     async def ping(self) -> bool:
         return True  # the data is in this process
 
+    async def totals(self) -> tuple[int, int]:
+        state = self.committed
+        return len(state.groups), state.memberships()
+
     async def aclose(self) -> None:
         """Finish the writes and the fold in flight, fold what is left and remove the
         journal, then let another server open the file."""
@@ -289,6 +305,7 @@ class TinyStore:
             futures, self._pending = self._pending, []
             layer, ops = self.working, self._ops
             self.working, self._ops = Layer(layer), []  # writes from now on stage over it
+            started = time.perf_counter()
             try:
                 if self._journal is not None and ops:
                     await self._append(record(ops))
@@ -299,6 +316,7 @@ class TinyStore:
                     log.exception("Writing %s failed; the changes in flight are undone", self.path)
                 self._undo([*futures, *self._pending])
                 continue
+            self.on_commit(time.perf_counter() - started, len(futures))
             for change in layer.changes:
                 self.committed.apply(change)
             self.working.below = self.committed
