@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from customergroup_rpc.app import Config, create_app
+from customergroup_rpc.app import SHOPS, Config, create_app
 from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.metrics import FOLD_EVERY, UNKNOWN, Metrics
 from customergroup_rpc.rpc import KNOWN_METHODS
@@ -136,6 +136,23 @@ async def test_metrics_count_a_batch_and_a_write_that_failed_with_its_commit(
     assert value(samples, "customergroup_rpc_batch_size_sum") == 3
     assert value(samples, "customergroup_rpc_commit_writes_sum") == 2  # the failed one: none
     assert value(samples, "customergroup_rpc_groups", shop="1") == 2
+
+
+async def test_each_shops_groups_and_memberships_are_counted_apart(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(create_app(Config(db=tmp_path / "db.json", admin_token=MANAGE)))
+    client.app[SHOPS].source.create_shop(22222, "Sverige", "sv")
+    made = [req("create", [{"name": "A"}], 1), req("addCustomers", [1, [5, 6, 7]], 2)]
+    for shop, body in ((1, made[:1]), (22222, made)):
+        answer = await client.post(f"{ENDPOINT}?auth={MANAGE}&webshop={shop}", json=body)
+        assert all("result" in a for a in await answer.json())
+    samples = await scrape(client)
+    assert value(samples, "customergroup_rpc_groups", shop="1") == 1
+    assert value(samples, "customergroup_rpc_memberships", shop="1") == 0
+    assert value(samples, "customergroup_rpc_groups", shop="22222") == 1
+    assert value(samples, "customergroup_rpc_memberships", shop="22222") == 3
+    assert value(samples, "customergroup_rpc_commit_writes_sum") == 3  # every shop's commits
 
 
 async def test_open_websockets_are_counted(aiohttp_client: Any) -> None:
