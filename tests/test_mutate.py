@@ -179,3 +179,15 @@ def test_a_survivor_mutmut_cannot_name_in_its_rewrite_keeps_its_verdict(
     module, _ = rewritten
     unknown = [mutate.Mutant("customergroup_rpc.sample.x_gone__mutmut_1", "survived")]
     assert mutate.applied(SAMPLE, module, unknown) == []
+
+
+def test_a_run_past_its_limit_is_ended_with_everything_it_started(
+    mutate: ModuleType, tmp_path: Path
+) -> None:
+    # The shell starts a sleep of its own and waits for it: both belong to the run's session.
+    command = ["sh", "-c", "sleep 60 & echo $! > child; wait"]
+    assert mutate._session(command, tmp_path, mutate.subprocess.DEVNULL, 2) is None
+    child = (tmp_path / "child").read_text().strip()
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"  # ended, not reaped
+    assert not mutate._RUNNING

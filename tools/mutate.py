@@ -33,6 +33,7 @@ the ones given after ``=``: ``store/journal=tests/test_journal.py,tests/test_tin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import re
@@ -45,6 +46,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -292,14 +294,8 @@ def run_mutmut(module: str, tests: Sequence[str], jobs: int) -> tuple[list[Mutan
     mutmut = str(Path(sys.executable).parent / "mutmut")
     log = where / "mutmut.log"
     with log.open("w", encoding="utf-8") as out:
-        done = subprocess.run(
-            [mutmut, "run", "--max-children", str(jobs)],
-            cwd=where,
-            stdout=out,
-            stderr=out,
-            check=False,
-        )
-    if done.returncode != 0:
+        code = _session([mutmut, "run", "--max-children", str(jobs)], where, out)
+    if code != 0:
         if "could not find any test case for any mutant" in log.read_text(encoding="utf-8"):
             return [], cst.Module([])  # the module's functions are not mutated, or not called
         raise SystemExit(f"mutmut failed on {module}.py: see {log}")
@@ -390,7 +386,12 @@ def in_fresh_processes(
         return Mutant(source.name, status, source.change)
 
     with ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(verdict, sources))
+        try:
+            return list(pool.map(verdict, sources))
+        except BaseException:  # make mutate stops: no more runs, and end those under way
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_sessions()
+            raise
 
 
 def _in_copy(
@@ -410,22 +411,44 @@ def _pytest(folder: Path, tests: Sequence[str], limit: float) -> str:
     # No bytecode written: two mutants of one size in one second would share a stale .pyc.
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-    with subprocess.Popen(
-        command,
-        cwd=folder,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    ) as process:
-        try:
-            code = process.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the session this call started
-            process.wait()
-            return "timeout"
+    code = _session(command, folder, subprocess.DEVNULL, limit, env)
     # Any failure kills, a module that no longer imports too (conftest's import error is exit 4).
-    return "survived" if code == 0 else "killed"
+    return "timeout" if code is None else "survived" if code == 0 else "killed"
+
+
+# The sessions under way (mutmut, pytest), ended with all they started when make mutate stops.
+_RUNNING: set[int] = set()
+
+
+def _session(
+    command: Sequence[str],
+    folder: Path,
+    out: IO[str] | int,
+    limit: float | None = None,
+    env: dict[str, str] | None = None,
+) -> int | None:
+    """Run ``command`` in ``folder`` in a session of its own; its exit code, or None when it
+    ran past ``limit`` seconds and was ended with everything it started."""
+    with subprocess.Popen(
+        command, cwd=folder, env=env, stdout=out, stderr=out, start_new_session=True
+    ) as process:
+        _RUNNING.add(process.pid)
+        try:
+            return process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            if process.returncode is None:  # past the limit, or make mutate stops
+                with contextlib.suppress(ProcessLookupError):  # the session started here
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            _RUNNING.discard(process.pid)
+
+
+def _stop_sessions() -> None:
+    for pid in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -523,9 +546,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     known = equivalents()
     scores: list[Score] = []
     unexplained = 0
-    for module, tests in chosen.items():
-        scores.append(mutate(module, tests, args.jobs))
-        unexplained += report(scores[-1], known)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below runs
+    try:
+        for module, tests in chosen.items():
+            scores.append(mutate(module, tests, args.jobs))
+            unexplained += report(scores[-1], known)
+    finally:
+        _stop_sessions()
     print("\nmodule              killed / total    score   survivors (listed equivalent)   time")
     for score in scores:
         survivors = [m for m in score.mutants if m.status not in KILLED]
