@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import queue
 import re
@@ -63,7 +64,7 @@ COPIED = (PACKAGE, "tests", "harness", "schemas", "pyproject.toml")
 # (The store is a package: its embedded engine is store/tiny.py, whose file, the commit path,
 # is store/tinyfile.py; its data store/state.py.) ``make mutate`` without names runs these.
 MODULES: dict[str, tuple[str, ...]] = {
-    "filters": ("tests/test_filters.py",),
+    "filters": ("tests/test_filters.py", "tests/test_sql.py"),  # test_sql: its SQL half
     "query": ("tests/test_query.py",),
     "text": ("tests/test_text.py",),
     "store/state": ("tests/test_state.py",),
@@ -304,20 +305,7 @@ def run_mutmut(module: str, tests: Sequence[str], jobs: int) -> tuple[list[Mutan
     ).stdout
     verdicts = re.findall(r"^\s*(\S+): (.+)$", listing, re.MULTILINE)
     rewritten = (where / "mutants" / PACKAGE / f"{module}.py").read_text(encoding="utf-8")
-    return [
-        Mutant(name, status, "" if status in KILLED else _mutmut_change(mutmut, where, name))
-        for name, status in verdicts
-    ], cst.parse_module(rewritten)
-
-
-def _mutmut_change(mutmut: str, where: Path, name: str) -> str:
-    """The changed lines of a mutmut mutant, from ``mutmut show``."""
-    shown = subprocess.run(
-        [mutmut, "show", name], cwd=where, capture_output=True, text=True, check=True
-    ).stdout
-    removed = [line[1:] for line in shown.splitlines() if line[:1] == "-" and line[:3] != "---"]
-    added = [line[1:] for line in shown.splitlines() if line[:1] == "+" and line[:3] != "+++"]
-    return f"{_short(' '.join(removed))} -> {_short(' '.join(added))}"
+    return [Mutant(name, status) for name, status in verdicts], cst.parse_module(rewritten)
 
 
 def applied(code: str, rewritten: cst.Module, mutants: Sequence[Mutant]) -> list[Source]:
@@ -343,8 +331,17 @@ def applied(code: str, rewritten: cst.Module, mutants: Sequence[Mutant]) -> list
         )
         module = original.deep_replace(target, replacement)
         assert isinstance(module, cst.Module)
-        found.append(Source(mutant.name, mutant.change, module.code))
+        found.append(Source(mutant.name, _change(target, replacement), module.code))
     return found
+
+
+def _change(before: cst.FunctionDef, after: cst.FunctionDef) -> str:
+    """The lines a mutant changes in its function, as ``removed -> added``."""
+    old, new = (cst.Module([f]).code.splitlines() for f in (before, after))
+    diff = list(difflib.unified_diff(old, new, lineterm="", n=0))[2:]
+    removed = [line[1:] for line in diff if line[:1] == "-"]
+    added = [line[1:] for line in diff if line[:1] == "+"]
+    return f"{_short(' '.join(removed))} -> {_short(' '.join(added))}"
 
 
 def _functions(tree: cst.Module) -> Iterator[tuple[str | None, cst.FunctionDef]]:
