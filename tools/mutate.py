@@ -378,8 +378,13 @@ def in_fresh_processes(
     if _in_copy(folders, path, failing, selection, limit) == "survived":
         raise SystemExit(f"{module}.py: its tests do not import the copy that is mutated")
 
+    done = iter(range(1, len(sources) + 1))  # next() on it is atomic: a count across threads
+
     def verdict(source: Source) -> Mutant:
         status = _in_copy(folders, path, source.code, selection, limit)
+        count = next(done)
+        if count % 25 == 0:
+            print(f"{module}.py: {count} of {len(sources)} done", flush=True)
         return Mutant(source.name, status, source.change)
 
     with ThreadPoolExecutor(jobs) as pool:
