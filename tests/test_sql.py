@@ -279,6 +279,13 @@ def test_containsall_of_one_is_containsany_and_of_none_always_holds() -> None:
     assert " AND TRUE ORDER" in compile_select({"/customers": {"containsAll": []}}).text
 
 
+def test_containsany_of_none_never_holds_and_binds_nothing() -> None:
+    query = compile_select({"/customers": {"containsAny": []}})
+    assert " AND FALSE ORDER" in query.text
+    assert query.params == [SHOP, None, 0]
+    assert_well_bound(query)
+
+
 @pytest.mark.parametrize(
     ("sort", "descending", "order"),
     [
