@@ -220,6 +220,13 @@ def test_null_operands_are_constants_never_bound_null() -> None:
     assert query.params == [SHOP, None, 0]
 
 
+def test_integers_at_the_ends_of_bigint_are_bound() -> None:
+    ends = {"/uid": {"min": -(2**63), "max": 2**63 - 1}, "/customerCount": {"in": [-(2**63)]}}
+    query = compile_select(ends)
+    assert query.params[1:4] == [-(2**63), 2**63 - 1, [-(2**63)]]
+    assert_well_bound(query)
+
+
 def test_integers_beyond_bigint_are_constants() -> None:
     beyond = {"/uid": {"min": -(2**63) - 1, "max": 10**30}, "/customerCount": {"in": [2**63]}}
     query = compile_select({**beyond, "/changed": "2014-01-16"})
