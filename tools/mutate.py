@@ -1,10 +1,10 @@
 """Mutation testing: each module against its own tests, with a score per module.
 
 Usage:
-    .venv/bin/python tools/mutate.py [--jobs N] [MODULE ...]
+    .venv/bin/python tools/mutate.py [--jobs N] [MODULE[=TEST,...] ...]
 
-``make mutate`` runs it on every module of ``MODULES`` (``ARGS="text state"`` picks some). For
-each module, in a fresh copy of the project under ``mutants/<module>/``:
+``make mutate`` runs it on every module of ``MODULES`` (``ARGS="text store/state"`` picks
+some). For each module, in a fresh copy of the project under ``mutants/<module>/``:
 
 1. mutmut (``[tool.mutmut]`` added to the copy's pyproject) mutates the module's functions and
    methods and runs, for each mutant, the selected tests that call the mutated function;
@@ -22,8 +22,8 @@ each module, in a fresh copy of the project under ``mutants/<module>/``:
 A mutant is killed when the tests fail (or time out, or the module no longer imports). The
 score is killed / total over mutmut's mutants and ours. Survivors are printed with what
 changed; those listed in ``tools/mutate-equivalents.md`` (one ``- `name`: why`` line each) are
-marked equivalent. Exits 1 when a survivor is not listed there, 2 when a module's tests fail
-without any mutant.
+marked equivalent. Exits 1 when a survivor is not listed there, and stops (exit 1) when a
+module's tests fail without any mutant.
 
 A module is named by its path under the package (``store/tiny``). Its tests are those of
 ``MODULES``, else ``tests/test_<name>.py`` (``store/journal``: ``tests/test_journal.py``), or
