@@ -33,6 +33,13 @@ def names(found: list[dict[str, object]]) -> list[object]:
     return [g["name"] for g in found]
 
 
+def test_a_star_import_of_the_service_gives_the_use_cases_and_their_types() -> None:
+    exported: dict[str, object] = {}
+    exec("from customergroup_rpc.service import *", exported)
+    expected = {"Clock", "Customergroups", "Group", "Page", "Selection", "timestamp", "utc_now"}
+    assert expected <= exported.keys()
+
+
 async def test_create_trims_the_name(groups: Customergroups) -> None:
     assert (await groups.set(None, {"name": "  Staff \t"}))["name"] == "Staff"
 
@@ -468,10 +475,3 @@ async def test_a_name_another_write_took_after_the_check_is_refused_at_name(
         assert [g["name"] for g in await groups.select(Selection())] == ["Staff", "Other"]
     finally:
         await store.aclose()
-
-
-def test_a_star_import_of_the_service_gives_the_use_cases_and_their_types() -> None:
-    exported: dict[str, object] = {}
-    exec("from customergroup_rpc.service import *", exported)
-    names = {"Clock", "Customergroups", "Group", "Page", "Selection", "timestamp", "utc_now"}
-    assert names <= exported.keys()
