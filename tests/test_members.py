@@ -121,7 +121,9 @@ async def test_move_to_the_same_group_is_refused(groups: Customergroups) -> None
     assert problems_of(caught.value)[0]["pointer"] == "/1"
 
 
-@pytest.mark.parametrize(("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1")])
+@pytest.mark.parametrize(
+    ("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1"), (7, 7, "/0")]
+)
 async def test_move_with_a_missing_group_points_at_it(
     groups: Customergroups, source: int, target: int, pointer: str
 ) -> None:
@@ -131,11 +133,14 @@ async def test_move_with_a_missing_group_points_at_it(
     assert words(error.data) == [{"pointer": pointer, "message": "No customer group with uid 7"}]
 
 
-async def test_members_of_a_missing_group_are_not_found(groups: Customergroups) -> None:
+async def test_members_of_a_missing_group_are_not_found_naming_its_uid(
+    groups: Customergroups,
+) -> None:
     calls = (groups.add_customers(9, [1]), groups.remove_customers(9, [1]))
     for call in (*calls, groups.list_customers(9, Page())):
-        with pytest.raises(GroupMissing):
+        with pytest.raises(GroupMissing) as caught:
             await call
+        assert (caught.value.uid, caught.value.param) == (9, "uid")
 
 
 async def test_delete_unassigns_members_but_keeps_their_other_groups(

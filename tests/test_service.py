@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from customergroup_rpc import filters
 from customergroup_rpc.errors import GroupMissing, PatchInvalid, worded
 from customergroup_rpc.schemas import Schemas
-from customergroup_rpc.service import Customergroups, Page, Selection
+from customergroup_rpc.service import Customergroups, Page, Selection, timestamp, utc_now
 from customergroup_rpc.store import connect
 from customergroup_rpc.store.journal import replayed
 from customergroup_rpc.store.tiny import TinyStore
@@ -29,6 +31,13 @@ async def groups(db: Path | str | None, clock: Clock) -> AsyncIterator[Customerg
 
 def names(found: list[dict[str, object]]) -> list[object]:
     return [g["name"] for g in found]
+
+
+def test_a_star_import_of_the_service_gives_the_use_cases_and_their_types() -> None:
+    exported: dict[str, object] = {}
+    exec("from customergroup_rpc.service import *", exported)
+    expected = {"Clock", "Customergroups", "Group", "Page", "Selection", "timestamp", "utc_now"}
+    assert expected <= exported.keys()
 
 
 async def test_create_trims_the_name(groups: Customergroups) -> None:
@@ -144,7 +153,7 @@ async def test_names_a_person_cannot_read_are_refused_with_the_reason(
 ) -> None:
     problems = worded(await groups.validate(None, {"name": name}))
     assert [p["pointer"] for p in problems] == ["/name"]
-    assert message in problems[0]["message"]
+    assert message in str(problems[0]["message"])
     with pytest.raises(PatchInvalid):
         await groups.set(None, {"name": name})
 
@@ -398,3 +407,72 @@ async def test_moving_every_customer_empties_the_source_on_disk_and_after_a_reop
     assert await again.list_customers(1, Page()) == []
     assert await again.list_customers(2, Page()) == [1, 2, 3, 4]
     await store.aclose()
+
+
+# The clock, problems reported together, a name taken meanwhile (issue 17).
+
+
+def test_now_is_the_current_moment_in_utc() -> None:
+    before = datetime.now(UTC)
+    now = utc_now()
+    assert now.utcoffset() == timedelta(0)
+    assert before <= now <= datetime.now(UTC)
+
+
+def test_a_timestamp_is_in_utc_whatever_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "<+0530>-05:30")  # a local zone of UTC+05:30, without tzdata
+    time.tzset()
+    try:
+        moment = datetime(2014, 1, 16, 15, 14, 18, 999, tzinfo=timezone(timedelta(hours=1)))
+        stamped = timestamp(moment)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert stamped == "2014-01-16T14:14:18Z"
+
+
+async def test_an_unknown_key_and_a_taken_name_are_reported_together(
+    groups: Customergroups,
+) -> None:
+    await groups.set(None, {"name": "Staff"})
+    problems = await groups.validate(None, {"name": "STAFF", "colour": "red"})
+    assert [p["pointer"] for p in problems] == ["/colour", "/name"]
+    assert "customer group 1" in str(problems[1]["message"])
+    assert "Staff" in str(problems[1]["message"])
+
+
+async def test_a_name_the_schema_refuses_is_not_also_called_taken(
+    groups: Customergroups,
+) -> None:
+    await groups.set(None, {"name": "Staff"})
+    too_long = "Staff" + " " * 1100  # over the 1024 characters a name may be sent with
+    [problem] = await groups.validate(None, {"name": too_long})
+    assert problem["pointer"] == "/name"
+    assert "customer group 1" not in str(problem["message"])
+
+
+async def test_a_name_another_write_took_after_the_check_is_refused_at_name(
+    db: Path | str | None, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await connect(db)
+    try:
+        groups = Customergroups(store, Schemas.load(), clock)
+        await groups.set(None, {"name": "Staff"})
+        await groups.set(None, {"name": "Other"})
+
+        async def looked_too_early(name: str) -> None:
+            return None  # as if the check ran before another write took the name
+
+        monkeypatch.setattr(store, "named", looked_too_early)
+        for uid in (None, 2):
+            with pytest.raises(PatchInvalid) as caught:
+                await groups.set(uid, {"name": "staff"})
+            [problem] = caught.value.problems
+            assert problem["pointer"] == "/name"
+            assert "customer group 1" in str(problem["message"])
+            assert "Staff" in str(problem["message"])
+        assert [g["name"] for g in await groups.select(Selection())] == ["Staff", "Other"]
+    finally:
+        await store.aclose()

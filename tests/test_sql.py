@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -219,6 +220,13 @@ def test_null_operands_are_constants_never_bound_null() -> None:
     assert query.params == [SHOP, None, 0]
 
 
+def test_integers_at_the_ends_of_bigint_are_bound() -> None:
+    ends = {"/uid": {"min": -(2**63), "max": 2**63 - 1}, "/customerCount": {"in": [-(2**63)]}}
+    query = compile_select(ends)
+    assert query.params[1:4] == [-(2**63), 2**63 - 1, [-(2**63)]]
+    assert_well_bound(query)
+
+
 def test_integers_beyond_bigint_are_constants() -> None:
     beyond = {"/uid": {"min": -(2**63) - 1, "max": 10**30}, "/customerCount": {"in": [2**63]}}
     query = compile_select({**beyond, "/changed": "2014-01-16"})
@@ -240,12 +248,28 @@ def test_instants_outside_utc_years_1_to_9999_are_constants() -> None:
     )
 
 
+def test_an_instant_of_utc_year_1_is_bound_whatever_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # West of UTC, the local time of 0001-01-01T03:00:00Z would be before year 1.
+    monkeypatch.setenv("TZ", "<-0530>+05:30")
+    time.tzset()
+    try:
+        query = compile_select({"/created": {"min": "0001-01-01T03:00:00Z"}})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert " AND g.created >= $2::timestamptz ORDER" in query.text
+    assert query.params[:2] == [SHOP, datetime(1, 1, 1, 3, tzinfo=UTC)]
+
+
 @pytest.mark.parametrize("text", ["nul\x00", "lone \ud800 surrogate"])
 def test_strings_text_cannot_hold_match_nothing(text: str) -> None:
     for op in ("equals", "startsWith", "endsWith", "contains"):
         query = compile_select({"/name": {op: text}})
         assert query.params == [SHOP, None, 0]
-        assert "FALSE" in query.text
+        assert " AND FALSE ORDER" in query.text
+        assert_well_bound(query)
 
 
 def test_containsall_counts_distinct_customers_in_one_array() -> None:
@@ -260,6 +284,13 @@ def test_containsall_of_one_is_containsany_and_of_none_always_holds() -> None:
     one_any = compile_select({"/customers": {"containsAny": [5]}})
     assert one_all == one_any
     assert " AND TRUE ORDER" in compile_select({"/customers": {"containsAll": []}}).text
+
+
+def test_containsany_of_none_never_holds_and_binds_nothing() -> None:
+    query = compile_select({"/customers": {"containsAny": []}})
+    assert " AND FALSE ORDER" in query.text
+    assert query.params == [SHOP, None, 0]
+    assert_well_bound(query)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from customergroup_rpc.text import DEFAULT_IGNORABLE, INVISIBLE, SPACES, fold, visible
+from customergroup_rpc.text import DEFAULT_IGNORABLE, INVISIBLE, SPACES, fold, successor, visible
 
 CODE_POINTS = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 
@@ -153,3 +153,17 @@ def _ranges(points: list[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((c, c))
     return ranges
+
+
+# successor: the upper bound of a startsWith range (the name index, the SQL).
+
+
+def test_the_successor_trims_only_the_top_code_point_then_raises_the_last_character() -> None:
+    assert successor("TAX") == "TAY"
+    assert successor("aX\U0010ffff\U0010ffff") == "aY"
+
+
+@pytest.mark.parametrize("last", [0xD7FF, 0xDFFE, 0xDFFF])
+def test_the_successor_steps_over_the_surrogates_to_u_e000(last: int) -> None:
+    # No text holds a surrogate, so the next string that can be stored starts at U+E000.
+    assert successor("a" + chr(last)) == "a\ue000"

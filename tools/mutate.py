@@ -1,28 +1,40 @@
 """Mutation testing: each module against its own tests, with a score per module.
 
 Usage:
-    .venv/bin/python tools/mutate.py [--jobs N] [MODULE ...]
+    .venv/bin/python tools/mutate.py [--jobs N] [MODULE[=TEST,...] ...]
 
-``make mutate`` runs it on every module of ``MODULES`` (``ARGS="text state"`` picks some). For
-each module, in a fresh copy of the project under ``mutants/<module>/``:
+``make mutate`` runs it on every module of ``MODULES`` (``ARGS="text store/state"`` picks
+some). For each module, in a fresh copy of the project under ``mutants/<module>/``:
 
 1. mutmut (``[tool.mutmut]`` added to the copy's pyproject) mutates the module's functions and
    methods and runs, for each mutant, the selected tests that call the mutated function;
-2. a pass of our own mutates what mutmut leaves alone because it runs at import time or sits
+2. each mutant mutmut reports as surviving is checked again the plain way: written into the
+   module's source and the module's tests run in a fresh ``pytest`` process. mutmut switches a
+   mutant on only after the module is imported, in its own test process, so it misses what a
+   function does at import time (``filters._only`` building a table) and what a test sees only
+   in a subprocess it starts (the product run as a command);
+3. a pass of our own mutates what mutmut leaves alone because it runs at import time or sits
    behind a decorator: module-level assignments (tables, patterns, constants), class-level
    attributes, decorators and the bodies of decorated functions (``functools.lru_cache``).
    It applies mutmut's own node operators, plus dropping one entry of a module-level table, one
    mutant at a time, and runs the module's tests on each in a fresh ``pytest`` process.
 
 A mutant is killed when the tests fail (or time out, or the module no longer imports). The
-score is killed / total over both passes. Survivors are printed with what changed; those listed
-in ``tools/mutate-equivalents.md`` (one ``- `name`: why`` line each) are marked equivalent.
-Exits 1 when a survivor is not listed there, 2 when a module's tests fail without any mutant.
+score is killed / total over mutmut's mutants and ours. Survivors are printed with what
+changed; those listed in ``tools/mutate-equivalents.md`` (one ``- `name`: why`` line each) are
+marked equivalent. Exits 1 when a survivor is not listed there, and stops (exit 1) when a
+module's tests fail without any mutant.
+
+A module is named by its path under the package (``store/tiny``). Its tests are those of
+``MODULES``, else ``tests/test_<name>.py`` (``store/journal``: ``tests/test_journal.py``), or
+the ones given after ``=``: ``store/journal=tests/test_journal.py,tests/test_tiny.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import os
 import queue
 import re
@@ -35,6 +47,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -48,15 +61,17 @@ PACKAGE = "customergroup_rpc"
 COPIED = (PACKAGE, "tests", "harness", "schemas", "pyproject.toml")
 
 # Each module against the tests that target it: its own test file and its doctests.
-# (The store is a package: its embedded engine is store/tiny.py, its data store/state.py.)
+# (The store is a package: its embedded engine is store/tiny.py, whose file, the commit path,
+# is store/tinyfile.py; its data store/state.py.) ``make mutate`` without names runs these.
 MODULES: dict[str, tuple[str, ...]] = {
-    "filters": ("tests/test_filters.py",),
+    "filters": ("tests/test_filters.py", "tests/test_sql.py"),  # test_sql: its SQL half
     "query": ("tests/test_query.py",),
     "text": ("tests/test_text.py",),
     "store/state": ("tests/test_state.py",),
     "tokens": ("tests/test_tokens.py",),
     "service": ("tests/test_service.py", "tests/test_members.py"),
     "store/tiny": ("tests/test_tiny.py",),
+    "store/tinyfile": ("tests/test_tiny.py",),
 }
 
 KILLED = {"killed", "timeout", "segfault"}
@@ -85,12 +100,14 @@ class Source:
 
 @dataclass(frozen=True)
 class Score:
-    """The verdicts of one module and how long they took."""
+    """The verdicts of one module and how long they took; ``rechecked``: how many of mutmut's
+    survivors the check in a fresh process killed (counted in ``mutmut`` as killed)."""
 
     module: str
     mutmut: list[Mutant]
     own: list[Mutant]
     seconds: float
+    rechecked: int = 0
 
     @property
     def mutants(self) -> list[Mutant]:
@@ -256,11 +273,10 @@ def copy_project(target: Path, tool_config: str = "") -> None:
             pyproject.write(tool_config)
 
 
-def mutmut_config(module: str) -> str:
-    """The ``[tool.mutmut]`` table that mutates ``module`` against its tests."""
+def mutmut_config(module: str, tests: Sequence[str]) -> str:
+    """The ``[tool.mutmut]`` table that mutates ``module`` against ``tests`` (and doctests)."""
     path = f"{PACKAGE}/{module}.py"
-    selection = [*MODULES[module], path]
-    quoted = ", ".join(f'"{test}"' for test in selection)
+    quoted = ", ".join(f'"{test}"' for test in [*tests, path])
     return (
         "\n[tool.mutmut]\n"
         f'source_paths = ["{PACKAGE}"]\n'
@@ -271,72 +287,113 @@ def mutmut_config(module: str) -> str:
     )
 
 
-def run_mutmut(module: str, jobs: int) -> list[Mutant]:
-    """mutmut over ``module``'s functions and methods, in ``mutants/<module>/mutmut``."""
+def run_mutmut(module: str, tests: Sequence[str], jobs: int) -> tuple[list[Mutant], cst.Module]:
+    """mutmut over ``module``'s functions and methods, in ``mutants/<module>/mutmut``; the
+    verdicts, and the module as mutmut rewrote it (every mutant beside the original)."""
     where = WORK / module / "mutmut"
-    copy_project(where, mutmut_config(module))
+    copy_project(where, mutmut_config(module, tests))
     mutmut = str(Path(sys.executable).parent / "mutmut")
     log = where / "mutmut.log"
     with log.open("w", encoding="utf-8") as out:
-        done = subprocess.run(
-            [mutmut, "run", "--max-children", str(jobs)],
-            cwd=where,
-            stdout=out,
-            stderr=out,
-            check=False,
-        )
-    if done.returncode != 0:
+        code = _session([mutmut, "run", "--max-children", str(jobs)], where, out)
+    if code != 0:
         if "could not find any test case for any mutant" in log.read_text(encoding="utf-8"):
-            return []  # the module's functions are not mutated, or no test calls them
+            return [], cst.Module([])  # the module's functions are not mutated, or not called
         raise SystemExit(f"mutmut failed on {module}.py: see {log}")
     listing = subprocess.run(
         [mutmut, "results", "--all", "true"], cwd=where, capture_output=True, text=True, check=True
     ).stdout
     verdicts = re.findall(r"^\s*(\S+): (.+)$", listing, re.MULTILINE)
-    return [
-        Mutant(name, status, "" if status in KILLED else _mutmut_change(mutmut, where, name))
-        for name, status in verdicts
-    ]
+    rewritten = (where / "mutants" / PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+    return [Mutant(name, status) for name, status in verdicts], cst.parse_module(rewritten)
 
 
-def _mutmut_change(mutmut: str, where: Path, name: str) -> str:
-    """The changed lines of a mutmut mutant, from ``mutmut show``."""
-    shown = subprocess.run(
-        [mutmut, "show", name], cwd=where, capture_output=True, text=True, check=True
-    ).stdout
-    removed = [line[1:] for line in shown.splitlines() if line[:1] == "-" and line[:3] != "---"]
-    added = [line[1:] for line in shown.splitlines() if line[:1] == "+" and line[:3] != "+++"]
+def applied(code: str, rewritten: cst.Module, mutants: Sequence[Mutant]) -> list[Source]:
+    """Each of mutmut's ``mutants`` written into ``code`` (the module's source), as ``mutmut
+    apply`` would: the function it mutates replaced by the mutant, from mutmut's ``rewritten``
+    module (``x_f__mutmut_3``, ``xǁClassǁmethod__mutmut_3``). One mutmut cannot name is left
+    out, so its verdict stays mutmut's."""
+    original = cst.parse_module(code)
+    functions = {
+        f"xǁ{owner}ǁ{function.name.value}" if owner else f"x_{function.name.value}": function
+        for owner, function in _functions(original)
+    }
+    generated = {function.name.value: function for _, function in _functions(rewritten)}
+    found: list[Source] = []
+    for mutant in mutants:
+        made = mutant.name.rpartition(".")[2]
+        target = functions.get(made.partition("__mutmut_")[0])
+        replacement = generated.get(made)
+        if target is None or replacement is None:
+            continue
+        replacement = replacement.with_changes(
+            name=target.name, decorators=target.decorators, leading_lines=target.leading_lines
+        )
+        module = original.deep_replace(target, replacement)
+        assert isinstance(module, cst.Module)
+        found.append(Source(mutant.name, _change(target, replacement), module.code))
+    return found
+
+
+def _change(before: cst.FunctionDef, after: cst.FunctionDef) -> str:
+    """The lines a mutant changes in its function, as ``removed -> added``."""
+    old, new = (cst.Module([f]).code.splitlines() for f in (before, after))
+    diff = list(difflib.unified_diff(old, new, lineterm="", n=0))[2:]
+    removed = [line[1:] for line in diff if line[:1] == "-"]
+    added = [line[1:] for line in diff if line[:1] == "+"]
     return f"{_short(' '.join(removed))} -> {_short(' '.join(added))}"
 
 
-def run_own(module: str, jobs: int) -> list[Mutant]:
-    """Our own pass over ``module``, each mutant in a fresh pytest, ``jobs`` at a time."""
-    path = f"{PACKAGE}/{module}.py"
-    code = (ROOT / path).read_text(encoding="utf-8")
-    sources = own_mutants(module, code)
+def _functions(tree: cst.Module) -> Iterator[tuple[str | None, cst.FunctionDef]]:
+    """(class name or None, function) for each function and method of a module."""
+    for statement in tree.body:
+        if isinstance(statement, cst.FunctionDef):
+            yield None, statement
+        elif isinstance(statement, cst.ClassDef) and isinstance(statement.body, cst.IndentedBlock):
+            for method in statement.body.body:
+                if isinstance(method, cst.FunctionDef):
+                    yield statement.name.value, method
+
+
+def in_fresh_processes(
+    module: str, tests: Sequence[str], jobs: int, sources: Sequence[Source]
+) -> list[Mutant]:
+    """The verdict on each mutated source of ``module``: its tests (and doctests) in a fresh
+    pytest on a copy of the project with the source in place, ``jobs`` at a time."""
     if not sources:
         return []
+    path = f"{PACKAGE}/{module}.py"
+    code = (ROOT / path).read_text(encoding="utf-8")
     folders: queue.Queue[Path] = queue.Queue()
     for i in range(jobs):
-        folder = WORK / module / f"own-{i}"
+        folder = WORK / module / f"fresh-{i}"
         copy_project(folder)
         folders.put(folder)
-    tests = [*MODULES[module], path]
+    selection = [*tests, path]
     started = time.monotonic()
-    if _pytest(WORK / module / "own-0", tests, 600) != "survived":
-        raise SystemExit(f"{module}.py: {' '.join(tests)} fail (or cannot run) unmutated")
+    if _pytest(WORK / module / "fresh-0", selection, 600) != "survived":
+        raise SystemExit(f"{module}.py: {' '.join(selection)} fail (or cannot run) unmutated")
     limit = 30 + 10 * (time.monotonic() - started)
     failing = code + '\nraise RuntimeError("a mutant the tests must see")\n'
-    if _in_copy(folders, path, failing, tests, limit) == "survived":
+    if _in_copy(folders, path, failing, selection, limit) == "survived":
         raise SystemExit(f"{module}.py: its tests do not import the copy that is mutated")
 
+    done = iter(range(1, len(sources) + 1))  # next() on it is atomic: a count across threads
+
     def verdict(source: Source) -> Mutant:
-        return Mutant(
-            source.name, _in_copy(folders, path, source.code, tests, limit), source.change
-        )
+        status = _in_copy(folders, path, source.code, selection, limit)
+        count = next(done)
+        if count % 25 == 0:
+            print(f"{module}.py: {count} of {len(sources)} done", flush=True)
+        return Mutant(source.name, status, source.change)
 
     with ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(verdict, sources))
+        try:
+            return list(pool.map(verdict, sources))
+        except BaseException:  # make mutate stops: no more runs, and end those under way
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_sessions()
+            raise
 
 
 def _in_copy(
@@ -356,22 +413,44 @@ def _pytest(folder: Path, tests: Sequence[str], limit: float) -> str:
     # No bytecode written: two mutants of one size in one second would share a stale .pyc.
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-    with subprocess.Popen(
-        command,
-        cwd=folder,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    ) as process:
-        try:
-            code = process.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the session this call started
-            process.wait()
-            return "timeout"
+    code = _session(command, folder, subprocess.DEVNULL, limit, env)
     # Any failure kills, a module that no longer imports too (conftest's import error is exit 4).
-    return "survived" if code == 0 else "killed"
+    return "timeout" if code is None else "survived" if code == 0 else "killed"
+
+
+# The sessions under way (mutmut, pytest), ended with all they started when make mutate stops.
+_RUNNING: set[int] = set()
+
+
+def _session(
+    command: Sequence[str],
+    folder: Path,
+    out: IO[str] | int,
+    limit: float | None = None,
+    env: dict[str, str] | None = None,
+) -> int | None:
+    """Run ``command`` in ``folder`` in a session of its own; its exit code, or None when it
+    ran past ``limit`` seconds and was ended with everything it started."""
+    with subprocess.Popen(
+        command, cwd=folder, env=env, stdout=out, stderr=out, start_new_session=True
+    ) as process:
+        _RUNNING.add(process.pid)
+        try:
+            return process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            if process.returncode is None:  # past the limit, or make mutate stops
+                with contextlib.suppress(ProcessLookupError):  # the session started here
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            _RUNNING.discard(process.pid)
+
+
+def _stop_sessions() -> None:
+    for pid in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -404,36 +483,84 @@ def _line(score: Score) -> str:
     own = sum(m.status in KILLED for m in score.own)
     return (
         f"{score.killed}/{len(score.mutants)} killed ({score.percent:.1f}%): "
-        f"mutmut {mutmut}/{len(score.mutmut)}, import time and decorated {own}/{len(score.own)}; "
-        f"{score.seconds:.0f} s"
+        f"mutmut {mutmut}/{len(score.mutmut)} ({score.rechecked} of them in a fresh process), "
+        f"import time and decorated {own}/{len(score.own)}; {score.seconds:.0f} s"
+    )
+
+
+def selected(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each module named (all of ``MODULES`` for none) and its tests: ``MODULES``' entry, the
+    tests given after ``=``, else ``tests/test_<last part>.py``. ValueError for a module or a
+    test file that is not there."""
+    chosen: dict[str, tuple[str, ...]] = {}
+    for name in names or list(MODULES):
+        module, given, tests = name.partition("=")
+        module = module.removesuffix(".py")
+        if given:
+            chosen[module] = tuple(tests.split(","))
+        else:
+            default = (f"tests/test_{module.rpartition('/')[2]}.py",)
+            chosen[module] = MODULES.get(module, default)
+        if not (ROOT / PACKAGE / f"{module}.py").is_file():
+            raise ValueError(
+                f"no module {PACKAGE}/{module}.py; the usual ones: {', '.join(MODULES)}"
+            )
+        missing = [test for test in chosen[module] if not (ROOT / test).is_file()]
+        if missing:
+            raise ValueError(f"{module}: no test file {', '.join(missing)}; name them after =")
+    return chosen
+
+
+def mutate(module: str, tests: Sequence[str], jobs: int) -> Score:
+    """Every mutant of ``module`` against ``tests``: mutmut's, those mutmut reports surviving
+    checked again in a fresh process, and the pass of our own."""
+    started = time.monotonic()
+    print(f"{module}.py: mutmut against {' '.join(tests)} ...", flush=True)
+    mutmut, rewritten = run_mutmut(module, tests, jobs)
+    code = (ROOT / PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+    again = applied(code, rewritten, [m for m in mutmut if m.status not in KILLED])
+    own = own_mutants(module, code)
+    print(
+        f"{module}.py: {len(again)} survivors of mutmut again and {len(own)} mutants of our own,"
+        " each in a fresh process ...",
+        flush=True,
+    )
+    verdicts = in_fresh_processes(module, tests, jobs, [*again, *own])
+    rechecked = {m.name: m for m in verdicts[: len(again)]}
+    return Score(
+        module,
+        [rechecked.get(m.name, m) for m in mutmut],
+        verdicts[len(again) :],
+        time.monotonic() - started,
+        sum(m.status in KILLED for m in rechecked.values()),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("modules", nargs="*", metavar="MODULE", help=", ".join(MODULES))
+    parser.add_argument("modules", nargs="*", metavar="MODULE[=TEST,...]", help=", ".join(MODULES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.modules) - set(MODULES))
-    if unknown:
-        parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    try:
+        chosen = selected(args.modules)
+    except ValueError as wrong:
+        parser.error(str(wrong))
     known = equivalents()
     scores: list[Score] = []
     unexplained = 0
-    for module in args.modules or list(MODULES):
-        started = time.monotonic()
-        print(f"{module}.py: mutmut against {' '.join(MODULES[module])} ...", flush=True)
-        mutmut = run_mutmut(module, args.jobs)
-        print(f"{module}.py: the pass of our own ...", flush=True)
-        own = run_own(module, args.jobs)
-        scores.append(Score(module, mutmut, own, time.monotonic() - started))
-        unexplained += report(scores[-1], known)
-    print("\nmodule        killed / total    score   survivors (listed equivalent)   time")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below runs
+    try:
+        for module, tests in chosen.items():
+            scores.append(mutate(module, tests, args.jobs))
+            unexplained += report(scores[-1], known)
+    finally:
+        _stop_sessions()
+    print("\nmodule              killed / total    score   survivors (listed equivalent)   time")
     for score in scores:
         survivors = [m for m in score.mutants if m.status not in KILLED]
         listed = sum(m.name in known for m in survivors)
         print(
-            f"{score.module + '.py':<13} {score.killed:>6} / {len(score.mutants):<7}"
+            f"{score.module + '.py':<19} {score.killed:>6} / {len(score.mutants):<7}"
             f" {score.percent:5.1f}%   {len(survivors):>4} ({listed}){'':<22}"
             f" {score.seconds:5.0f} s"
         )
