@@ -345,7 +345,9 @@ def _token(request: web.Request) -> str | None:
 def _webshop(request: web.Request) -> str | None:
     """The shop a request names: ``webshop`` in the query string, else a ``webshop`` cookie."""
     webshop = request.query.get("webshop")
-    return request.cookies.get("webshop") if webshop is None else webshop
+    if webshop is None and "Cookie" in request.headers:  # parsing cookies costs every request
+        return request.cookies.get("webshop")
+    return webshop
 
 
 def _identify(
@@ -356,21 +358,21 @@ def _identify(
 
     The shop is looked at only for a valid token: a caller without one learns nothing of the
     shops (1004 comes first). Its default language applies only where the token opens it."""
-    context.language = _language(request)
-    grant = request.app[TOKENS].grant_of(token) if token else None
-    if grant is None:
-        return
-    context.scope = grant.scope
-    try:
-        shop, groups = request.app[SHOPS].select(webshop)
-    except RpcError as exc:
-        context.shop = exc
-        return
-    if not grant.opens(shop.id):
-        context.shop = Forbidden()
-        return
-    context.shop, context.shop_id = groups, shop.id
-    context.language = _language(request, shop.language)
+    app = request.app
+    grant = app[TOKENS].grant_of(token) if token else None
+    default = i18n.ENGLISH
+    if grant is not None:
+        context.scope = grant.scope
+        try:
+            shop, groups = app[SHOPS].select(webshop)
+        except RpcError as exc:
+            context.shop = exc
+        else:
+            if grant.opens(shop.id):
+                context.shop, context.shop_id, default = groups, shop.id, shop.language
+            else:
+                context.shop = Forbidden()
+    context.language = _language(request, default)
 
 
 def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:

@@ -152,6 +152,8 @@ DEFAULT = Language()
 
 
 @functools.lru_cache(maxsize=64)  # a few clients' headers, on every request
+# Every request asks; most send the same few headers (or none): a bounded cache of the answers.
+@functools.lru_cache(maxsize=1024)
 def choose(asked: str | None, accept: str | None, default: str = ENGLISH) -> Language:
     """The language of a request: ``asked`` (the ``language`` query parameter), else the
     ``Accept-Language`` header, else ``default`` (the shop's language, else English).
