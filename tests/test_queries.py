@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customergroup_rpc import filters
 from customergroup_rpc.store import Selection
+from customergroup_rpc.store import queries
 from customergroup_rpc.store.queries import count, select
-from customergroup_rpc.store.state import Join, Put, State
+from customergroup_rpc.store.state import Drop, Join, Put, State
 from customergroup_rpc.text import fold
 
 FIELDS = {
@@ -109,3 +111,21 @@ def test_a_long_scan_in_name_order_walks_every_chunk() -> None:
     assert [g["uid"] for g in found] == expected(
         state, {"/name": {"endsWith": "y"}, "/uid": {"min": 2}}, "name", True
     )
+
+
+def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A scan yields between chunks; a delete committed meanwhile must not break the sort
+    # (the soak found list sorted by changed answering -32603: a KeyError on the deleted uid).
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = state_of([f"Group {i}" for i in range(1, 8)])
+    where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
+
+    async def scan_during_a_delete() -> list[int]:
+        scan = asyncio.create_task(select(state, Selection(where=where, sort="created")))
+        await asyncio.sleep(0)  # the scan tests its first chunk, then hands the loop back
+        state.apply(Drop(1))
+        return [group["uid"] for group in await scan]
+
+    assert asyncio.run(scan_during_a_delete()) == [3, 6, 4, 7, 2, 5]

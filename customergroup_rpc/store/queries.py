@@ -84,6 +84,8 @@ async def select(state: State, selection: Selection) -> list[Group]:
         uids = [uid async for uid in _cut(found, selection.offset, end)]
     else:
         matches = [uid async for uid in found]
+        # The scan handed the loop back between chunks: a group it found may be gone since.
+        matches = [uid for uid in matches if uid in state.groups]
         key = ORDERINGS[selection.sort](state)
         if end is not None and end * 8 < len(matches):  # a page far shorter than the matches
             pick = heapq.nlargest if selection.descending else heapq.nsmallest
