@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customergroup_rpc import filters
-from customergroup_rpc.store import Selection
-from customergroup_rpc.store import queries
+from customergroup_rpc.store import Selection, queries
 from customergroup_rpc.store.queries import count, select
 from customergroup_rpc.store.state import Drop, Join, Put, State
 from customergroup_rpc.text import fold
