@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,32 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, lock: Lock | None =
     if lock is not None:
         lock.keep_next()
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def editing(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` exclusively for a read-change-write of ``path``: two processes
+    editing one small file (the token and shop commands) go one after the other."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, doc: object) -> None:
+    """``doc`` as indented JSON, replacing ``path`` atomically, readable by its owner only."""
+    write_atomic(path, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600)
+
+
+def stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or written (inode, mtime, size); None: missing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def remove_stale_temporaries(path: Path) -> list[Path]:

@@ -30,10 +30,8 @@ customergroup_rpc.errors.WebshopMissing: Webshop missing
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -42,8 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+from . import files
 from .errors import InvalidWebshop, StoreUnavailable, WebshopMissing
-from .files import resolved, write_atomic
+from .files import resolved
 from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -194,30 +193,23 @@ class ShopFile:
             yield
             self._shops = with_first(self._recorded)
             return
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with files.editing(self.path):
             self._seen = None
             self._refresh()
             yield
-            doc = {"shops": [asdict(shop) for shop in self._recorded.values()]}
-            write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600)
+            files.write_json(self.path, {"shops": [asdict(s) for s in self._recorded.values()]})
             self._seen = None
             self._refresh()
-        finally:
-            os.close(fd)
 
     def _refresh(self) -> None:
         if self.path is None:
             return
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
+        seen = files.stamp(self.path)
+        if seen is None:
             if self._seen is not None or self._recorded:
                 self._recorded, self._seen = {}, None
                 self._shops = with_first({})
             return
-        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         if seen != self._seen:
             self._seen = seen  # first, so a broken file is reported once, not per request
             self._recorded = _read(self.path)

@@ -37,7 +37,6 @@ pg_tokens.py): ``digest``, ``new_token``, ``new_record``, ``check_scope``, ``rot
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -51,7 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from .files import resolved, write_atomic
+from . import files
+from .files import resolved
 
 log = logging.getLogger(__name__)
 # How often, at most, a server looks at the token file (seconds).
@@ -317,28 +317,21 @@ class Tokens:
             yield
             self._index()
             return
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with files.editing(self.path):
             self._refresh()
             yield
-            doc = {"tokens": [r.stored() for r in self._records.values()]}
-            write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600)
+            files.write_json(self.path, {"tokens": [r.stored() for r in self._records.values()]})
             self._seen = None
             self._refresh()
-        finally:
-            os.close(fd)
 
     def _refresh(self) -> None:
         if self.path is None:
             return
-        try:
-            st = os.stat(self._file)
-        except FileNotFoundError:
+        seen = files.stamp(self._file)
+        if seen is None:
             self._records, self._seen = {}, None
             self._index()
             return
-        seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         if seen != self._seen:
             self._seen = seen  # first, so a broken file is reported once, not per request
             self._records = _read(self.path)

@@ -325,7 +325,7 @@ def test_two_registries_creating_at_once_wait_for_each_other_and_lose_no_token(
         if threading.current_thread().name == "second":
             second_wrote.set()
 
-    monkeypatch.setattr(tokens_module, "write_atomic", held_write)
+    monkeypatch.setattr(files, "write_atomic", held_write)
     made: dict[str, str] = {}
     threads = [
         threading.Thread(target=lambda: made.update(first=first.create("manage")[1])),
@@ -516,7 +516,7 @@ def test_an_edit_holds_the_private_lock_file_beside_the_token_file(
             os.close(fd)
         real_write(target, data, mode=mode)
 
-    monkeypatch.setattr(tokens_module, "write_atomic", probing_write)
+    monkeypatch.setattr(files, "write_atomic", probing_write)
     Tokens(path).create("view")
     assert held == [True]
     assert os.stat(lock).st_mode & 0o777 == 0o600
