@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
+from yarl import URL  # aiohttp's URLs: request.query is yarl's parse of the query string
 
 from . import i18n
 from .accesslog import LineBuffer
@@ -304,8 +306,12 @@ async def _answer(request: web.Request, context: Context) -> web.Response:
     app = request.app
     config = app[CONFIG]
     try:
-        if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
-            body = await request.read()
+        if request.content.is_eof():  # the whole body is here: take it, with no timer
+            # (read() would gather it chunk by chunk, two awaits and two copies; a payload
+            # that failed to decode raises here as there.)
+            body = request.content.read_nowait()
+            if len(body) > config.max_body:  # as read() refuses it
+                return _too_large(request)
         elif (request.content_length or 0) > config.max_body:
             return _too_large(request)  # refused before it is read
         else:
@@ -333,9 +339,35 @@ async def _answer(request: web.Request, context: Context) -> web.Response:
     return web.Response(body=answer, content_type="application/json")
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """The query parameters a request is answered by (None: not given)."""
+
+    auth: str | None
+    webshop: str | None
+    language: str | None
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(query_string: str) -> _Asked:
+    """The parameters of a query string as sent (``auth=...&webshop=2``), read as
+    ``request.query`` reads them (yarl's parse, the first of repeated names).
+
+    Cached: parsing a query string costs a busy server a few µs a request, and clients send
+    the same few URLs again and again. A pure function of the string, so nothing to
+    invalidate; bounded, as ``tokens.digest``'s cache of the same tokens is.
+    """
+    query = URL.build(query_string=query_string, encoded=True).query
+    return _Asked(query.get("auth"), query.get("webshop"), query.get("language"))
+
+
+def _query(request: web.BaseRequest) -> _Asked:
+    return _parameters(request.rel_url.raw_query_string)
+
+
 def _token(request: web.Request) -> str | None:
     """The ``auth`` query parameter (the platform's convention) or a Bearer token."""
-    token = request.query.get("auth")
+    token = _query(request).auth
     if token is not None:
         return token
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -344,7 +376,7 @@ def _token(request: web.Request) -> str | None:
 
 def _webshop(request: web.Request) -> str | None:
     """The shop a request names: ``webshop`` in the query string, else a ``webshop`` cookie."""
-    webshop = request.query.get("webshop")
+    webshop = _query(request).webshop
     if webshop is None and "Cookie" in request.headers:  # parsing cookies costs every request
         return request.cookies.get("webshop")
     return webshop
@@ -379,7 +411,7 @@ def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Languag
     """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
     ``Accept-Language`` header, then ``default`` (the shop's language; English)."""
     return i18n.choose(
-        request.query.get("language"), request.headers.get("Accept-Language"), default
+        _query(request).language, request.headers.get("Accept-Language"), default
     )
 
 
