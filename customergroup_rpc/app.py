@@ -410,9 +410,7 @@ def _identify(
 def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:
     """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
     ``Accept-Language`` header, then ``default`` (the shop's language; English)."""
-    return i18n.choose(
-        _query(request).language, request.headers.get("Accept-Language"), default
-    )
+    return i18n.choose(_query(request).language, request.headers.get("Accept-Language"), default)
 
 
 def _too_large(request: web.Request) -> web.Response:
