@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import filters
 from . import Group, Page, Selection, group
+from .feed import Changes, matches, shown
 from .state import State
 
 # Orderings other than uid and name, which come ordered from the indexes: the sort key of a
@@ -64,6 +65,23 @@ def members(state: State, uid: int, page: Page) -> list[int]:
     """A page of a group's customer uids, ascending unless the page says descending."""
     ordered = sorted(state.members(uid), reverse=page.descending)
     return ordered[page.offset : _end(page.offset, page.limit)]
+
+
+def changes(
+    state: State, since: int, limit: int | None, uid: int | None, token: str | None
+) -> Changes:
+    """The kept events after ``since``, oldest first: at most ``limit`` of those that match.
+    ``last`` is the last one's position when there are ``limit``, else the newest position."""
+    if limit == 0:
+        return Changes([], state.last_position, state.horizon)
+    found: list[dict[str, Any]] = []
+    for position in range(max(since, state.horizon) + 1, state.last_position + 1):
+        event = state.events[position]
+        if matches(event, uid, token):
+            found.append(shown(position, event))
+            if len(found) == limit:
+                return Changes(found, position, state.horizon, cut=True)
+    return Changes(found, state.last_position, state.horizon)
 
 
 def _matching(

@@ -2,6 +2,8 @@
 
 A ``State`` changes only through ``apply`` of a ``Change`` (``Put``, ``Drop``, ``Members``), the
 same changes the store writes to disk; ``tiny.py`` keeps two of them, working and committed.
+The change feed is kept beside the groups, one document per event: ``Event`` adds one (in the
+same staged changes as the change it records), ``Forget`` drops the oldest (retention).
 
 >>> state = State()
 >>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
@@ -46,7 +48,23 @@ class Members:
     customers: frozenset[int]
 
 
-Change = Put | Drop | Members
+@dataclass(frozen=True)
+class Event:
+    """Add the event at ``position`` (the next one) to the feed."""
+
+    position: int
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Drop the feed's events ``first`` to ``upto`` (its oldest ones)."""
+
+    first: int
+    upto: int
+
+
+Change = Put | Drop | Members | Event | Forget
 
 
 class State:
@@ -62,6 +80,14 @@ class State:
         # (folded name, uid), sorted: name order with ties by uid, for prefix searches.
         self._keys: list[tuple[str, int]] = []
         self.last_uid = 0
+        # The feed: position -> event, oldest first; positions run on from last_position.
+        self.events: dict[int, Fields] = {}
+        self.last_position = 0
+
+    @property
+    def horizon(self) -> int:
+        """The position up to which events are no longer kept."""
+        return next(iter(self.events), self.last_position + 1) - 1
 
     def get(self, uid: int) -> Fields | None:
         return self.groups.get(uid)
@@ -88,7 +114,9 @@ class State:
         return [uid for _, uid in self._keys[start:end]]
 
     def apply(self, change: Change) -> None:
-        if isinstance(change, Put):
+        if isinstance(change, Event | Forget):
+            self._feed(change)
+        elif isinstance(change, Put):
             old = self.groups.get(change.uid)
             name = change.fields["name"]
             if old is None or old["name"] != name:
@@ -105,6 +133,14 @@ class State:
         else:
             self._members.pop(change.uid, None)
 
+    def _feed(self, change: Event | Forget) -> None:
+        if isinstance(change, Event):
+            self.events[change.position] = change.fields
+            self.last_position = max(self.last_position, change.position)
+        else:
+            for position in range(change.first, change.upto + 1):
+                self.events.pop(position, None)
+
     def copy(self) -> State:
         """An independent copy (values are never mutated in place, so sharing them is safe)."""
         twin = State()
@@ -114,6 +150,7 @@ class State:
             list(self._keys),
             self.last_uid,
         )
+        twin.events, twin.last_position = dict(self.events), self.last_position
         return twin
 
     def _span(self, folded: str) -> tuple[int, int]:

@@ -32,13 +32,15 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .. import filters
 from ..codec import dumps
-from ..errors import GroupMissing, NameTaken, NotMembers
+from ..errors import GroupMissing, NameTaken, NotMembers, VersionConflict
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
-from . import Group, Page, Selection, StoreError, WriteFailed, group, queries
-from .state import Change, Drop, Members, Put, State
+from . import Group, Page, Selection, StoreError, WriteFailed, feed, group, queries
+from .feed import Actor, Changes, Retention
+from .state import Change, Drop, Event, Forget, Members, Put, State
 from .tinyfile import AtomicStorage, document, load, record
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,17 @@ _TOGETHER: contextvars.ContextVar[list[asyncio.Future[None]] | None] = contextva
 class TinyStore:
     """The store; ``path=None`` keeps everything in memory (``--db :memory:``)."""
 
-    def __init__(self, storage: AtomicStorage, state: State, lock: Lock | None) -> None:
+    def __init__(
+        self,
+        storage: AtomicStorage,
+        state: State,
+        lock: Lock | None,
+        retention: Retention | None = None,
+    ) -> None:
         self._storage, self._lock = storage, lock
+        self._retention = retention or Retention()
+        # Moves on at every commit, when followers of the feed read again (feed_wait).
+        self._tick, self._ticked = 0, asyncio.Event()
         self.path = storage.path  # resolved: the file itself, never a link to it
         self.committed = state
         self.working = self.committed.copy()
@@ -64,7 +75,7 @@ class TinyStore:
         self._holds = 0
 
     @classmethod
-    def open(cls, path: Path | None) -> TinyStore:
+    def open(cls, path: Path | None, *, retention: Retention | None = None) -> TinyStore:
         """Lock the file (one server per database), read and check it, or start empty."""
         lock = None
         if path is not None:
@@ -89,7 +100,7 @@ class TinyStore:
             if isinstance(exc, LockLost):  # another server created the file meanwhile
                 raise _in_use(path) from None
             raise
-        return cls(storage, state, lock)
+        return cls(storage, state, lock, retention)
 
     # --- reads: the committed state (in a together() block, the writes before them too) ---
 
@@ -115,49 +126,122 @@ class TinyStore:
         uid = self.working.named(name)
         return None if uid is None else (uid, self.working.groups[uid]["name"])
 
+    async def changes(
+        self, since: int, limit: int | None, uid: int | None = None, token: str | None = None
+    ) -> Changes:
+        return queries.changes(self._read, since, limit, uid, token)
+
+    def feed_tick(self) -> int:
+        return self._tick
+
+    async def feed_wait(self, tick: int) -> None:
+        while self._tick == tick:
+            await self._ticked.wait()
+
     # --- writes: checked and staged against the working state, then made durable ---
 
-    async def create(self, name: str, at: str) -> Group:
+    async def create(self, name: str, at: str, *, actor: Actor | None = None) -> Group:
         self._free(name, None)
         uid = self.working.last_uid + 1
-        return await self._write(uid, [Put(uid, {"name": name, "created": at, "changed": at})])
+        fields = {"name": name, "created": at, "changed": at, "version": 1}
+        event = feed.created(uid, at, actor, name=name)
+        return await self._write(uid, [Put(uid, fields), *self._logged(event, at)])
 
-    async def rename(self, uid: int, name: str, at: str) -> Group:
-        current = self._existing(uid)
+    async def rename(
+        self,
+        uid: int,
+        name: str,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> Group:
+        current = self._existing(uid, expected)
         if current["name"] == name:
             return self._group(uid)
         self._free(name, uid)
-        return await self._write(uid, [Put(uid, {**current, "name": name, "changed": at})])
+        version = _version(current) + 1
+        event = feed.renamed(uid, at, actor, version=version, name=name, old=current["name"])
+        fields = {**current, "name": name, "changed": at, "version": version}
+        return await self._write(uid, [Put(uid, fields), *self._logged(event, at)])
 
-    async def delete(self, uid: int) -> None:
-        self._existing(uid)
-        await self._commit([Drop(uid)])
+    async def delete(
+        self,
+        uid: int,
+        at: str | None = None,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> None:
+        current = self._existing(uid, expected)
+        at = at or feed.now()
+        event = feed.deleted(uid, at, actor, version=_version(current), name=current["name"])
+        await self._commit([Drop(uid), *self._logged(event, at)])
 
-    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
-        self._existing(uid)
-        current = self.working.members(uid)
-        new = customers - current
-        await self._set_members({uid: current | new}, at)
+    async def add(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        current = self._existing(uid, expected)
+        members = self.working.members(uid)
+        new = customers - members
+        if new:
+            version = _version(current) + 1
+            event = feed.members("customersAdded", uid, at, actor, version=version, customers=new)
+            await self._set_members({uid: members | new}, at, event)
         return len(new)
 
-    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
-        self._existing(uid)
-        current = self.working.members(uid)
-        gone = current & customers
-        await self._set_members({uid: current - gone}, at)
+    async def remove(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        current = self._existing(uid, expected)
+        members = self.working.members(uid)
+        gone = members & customers
+        if gone:
+            version = _version(current) + 1
+            event = feed.members(
+                "customersRemoved", uid, at, actor, version=version, customers=gone
+            )
+            await self._set_members({uid: members - gone}, at, event)
         return len(gone)
 
-    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
-        self._existing(source)
-        self._existing(target)
+    async def move(
+        self,
+        source: int,
+        target: int,
+        customers: Sequence[int] | None,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        current = self._existing(source, expected)
+        into = self._existing(target)
         members = self.working.members(source)
         moving = members if customers is None else frozenset(customers)
         if not moving <= members:
             listed = customers or []
             raise NotMembers(source, [(i, c) for i, c in enumerate(listed) if c not in members])
-        await self._set_members(
-            {source: members - moving, target: self.working.members(target) | moving}, at
+        if not moving:
+            return 0
+        joined = self.working.members(target) | moving
+        to = (target, _version(into) + (joined != self.working.members(target)))
+        version = _version(current) + 1
+        event = feed.members(
+            "customersMoved", source, at, actor, version=version, customers=moving, to=to
         )
+        await self._set_members({source: members - moving, target: joined}, at, event)
         return len(moving)
 
     @contextlib.asynccontextmanager
@@ -193,10 +277,14 @@ class TinyStore:
 
     # --- the commit path ---
 
-    def _existing(self, uid: int) -> dict[str, str]:
+    def _existing(self, uid: int, expected: int | None = None) -> dict[str, Any]:
+        """The group's fields in the working state; ``GroupMissing``, and ``VersionConflict``
+        unless it has the ``expected`` version (None: any)."""
         fields = self.working.get(uid)
         if fields is None:
             raise GroupMissing(uid)
+        if expected is not None and _version(fields) != expected:
+            raise VersionConflict(self._group(uid))
         return fields
 
     def _free(self, name: str, uid: int | None) -> None:
@@ -216,15 +304,31 @@ class TinyStore:
     async def _commit(self, changes: Sequence[Change]) -> None:
         await self.stage(changes)
 
-    async def _set_members(self, changes: dict[int, frozenset[int]], at: str) -> None:
-        """New memberships in one commit, moving ``changed`` of the groups that changed."""
+    async def _set_members(
+        self, changes: dict[int, frozenset[int]], at: str, event: feed.Fields
+    ) -> None:
+        """New memberships and their event in one commit, moving ``changed`` and ``version``
+        of the groups that changed."""
         staged: list[Change] = []
         for uid, customers in changes.items():
             if customers != self.working.members(uid):
-                fields = {**self.working.groups[uid], "changed": at}
+                old = self.working.groups[uid]
+                fields = {**old, "changed": at, "version": _version(old) + 1}
                 staged += [Members(uid, customers), Put(uid, fields)]
-        if staged:
-            await self._commit(staged)
+        await self._commit([*staged, *self._logged(event, at)])
+
+    def _logged(self, event: feed.Fields, at: str) -> list[Change]:
+        """The changes that add an event to the feed, and drop what retention no longer keeps
+        (never the new event)."""
+        state = self.working
+        position, first = state.last_position + 1, state.horizon + 1
+        upto = self._retention.cut(first, position) or first - 1
+        cutoff = self._retention.cutoff(at)
+        if cutoff is not None:
+            while upto + 1 < position and state.events[upto + 1]["at"] < cutoff:
+                upto += 1
+        forget: list[Change] = [Forget(first, upto)] if upto >= first else []
+        return [Event(position, event), *forget]
 
     def stage(self, changes: Sequence[Change]) -> asyncio.Future[None]:
         """Apply changes to the working state now; the result resolves once they are durable
@@ -268,6 +372,9 @@ class TinyStore:
                     self.committed.apply(change)
                 if not future.done():
                     future.set_result(None)
+            self._tick += 1
+            self._ticked.set()
+            self._ticked = asyncio.Event()
 
     def _undo(self, failed: Pending) -> None:
         """Forget every change not on disk: the working state is the committed one again."""
@@ -277,6 +384,10 @@ class TinyStore:
         for _, future in failed:
             if not future.done():
                 future.set_exception(WriteFailed("The change could not be written to disk."))
+
+
+def _version(fields: dict[str, Any]) -> int:
+    return int(fields.get("version", 1))  # a group stored before versions: 1
 
 
 def _resolved(path: Path) -> Path:
