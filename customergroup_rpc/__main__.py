@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from .app import AccessLogger, Config, MiB, create_app
 from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
-from .store import StoreError
+from .store import Retention, StoreError
 from .store.postgres import is_url, shown
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
@@ -79,12 +80,29 @@ def _parser() -> argparse.ArgumentParser:
         help="a browser origin (https://host[:port]) that may call the endpoint; repeatable; "
         "CUSTOMERGROUP_RPC_CORS_ORIGINS, comma-separated (none)",
     )
+    serve.add_argument(
+        "--keep-changes",
+        type=_positive,
+        default=Retention.keep,
+        metavar="COUNT",
+        help=f"events of the change feed kept, at least ({Retention.keep:,})",
+    )
+    serve.add_argument(
+        "--keep-changes-days",
+        type=_days,
+        default=None,
+        metavar="DAYS",
+        help="events older than this many days are dropped (none: kept by count alone)",
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token.add_subparsers(required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token; prints it once on stdout")
     create.add_argument("--scope", choices=SCOPES, default="manage")
+    create.add_argument(
+        "--label", default="", help="a name for people: who or what uses it (token list shows it)"
+    )
     actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", help="the id shown by 'token list'")
@@ -159,6 +177,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _days(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 36500:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 36500 days")
+    return value
+
+
 def _origin(text: str) -> str:
     try:
         return origin(text)
@@ -200,6 +225,10 @@ def _serve(args: argparse.Namespace) -> int:
         announce=_announce,
         access_log=sys.stderr.buffer,
         cors_origins=_cors_origins(args),
+        retention=Retention(
+            keep=args.keep_changes,
+            max_age=None if args.keep_changes_days is None else timedelta(args.keep_changes_days),
+        ),
     )
     many = f" ({args.workers} workers)" if args.workers > 1 else ""
     db = shown(args.db) if is_url(args.db) else args.db
@@ -316,7 +345,11 @@ def _tokens(args: argparse.Namespace) -> Tokens | PgTokenAdmin:
 
 def _token_create(args: argparse.Namespace) -> int:
     tokens = _tokens(args)
-    record, token = tokens.create(args.scope)
+    try:
+        record, token = tokens.create(args.scope, label=args.label)
+    except ValueError as exc:
+        print(f"customergroup-rpc: {exc}", file=sys.stderr)
+        return 2
     tokens.settle()  # a running server takes it from the next request on
     print(f"Created token {record.id} with scope {record.scope}.", file=sys.stderr)
     print(token)
@@ -326,7 +359,7 @@ def _token_create(args: argparse.Namespace) -> int:
 def _token_list(args: argparse.Namespace) -> int:
     records = _tokens(args).list()
     for r in records:
-        print(f"{r.id}  {r.scope:<6}  {r.created}")
+        print(f"{r.id}  {r.scope:<6}  {r.created}  {r.label}".rstrip())
     if not records:
         print("No tokens yet.", file=sys.stderr)
     return 0

@@ -24,11 +24,12 @@ from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import InternalError, InvalidRequest
+from .follow import Follower
 from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
-from .store import Store, connect, open_store
+from .store import Retention, Store, connect, open_store
 from .store.postgres import is_url
 from .tokens import Registry, Tokens, token_path
 
@@ -57,6 +58,8 @@ class Config:
     clock: Clock = utc_now
     # Browser origins (scheme://host[:port], see browser.origin) that may call the endpoint.
     cors_origins: frozenset[str] = field(default_factory=frozenset)
+    # How many events of the change feed are kept, and for how long.
+    retention: Retention = field(default_factory=Retention)
 
 
 class Sockets:
@@ -120,7 +123,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             await _serve_with(app, store, tokens, schemas)
             yield
         return
-    store = open_store(None if config.db is None else Path(config.db))
+    store = open_store(None if config.db is None else Path(config.db), config.retention)
     try:
         file_tokens = Tokens(None if config.db is None else token_path(Path(config.db)))
         _first_tokens(file_tokens, config)
@@ -132,7 +135,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Registry]]:
-    store = await connect(url, pool_size=config.pool_size)
+    store = await connect(url, pool_size=config.pool_size, retention=config.retention)
     try:
         tokens = await PgTokens.open(url)
         try:
@@ -208,13 +211,20 @@ async def _answer(request: web.Request) -> web.Response:
         return _refused(400, "The request body could not be decoded; nothing was processed.")
     except ConnectionResetError:  # the client left while sending: no one to answer
         return _refused(400, "The connection closed before the body arrived.")
-    token = _token(request)
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
+    context = _context(app, _token(request))
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
         return web.Response(status=204)
     return web.Response(body=answer, content_type="application/json")
+
+
+def _context(app: web.Application, token: str | None, feed: Follower | None = None) -> Context:
+    """The caller of a request: its token's scope and id (for the change feed)."""
+    record = app[TOKENS].record_of(token) if token else None
+    if record is None:
+        return Context(scope=None, feed=feed)
+    return Context(scope=record.scope, token=record.id, feed=feed)
 
 
 def _token(request: web.Request) -> str | None:
@@ -244,7 +254,9 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     The token comes from the upgrade request and is checked again for every message, so a
     revoked token stops working at once. Messages over ``max_body`` close the socket (1009).
     When the server stops, the socket is closed with 1001 (going away) after any answer it
-    is sending (``Sockets``).
+    is sending (``Sockets``). ``Customergroup.subscribe`` makes the socket follow the change
+    feed (``follow.py``): its notifications and the answers share the socket, one message at
+    a time.
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
@@ -255,32 +267,43 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     await socket.prepare(request)
     sockets.open.add(socket)
     token = _token(request)
+    sending = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with sending:  # an answer and a notification never interleave their frames
+            await socket.send_str(text)
+
+    tokens = request.app[TOKENS]
+    follower = Follower(send, lambda: token is not None and tokens.scope_of(token) is not None)
     try:
         async for message in socket:
             if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
                 continue
             sockets.busy.add(socket)
             try:
-                await _ws_answer(request, socket, token, message.data)
+                await _ws_answer(
+                    request, send, _context(request.app, token, follower), message.data
+                )
+                follower.begin()  # after the answer to subscribe, if that was asked
             finally:
                 sockets.busy.discard(socket)
             if sockets.closing:  # the server began stopping while this message was answered
                 await _going_away(socket)
     finally:
         sockets.open.discard(socket)
+        await follower.close()
     return socket
 
 
 async def _ws_answer(
-    request: web.Request, socket: web.WebSocketResponse, token: str | None, data: Any
+    request: web.Request, send: Callable[[str], Any], context: Context, data: Any
 ) -> None:
     started = time.perf_counter()
     app = request.app
-    context = Context(scope=app[TOKENS].scope_of(token) if token else None)
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     answer = await app[DISPATCHER].handle(body, context)
     if answer is not None:
-        await socket.send_str(answer.decode("utf-8"))
+        await send(answer.decode("utf-8"))
     access = app.get(ACCESS)
     if access is not None:
         took = time.perf_counter() - started

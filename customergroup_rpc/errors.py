@@ -461,7 +461,7 @@ ERRORS: tuple[type[RpcError], ...] = (
 def table() -> str:
     """The README's table of errors, made from ``ERRORS``.
 
-    >>> print(table().splitlines()[-3])
+    >>> print(table().splitlines()[-5])
     | 1004 | Bad auth token | no token, or an unknown or revoked one | none |
     """
     rows = [f"| {e.code} | {e.message} | {e.when} | {e.shows} |" for e in ERRORS]

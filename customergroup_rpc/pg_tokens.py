@@ -29,6 +29,7 @@ from .store.postgres import shown
 from .tokens import (
     TokenError,
     TokenRecord,
+    check_label,
     check_scope,
     digest,
     environment_problem,
@@ -61,7 +62,7 @@ class PgTokens:
         self._connection: asyncpg.Connection | None = None
         self._busy = asyncio.Lock()  # a connection runs one command at a time
         self._records: dict[str, TokenRecord] = {}
-        self._by_hash: dict[str, str] = {}
+        self._by_hash: dict[str, TokenRecord] = {}
         self._refused: set[tuple[str, str]] = set()
         self._stale = False
         self._reader: asyncio.Task[None] | None = None
@@ -88,6 +89,11 @@ class PgTokens:
 
     def scope_of(self, token: str) -> str | None:
         """The scope of a valid token, or None for an unknown or revoked one."""
+        record = self._by_hash.get(digest(token))
+        return None if record is None else record.scope
+
+    def record_of(self, token: str) -> TokenRecord | None:
+        """The record of a valid token, or None for an unknown or revoked one."""
         return self._by_hash.get(digest(token))
 
     @staticmethod
@@ -99,9 +105,11 @@ class PgTokens:
         await self._reload()
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
-    async def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
+    async def create(
+        self, scope: str, token: str | None = None, label: str = ""
+    ) -> tuple[TokenRecord, str]:
         """Add a token (a new random one unless given); return its record and the token."""
-        return await self._edit(lambda c: _create(c, scope, token))
+        return await self._edit(lambda c: _create(c, scope, token, label))
 
     async def revoke(self, token_id: str) -> bool:
         """Remove a token by its id; False if there was none."""
@@ -210,8 +218,10 @@ class PgTokenAdmin:
         records = self._run(_read)
         return sorted(records.values(), key=lambda r: (r.created, r.id))
 
-    def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
-        return self._run(lambda c: _create(c, scope, token))
+    def create(
+        self, scope: str, token: str | None = None, label: str = ""
+    ) -> tuple[TokenRecord, str]:
+        return self._run(lambda c: _create(c, scope, token, label))
 
     def revoke(self, token_id: str) -> bool:
         return self._run(lambda c: _revoke(c, token_id))
@@ -235,16 +245,17 @@ class PgTokenAdmin:
 
 
 async def _read(connection: asyncpg.Connection) -> dict[str, TokenRecord]:
-    rows = await connection.fetch("SELECT id, scope, sha256, created FROM tokens")
+    rows = await connection.fetch("SELECT id, scope, sha256, created, label FROM tokens")
     return {row["id"]: TokenRecord(**row) for row in rows}
 
 
 async def _create(
-    connection: asyncpg.Connection, scope: str, token: str | None = None
+    connection: asyncpg.Connection, scope: str, token: str | None = None, label: str = ""
 ) -> tuple[TokenRecord, str]:
     check_scope(scope)
+    check_label(label)
     token = token or new_token()
-    record = new_record(scope, digest(token))
+    record = new_record(scope, digest(token), label=label)
     async with connection.transaction():
         try:
             await _insert(connection, record)
@@ -297,11 +308,12 @@ async def _lock(connection: asyncpg.Connection) -> None:
 
 async def _insert(connection: asyncpg.Connection, record: TokenRecord) -> None:
     await connection.execute(
-        "INSERT INTO tokens (id, scope, sha256, created) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO tokens (id, scope, sha256, created, label) VALUES ($1, $2, $3, $4, $5)",
         record.id,
         record.scope,
         record.sha256,
         record.created,
+        record.label,
     )
 
 

@@ -14,6 +14,11 @@ that cost every request several µs and do nothing for us (see ``_one`` and ``_r
 >>> body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}'
 >>> asyncio.run(rpc.handle(body, Context(scope="view")))
 b'{"jsonrpc":"2.0","result":0,"id":1}'
+
+Writes pass the caller's token (its id and scope: ``Context.actor``) to the service, which
+has the store record it in the change feed. ``Customergroup.subscribe`` and ``unsubscribe``
+need the ``Follower`` of a WebSocket (``Context.feed``, set by ``app.py``); over HTTP they are
+-32600.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jsonrpcserver import Error, Success
 from jsonrpcserver.async_dispatcher import call
@@ -53,7 +58,7 @@ from .errors import (
 )
 from .params import Args, Binder
 from .schemas import Method, Schemas
-from .service import Customergroups
+from .service import Actor, Customergroups
 from .store import WriteFailed
 from .tokens import GRANTS
 
@@ -63,11 +68,25 @@ _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 PROBLEM_BYTES = 2048
 
 
+class Follower(Protocol):
+    """A WebSocket's subscription to the change feed (``feed.py``)."""
+
+    def subscribe(self, groups: Customergroups, since: int) -> None:
+        """Follow the feed after ``since`` once the answer is sent; ``InvalidRequest`` if the
+        socket follows it already."""
+
+    async def unsubscribe(self) -> bool:
+        """Stop following; whether the socket followed the feed."""
+
+
 @dataclass(slots=True)
 class Context:
-    """One HTTP request's caller: the scope of its token (None: no valid token)."""
+    """One HTTP request's caller: the scope of its token (None: no valid token), its id, and
+    on a WebSocket the socket's ``Follower``."""
 
     scope: str | None
+    token: str | None = None
+    feed: Follower | None = None
     methods: list[str] = field(default_factory=list)
     # How many more problems the answers to this request may list, and in how many bytes: a
     # batch shares them, so a batch of a hundred bad members is not answered with a hundred
@@ -83,6 +102,11 @@ class Context:
         if needed not in GRANTS[self.scope]:
             raise Forbidden
 
+    @property
+    def actor(self) -> Actor | None:
+        """Who writes, for the change feed."""
+        return None if self.scope is None or self.token is None else Actor(self.token, self.scope)
+
     def share(self, found: Problems) -> list[Problem]:
         """The problems one answer lists, out of what is left for this request."""
         fit = 0
@@ -96,65 +120,118 @@ class Context:
         return found.listed(fit)
 
 
-Call = Callable[[Customergroups, Args], Awaitable[Any]]
+Call = Callable[[Customergroups, Args, Context], Awaitable[Any]]
 
 
-async def _count(groups: Customergroups, args: Args) -> Any:
+async def _count(groups: Customergroups, args: Args, context: Context) -> Any:
     return await groups.count(args.filters("filters"))
 
 
-async def _get(groups: Customergroups, args: Args) -> Any:
+async def _get(groups: Customergroups, args: Args, context: Context) -> Any:
     shape = args.query("query")
     return query.apply(shape, await groups.get(args.uid("uid")))
 
 
-async def _get_schema(groups: Customergroups, args: Args) -> Any:
+async def _get_schema(groups: Customergroups, args: Args, context: Context) -> Any:
     return await groups.schema(args.uid_or_none("uid"))
 
 
-async def _list(groups: Customergroups, args: Args) -> Any:
+async def _list(groups: Customergroups, args: Args, context: Context) -> Any:
     shape, selection = args.query("query"), args.selection("selection")
     return [query.apply(shape, group) for group in await groups.select(selection)]
 
 
-async def _validate(groups: Customergroups, args: Args) -> Any:
+async def _validate(groups: Customergroups, args: Args, context: Context) -> Any:
     # A Problems result is capped like an error's problems (Context.share).
     return Problems(await groups.validate(args.uid_or_none("uid"), args.raw("patch")))
 
 
-async def _list_customers(groups: Customergroups, args: Args) -> Any:
+async def _list_customers(groups: Customergroups, args: Args, context: Context) -> Any:
     return await groups.list_customers(args.uid("uid"), args.page("selection"))
 
 
-async def _create(groups: Customergroups, args: Args) -> Any:
+# How many events one changes call answers when it does not say (methods.json: 10,000 at most).
+EVENTS = 1_000
+
+
+async def _changes(groups: Customergroups, args: Args, context: Context) -> Any:
+    limit = args.integer("limit")
+    found = await groups.changes(
+        args.integer("since"),
+        EVENTS if limit is None else limit,
+        args.uid_or_none("uid"),
+        args.raw("token"),
+    )
+    return {"events": found.events, "last": found.last}
+
+
+async def _create(groups: Customergroups, args: Args, context: Context) -> Any:
     shape = args.query("query")
-    return query.apply(shape, await groups.set(None, args.raw("patch")))
+    return query.apply(shape, await groups.set(None, args.raw("patch"), actor=context.actor))
 
 
-async def _delete(groups: Customergroups, args: Args) -> Any:
-    await groups.delete(args.uid("uid"))
+async def _delete(groups: Customergroups, args: Args, context: Context) -> Any:
+    await groups.delete(args.uid("uid"), actor=context.actor, expected=args.integer("ifVersion"))
     return True
 
 
-async def _set(groups: Customergroups, args: Args) -> Any:
-    shape = args.query("query")
-    return query.apply(shape, await groups.set(args.uid_or_none("uid"), args.raw("patch")))
+async def _set(groups: Customergroups, args: Args, context: Context) -> Any:
+    shape, uid, expected = args.query("query"), args.uid_or_none("uid"), args.integer("ifVersion")
+    if uid is None and expected is not None:
+        message = "ifVersion is for an existing group; leave it out (or null) to create one."
+        raise InvalidParams.at(args.at("ifVersion"), message)
+    group = await groups.set(uid, args.raw("patch"), actor=context.actor, expected=expected)
+    return query.apply(shape, group)
 
 
-async def _add_customers(groups: Customergroups, args: Args) -> Any:
-    return await groups.add_customers(args.uid("uid"), args.customers("customers"))
+async def _add_customers(groups: Customergroups, args: Args, context: Context) -> Any:
+    return await groups.add_customers(
+        args.uid("uid"),
+        args.customers("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
 
 
-async def _remove_customers(groups: Customergroups, args: Args) -> Any:
-    return await groups.remove_customers(args.uid("uid"), args.customers("customers"))
+async def _remove_customers(groups: Customergroups, args: Args, context: Context) -> Any:
+    return await groups.remove_customers(
+        args.uid("uid"),
+        args.customers("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
 
 
-async def _move_customers(groups: Customergroups, args: Args) -> Any:
+async def _move_customers(groups: Customergroups, args: Args, context: Context) -> Any:
     source, target = args.uid("fromUid"), args.uid("toUid")
-    return await groups.move_customers(source, target, args.customers_or_none("customers"))
+    return await groups.move_customers(
+        source,
+        target,
+        args.customers_or_none("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
 
+
+async def _subscribe(groups: Customergroups, args: Args, context: Context) -> Any:
+    if context.feed is None:
+        raise InvalidRequest(_SOCKET_ONLY.format("Customergroup.subscribe"))
+    since = args.integer("since") or 0
+    head = await groups.changes(since, 0)  # FeedGone now, rather than in the first read
+    context.feed.subscribe(groups, since)
+    return {"since": since, "last": head.last}
+
+
+async def _unsubscribe(groups: Customergroups, args: Args, context: Context) -> Any:
+    if context.feed is None:
+        raise InvalidRequest(_SOCKET_ONLY.format("Customergroup.unsubscribe"))
+    return await context.feed.unsubscribe()
+
+
+_SOCKET_ONLY = "{} works over a WebSocket: open one on this endpoint and send it there."
 
 READS: Mapping[str, Call] = {
+    "Customergroup.changes": _changes,
     "Customergroup.count": _count,
     "Customergroup.get": _get,
     "Customergroup.getSchema": _get_schema,
@@ -170,16 +247,21 @@ WRITES: Mapping[str, Call] = {
     "Customergroup.removeCustomers": _remove_customers,
     "Customergroup.set": _set,
 }
+# Over a WebSocket only (methods.json's websocketMethods).
+SOCKET: Mapping[str, Call] = {
+    "Customergroup.subscribe": _subscribe,
+    "Customergroup.unsubscribe": _unsubscribe,
+}
 # Every method a client can call, rpc.discover included.
-KNOWN_METHODS = frozenset({*READS, *WRITES, openrpc.DISCOVER})
+KNOWN_METHODS = frozenset({*READS, *WRITES, *SOCKET, openrpc.DISCOVER})
 
 
 class Dispatcher:
     """Answers request bodies: parse, split batches, check members, dispatch, serialise."""
 
     def __init__(self, groups: Customergroups, schemas: Schemas, max_batch: int = 100) -> None:
-        if {*READS, *WRITES} != set(schemas.methods):
-            raise RuntimeError("methods.json and rpc.READS, rpc.WRITES disagree")
+        if {*READS, *WRITES} != set(schemas.methods) or set(SOCKET) != set(schemas.socket_methods):
+            raise RuntimeError("methods.json and rpc.READS, rpc.WRITES, rpc.SOCKET disagree")
         self.max_batch = max_batch
         self._binder = Binder(schemas)
         self._groups = groups
@@ -187,6 +269,8 @@ class Dispatcher:
             name: self._method(schemas.methods[name], run)
             for name, run in [*READS.items(), *WRITES.items()]
         }
+        for name, run in SOCKET.items():
+            self._methods[name] = self._method(schemas.socket_methods[name], run)
         # Not in methods.json: it needs no token and no service (SPEC 11).
         self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
 
@@ -269,7 +353,7 @@ class Dispatcher:
             try:
                 context.authorize(scope)
                 args = binder.bind(spec, named or params)
-                result = await run(groups, args)
+                result = await run(groups, args, context)
                 if isinstance(result, Problems):
                     result = context.share(result)
                 return Success(result)

@@ -61,15 +61,38 @@ class Registry(Protocol):
 
     def scope_of(self, token: str) -> str | None: ...
 
+    def record_of(self, token: str) -> TokenRecord | None:
+        """The record of a valid token (its id and scope go into the change feed)."""
+
+
+# The longest label a token may have (token create --label).
+MAX_LABEL = 200
+
 
 @dataclass(frozen=True)
 class TokenRecord:
-    """One token as stored: never the token itself."""
+    """One token as stored: never the token itself. ``label`` names it for people."""
 
     id: str
     scope: str
     sha256: str
     created: str
+    label: str = ""
+
+
+def stored(record: TokenRecord) -> dict[str, str]:
+    """A record as the token file keeps it: without an empty label, so that a file without
+    labels still loads in a version before them (a rollback)."""
+    fields = asdict(record)
+    if not record.label:
+        del fields["label"]
+    return fields
+
+
+def check_label(label: str) -> None:
+    """Refuse a label people could not read in ``token list`` (ValueError)."""
+    if len(label) > MAX_LABEL or not label.isprintable():
+        raise ValueError(f"A label is at most {MAX_LABEL} printable characters, on one line.")
 
 
 class TokenError(Exception):
@@ -128,7 +151,7 @@ def check_scope(scope: str) -> None:
 
 
 def new_record(
-    scope: str, token_digest: str, prefix: str = "", created: str | None = None
+    scope: str, token_digest: str, prefix: str = "", created: str | None = None, label: str = ""
 ) -> TokenRecord:
     """A new record of a token (by its digest), made now unless ``created`` is given."""
     return TokenRecord(
@@ -136,6 +159,7 @@ def new_record(
         scope=scope,
         sha256=token_digest,
         created=created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        label=label,
     )
 
 
@@ -175,13 +199,13 @@ def rotation(records: Iterable[TokenRecord], token_digest: str) -> Rotation | No
     return Rotation(tuple(drop), add, tuple(revoked)) if drop or add else None
 
 
-def scopes(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dict[str, str]:
-    """The scope of each digest, for ``scope_of``; a record of an unknown scope is left out,
-    with one warning per record: ``refused`` keeps those warned about."""
+def scopes(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dict[str, TokenRecord]:
+    """The record of each digest, for ``scope_of`` and ``record_of``; a record of an unknown
+    scope is left out, with one warning per record: ``refused`` keeps those warned about."""
     by_hash = {}
     for record in records:
         if record.scope in GRANTS:
-            by_hash[record.sha256] = record.scope
+            by_hash[record.sha256] = record
         elif (record.id, record.scope) not in refused:
             # Once per record, not per request: records are read again only when they change.
             refused.add((record.id, record.scope))
@@ -200,7 +224,7 @@ class Tokens:
         self.path = path
         self._file = "" if path is None else os.fspath(path)  # a str stats faster than a Path
         self._records: dict[str, TokenRecord] = {}
-        self._by_hash: dict[str, str] = {}
+        self._by_hash: dict[str, TokenRecord] = {}
         self._seen: tuple[int, int, int] | None = None
         self._refused: set[tuple[str, str]] = set()  # (id, scope) of records warned about
         self._clock = clock
@@ -209,6 +233,11 @@ class Tokens:
 
     def scope_of(self, token: str) -> str | None:
         """The scope of a valid token, or None for an unknown or revoked one."""
+        record = self.record_of(token)
+        return None if record is None else record.scope
+
+    def record_of(self, token: str) -> TokenRecord | None:
+        """The record of a valid token, or None for an unknown or revoked one."""
         now = self._clock()
         if now >= self._due:
             self._due = now + RECHECK
@@ -230,12 +259,15 @@ class Tokens:
         self._refresh()
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
-    def create(self, scope: str, token: str | None = None) -> tuple[TokenRecord, str]:
+    def create(
+        self, scope: str, token: str | None = None, label: str = ""
+    ) -> tuple[TokenRecord, str]:
         """Add a token (a new random one unless given); return its record and the token."""
         check_scope(scope)
+        check_label(label)
         token = token or new_token()
         with self._editing():
-            record = new_record(scope, digest(token))
+            record = new_record(scope, digest(token), label=label)
             self._records[record.id] = record
         return record, token
 
@@ -275,7 +307,7 @@ class Tokens:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._refresh()
             yield
-            doc = {"tokens": [asdict(r) for r in self._records.values()]}
+            doc = {"tokens": [stored(r) for r in self._records.values()]}
             write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600)
             self._seen = None
             self._refresh()

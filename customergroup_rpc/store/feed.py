@@ -105,9 +105,14 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The order of an event's keys, whatever order an engine kept them in (jsonb sorts them).
+_ORDER = ("type", "uid", "at", "version", "token", "name", "oldName", "toUid", "toVersion")
+_ORDER += ("count", "customers")
+
+
 def shown(position: int, event: Fields) -> Fields:
-    """An event as clients see it: its position first."""
-    return {"position": position, **event}
+    """An event as clients see it: its position first, then its keys in one order."""
+    return {"position": position, **{key: event[key] for key in _ORDER if key in event}}
 
 
 def _event(kind: str, uid: int, at: str, actor: Actor | None, version: int) -> Fields:

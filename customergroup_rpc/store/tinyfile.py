@@ -165,7 +165,8 @@ def _feed_problem(data: dict[str, Any]) -> str | None:
             or not isinstance(event.get("type"), str)
         ):
             return f"entry {key!r} of {EVENTS} is malformed"
-    last = feed.get("1", {}).get("last_position", 0) if isinstance(feed.get("1"), dict) else None
+    record = feed.get("1", {})
+    last = record.get("last_position", 0) if isinstance(record, dict) else None
     if not isinstance(last, int) or isinstance(last, bool):
         return "feed.last_position is not an integer"
     return None
