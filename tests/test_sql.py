@@ -88,6 +88,7 @@ VOCABULARY = frozenset(
         *["ORDER", "BY", "COLLATE", "DESC", "LIMIT", "OFFSET", "GROUP BY 1", "HAVING", "count"],
         *["customergroups", "memberships", "g", "m", "g.shop", "m.shop", "m.group_uid"],
         *["g.uid", "g.name", "g.name_key", "g.created", "g.changed", "g.customer_count"],
+        "g.version",
         *["m.customer", '"C"', "E'\\\\'", "(", ")", ",", "=", ">=", "<=", "<", "*"],
     }
 )

@@ -4,8 +4,10 @@
 //   render.js    elements and the response panel     confirm.js    asking before deletes
 //   token.js     the saved token                     history.js    earlier calls
 //   reference.js methods from rpc.discover           storage.js    localStorage, quietly
+//   feed.js      the live change feed over a WebSocket
 
 import { askFirst, questionFor } from "./confirm.js";
+import { startFeed } from "./feed.js";
 import { remember, startHistory } from "./history.js";
 import { NotationError, parseCall } from "./notation.js";
 import { startReference } from "./reference.js";
@@ -95,6 +97,7 @@ function start() {
   });
   startHistory((call) => useCall(call));
   startReference(useCall);
+  startFeed();
 }
 
 // Module scripts run after the document is parsed.
