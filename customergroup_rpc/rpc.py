@@ -54,6 +54,7 @@ from .errors import (
     RpcError,
     StoreUnavailable,
     Unavailable,
+    VersionConflict,
     response,
 )
 from .params import Args, Binder
@@ -357,6 +358,9 @@ class Dispatcher:
                 if isinstance(result, Problems):
                     result = context.share(result)
                 return Success(result)
+            except VersionConflict as exc:  # the group shown as get shows it
+                whole = query.apply(binder.query(None, ""), exc.current)
+                return _failed(spec, VersionConflict(whole).rpc(args.at), context)
             except DomainError as exc:  # about the data: the params say where
                 return _failed(spec, exc.rpc(args.at), context)
             except Exception as exc:

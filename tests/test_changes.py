@@ -32,6 +32,7 @@ async def test_two_clients_racing_to_rename_one_group_one_wins_one_gets_the_conf
     assert lost["error"]["code"] == 9004
     assert lost["error"]["message"] == "Conflict"
     assert lost["error"]["data"] == {"current": won["result"]}
+    assert list(lost["error"]["data"]["current"]) == list(won["result"])  # in the same order
     assert won["result"]["version"] == 2
     assert (await call("get", 1))["result"] == won["result"]
 

@@ -106,13 +106,14 @@ def now() -> str:
 
 
 # The order of an event's keys, whatever order an engine kept them in (jsonb sorts them).
-_ORDER = ("type", "uid", "at", "version", "token", "name", "oldName", "toUid", "toVersion")
-_ORDER += ("count", "customers")
+_ORDER = ("type", "uid", "at", "version", "token", "name", "oldName")
+_ORDER_MEMBERS = ("toUid", "toVersion", "count", "customers")
 
 
 def shown(position: int, event: Fields) -> Fields:
     """An event as clients see it: its position first, then its keys in one order."""
-    return {"position": position, **{key: event[key] for key in _ORDER if key in event}}
+    keys = (*_ORDER, *_ORDER_MEMBERS)
+    return {"position": position, **{key: event[key] for key in keys if key in event}}
 
 
 def _event(kind: str, uid: int, at: str, actor: Actor | None, version: int) -> Fields:
