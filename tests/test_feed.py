@@ -253,3 +253,21 @@ def _all() -> Any:
     from customergroup_rpc.service import Selection  # noqa: PLC0415
 
     return Selection()
+
+
+async def test_a_shop_without_a_feed_head_gets_one_at_its_first_write(
+    postgres_url: str, clock: Clock
+) -> None:
+    """Shops made after the start have no head row yet: the first write makes it."""
+    import asyncpg  # noqa: PLC0415  (PostgreSQL only)
+
+    store = await connect(postgres_url)
+    try:
+        connection = await asyncpg.connect(postgres_url)
+        await connection.execute("DELETE FROM feed_heads")
+        await connection.close()
+        groups = Customergroups(store, Schemas.load(), clock)
+        await groups.set(None, {"name": "Gold"})
+        assert kinds(await events(groups)) == [("created", 1, 1)]
+    finally:
+        await store.aclose()

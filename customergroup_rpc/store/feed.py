@@ -164,4 +164,5 @@ def matches(event: Fields, uid: int | None, token: str | None) -> bool:
     token ``token`` (None: any)."""
     if uid is not None and event["uid"] != uid and event.get("toUid") != uid:
         return False
-    return token is None or (event["token"] is not None and event["token"]["id"] == token)
+    made = event.get("token")
+    return token is None or (isinstance(made, dict) and made.get("id") == token)

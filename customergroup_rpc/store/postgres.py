@@ -540,10 +540,14 @@ class PgStore:
 
     async def _head(self, db: Db) -> _Head:
         """The shop's feed head, locked until the transaction ends."""
-        row = await db.fetchrow(
-            "SELECT last_position, horizon FROM feed_heads WHERE shop = $1 FOR UPDATE", self._shop
-        )
-        assert row is not None  # open() made it
+        lock = "SELECT last_position, horizon FROM feed_heads WHERE shop = $1 FOR UPDATE"
+        row = await db.fetchrow(lock, self._shop)
+        if row is None:  # a shop's first write (open() makes the row of the default shop)
+            await db.execute(
+                "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT DO NOTHING", self._shop
+            )
+            row = await db.fetchrow(lock, self._shop)
+        assert row is not None
         return _Head(row["last_position"], row["horizon"])
 
     async def _log(self, db: Db, head: _Head, event: feed.Fields) -> None:
