@@ -497,6 +497,7 @@ class PgStore:
                 transaction = shared.db.transaction()
                 await transaction.start()
                 shared.transaction = transaction
+            if shared.head is None:  # (again, if the connection was lost under it)
                 shared.head = await self._head(shared.db)
         except _DOWN as exc:
             self._lost(exc, shared.since)
