@@ -11,8 +11,8 @@ Errors about the data are ``DomainError``s naming the param they concern (``from
 ``customers``), never a pointer: ``rpc.py`` knows where each param is in the request.
 
 Writes take the ``Actor`` (the caller's token) that the store records in the change feed, and
-an ``expected`` version (``ifVersion``): the store checks it in the write's commit, and the
-service checks it before the patch too, so a stale client learns of the conflict first.
+an ``expected`` version (``ifVersion``): the store checks it in the write's commit (the
+service, once the patch is valid, also before a write that would change nothing).
 A feed read from a position whose events are not all kept, or past the newest, is ``FeedGone``.
 
 >>> import asyncio
@@ -156,11 +156,11 @@ class Customergroups:
     ) -> Group:
         """Create (uid None) or update a group with a patch; return the group as stored."""
         current = None if uid is None else await self.get(uid)
+        problems = await self._problems(uid, patch)
+        if problems:  # what the params say first, as for every other call
+            raise PatchInvalid(problems)
         if current is not None and expected is not None and current["version"] != expected:
             raise VersionConflict(current)
-        problems = await self._problems(uid, patch)
-        if problems:
-            raise PatchInvalid(problems)
         name = _normalised(patch).get("name")
         try:
             if uid is None:
