@@ -42,7 +42,7 @@ async def test_if_version_is_the_trailing_positional_param_of_every_write(call: 
     await call("create", {"name": "Silver"})
     # The documented positional forms still work without it.
     assert (await call("addCustomers", 1, [17]))["result"] == 1
-    stale = [
+    stale: list[tuple[str, list[Any]]] = [
         ("set", [1, {"name": "X"}, None, 1]),
         ("addCustomers", [1, [42], 1]),
         ("removeCustomers", [1, [17], 1]),
