@@ -4,15 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: serve serve-pg test lint typecheck pytest fuzz mutate bench browser postgres clean
+.PHONY: serve serve-pg test lint typecheck pytest fuzz mutate bench browser postgres clean messages
 
-serve: $(VENV)/.run
+# The compiled message catalogues: every install compiles them (hatch_build.py); after a .po
+# changes, make serve and make test compile it again.
+MO := $(patsubst %.po,%.mo,$(wildcard customergroup_rpc/locale/*/LC_MESSAGES/*.po))
+%.mo: %.po | $(VENV)/.run
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+serve: $(VENV)/.run $(MO)
 	$(BIN)/customergroup-rpc serve $(ARGS)
 
 # serve on a PostgreSQL cluster of its own (harness/postgres.py), stopped when serve stops:
 # kept in PGDIR (./.pg/, on 127.0.0.1 and a free port); PGDIR= makes a throwaway one.
 PGDIR ?= .pg
-serve-pg: $(VENV)/.run postgres
+serve-pg: $(VENV)/.run $(MO) postgres
 	$(BIN)/python -m harness.postgres $(if $(PGDIR),--dir $(PGDIR)) -- \
 	  $(BIN)/customergroup-rpc serve $(ARGS)
 
@@ -27,8 +33,17 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy --strict harness bench tests
 	$(BIN)/mypy --strict examples tools
 
-pytest: $(VENV)/.dev browser postgres
+pytest: $(VENV)/.dev $(MO) browser postgres
 	$(BIN)/pytest -rs
+
+# After adding or changing a message in the code: extract every message, update each catalogue
+# (pybabel marks new and changed entries; translate them, then make test says what is missing).
+messages: $(VENV)/.dev
+	mkdir -p build
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k N_plural:1,2 -c i18n: --add-location=file \
+	  --sort-by-file --project=customergroup-rpc -o build/messages.pot .
+	$(BIN)/pybabel -q update -i build/messages.pot -d customergroup_rpc/locale \
+	  -D customergroup_rpc --ignore-obsolete
 
 # Many more generated inputs than make test tries (tests/test_fuzz.py, hypothesis profile "fuzz").
 fuzz: $(VENV)/.dev

@@ -2,11 +2,12 @@
 
 Usage:
     .venv/bin/python bench/soak.py [--clients 32] [--seconds 30] [--seed N] [--json PATH]
-        [--url URL --token TOKEN [--view-token TOKEN] | --db PATH] [--keep]
+        [--url URL --token TOKEN [--view-token TOKEN] | --db PATH|URL [--workers N]] [--keep]
 
 By default it starts its own server (harness.server: ``serve`` on 127.0.0.1 and a free port, a
 database in a temporary folder, a fresh admin token, a ``view`` token made with ``token
-create``) and stops it by its PID at the end; ``--db PATH`` uses that database file instead.
+create``) and stops it by its PID at the end; ``--db PATH`` uses that database file instead,
+``--db postgresql://...`` that PostgreSQL database, and ``--workers N`` runs N worker processes.
 ``--url`` and ``--token`` target a server that is already running (``--view-token`` adds the
 scope checks).
 
@@ -35,7 +36,8 @@ query), and every answer to its client's prediction. Afterwards, with the client
   in order; the events replay to the groups as they are, versions included; every acknowledged
   create and delete has its event;
 - with its own server: it stops cleanly on SIGTERM, its log has no traceback, and the database
-  file parses and holds exactly the final groups and members.
+  file parses and holds exactly the final groups and members (on PostgreSQL: a server started
+  again on the database serves exactly them).
 
 Prints requests, requests/s, errors by code and p50/p99 latency per method, then the invariants;
 ``--json PATH`` also writes the summary as JSON (``-`` for standard output). Exits 1 when an
@@ -59,11 +61,19 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from soak_checks import NAMES, Invariant, disk_invariant, final_checks
+from soak_checks import (
+    NAMES,
+    Groups,
+    Invariant,
+    disk_invariant,
+    final_checks,
+    restart_invariant,
+)
 from soak_feed import Follower, feed_invariants, head
 from soak_load import Load, Stats, Target
 from soak_model import Registry
 
+from customergroup_rpc.store.postgres import is_url
 from harness.client import ENDPOINT
 from harness.server import Server, cli
 
@@ -122,34 +132,20 @@ def soak(args: argparse.Namespace) -> int:
     server: Server | None = None
     try:
         if args.url:
-            parts = urlsplit(args.url)
-            if parts.scheme != "http" or not parts.hostname:
-                raise SystemExit(f"--url must be an http:// URL, not {args.url!r}")
-            path = parts.path or ENDPOINT
-            target = Target(parts.hostname, parts.port or 80, path, args.token, args.view_token)
-            where = args.url
+            target, where = given_target(args)
         else:
-            db = args.db.resolve() if args.db else folder / "soak.db.json"
-            server = Server(folder, db, admin_token="cgr_soak_" + secrets.token_urlsafe(24))
+            server = Server(
+                folder,
+                own_db(args, folder),
+                admin_token="cgr_soak_" + secrets.token_urlsafe(24),
+                args=["--workers", str(args.workers)],
+            )
             try:
                 server.start(START_TIMEOUT)
             except AssertionError as error:
                 print(f"soak: could not start the server: {error}", file=sys.stderr)
                 return 2
-            made = cli(
-                "token",
-                "create",
-                "--scope",
-                "view",
-                "--db",
-                str(db),
-                cwd=folder,
-                admin_token=server.token,
-            )
-            view = made.stdout.strip() if made.returncode == 0 else None
-            target = Target("127.0.0.1", server.port, ENDPOINT, server.token or "", view or None)
-            pid = server.process.pid if server.process else "?"
-            where = f"own, pid {pid}, db {db}"
+            target, where = own_target(server, folder)
         with target.client() as client:
             before = {group["uid"] for group in client.call("list", [["uid"]])}
             follower = Follower.started(target, head(client))  # the feed, over a WebSocket
@@ -158,12 +154,7 @@ def soak(args: argparse.Namespace) -> int:
             invariants, final, members = final_checks(client, loads, stats, before)
             invariants += feed_invariants(client, follower, loads, final=final, members=members)
         if server is not None:
-            exit_code = server.stop(timeout=STOP_TIMEOUT)
-            invariants.append(disk_invariant(Path(server.db), final, members, exit_code))
-            tracebacks = server.stderr().count("Traceback")
-            invariants.append(
-                Invariant("no traceback in the server log", tracebacks == 0, f"{tracebacks} found")
-            )
+            invariants += own_server_invariants(server, folder, final, members)
         setup = {"clients": args.clients, "seed": seed, "server": where}
         report = summary(stats, elapsed, invariants, setup)
         print(table(report))
@@ -179,6 +170,56 @@ def soak(args: argparse.Namespace) -> int:
             print(f"soak: kept {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def given_target(args: argparse.Namespace) -> tuple[Target, str]:
+    """The running server ``--url`` names."""
+    parts = urlsplit(args.url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise SystemExit(f"--url must be an http:// URL, not {args.url!r}")
+    path = parts.path or ENDPOINT
+    return Target(parts.hostname, parts.port or 80, path, args.token, args.view_token), args.url
+
+
+def own_db(args: argparse.Namespace, folder: Path) -> str:
+    """The database of the soak's own server: ``--db`` (a file or a URL), else a new file."""
+    db = str(args.db or folder / "soak.db.json")
+    return db if is_url(db) else str(Path(db).resolve())
+
+
+def own_target(server: Server, folder: Path) -> tuple[Target, str]:
+    """The soak's own server, with a ``view`` token made by ``token create`` for it."""
+    made = cli(
+        "token", "create", "--scope", "view", "--db", str(server.db), cwd=folder,
+        admin_token=server.token,
+    )  # fmt: skip
+    view = made.stdout.strip() if made.returncode == 0 else None
+    target = Target("127.0.0.1", server.port, ENDPOINT, server.token or "", view or None)
+    pid = server.process.pid if server.process else "?"
+    return target, f"own, pid {pid}, db {server.db}"
+
+
+def own_server_invariants(
+    server: Server, folder: Path, final: Groups, members: dict[int, list[int]]
+) -> list[Invariant]:
+    """It stops cleanly and keeps the final state (in its file, or for a server started again
+    on its PostgreSQL database), and its log has no traceback."""
+    exit_code = server.stop(timeout=STOP_TIMEOUT)
+    tracebacks = server.stderr().count("Traceback")
+    db = str(server.db)
+    if is_url(db):
+        (folder / "restarted").mkdir()
+        with (
+            Server(folder / "restarted", db, admin_token=server.token) as again,
+            Target("127.0.0.1", again.port, ENDPOINT, server.token or "", None).client() as client,
+        ):
+            kept = restart_invariant(client, final, members, exit_code)
+    else:
+        kept = disk_invariant(Path(db), final, members, exit_code)
+    return [
+        kept,
+        Invariant("no traceback in the server log", tracebacks == 0, f"{tracebacks} found"),
+    ]
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -254,7 +295,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="a running server's endpoint URL, instead of starting one")
     parser.add_argument("--token", help="a manage token for --url")
     parser.add_argument("--view-token", help="a view token for --url (scope checks)")
-    parser.add_argument("--db", type=Path, help="database file for the server started here")
+    parser.add_argument("--db", help="database (file or postgresql:// URL) of its own server")
+    parser.add_argument("--workers", type=int, default=1, help="its own server's workers (1)")
     parser.add_argument("--json", help="also write the summary as JSON to this file (- = stdout)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)

@@ -97,7 +97,7 @@ def invalid_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
 
 def bad_call(m: Owned, view_token: str | None) -> Call | Raw | None:
     """A call wrong as a whole, or without the right token: its documented error; None at times."""
-    kind, uid = m.rng.randrange(12), m.own()
+    kind, uid = next(m.registry.bad_kinds) % 12, m.own()
     count = {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}
     if kind == 0:
         return Raw("bad:parse", b'{"jsonrpc": "2.0", "method": ', -32700, json=False)

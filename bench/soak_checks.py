@@ -219,3 +219,26 @@ def disk_invariant(
         not problems,
         "; ".join([f"{len(stored)} groups, {memberships} memberships on disk", *problems]),
     )
+
+
+def restart_invariant(
+    client: Client, final: Groups, members: dict[int, list[int]], exit_code: int | None
+) -> Invariant:
+    """After a clean stop, a new server on the same database serves exactly the final state
+    (a PostgreSQL database has no file to read: ``client`` talks to that new server)."""
+    groups = client.call("list", [["uid", "name", "customerCount"]])
+    served = {group["uid"]: group for group in groups}
+    again, _ = customer_counts(client, served)
+    problems = []
+    if exit_code != 0:
+        problems.append(f"serve exited with {exit_code} on SIGTERM")
+    if {u: g["name"] for u, g in served.items()} != {u: g["name"] for u, g in final.items()}:
+        problems.append(f"groups differ: {len(served)} after the restart, {len(final)} before")
+    if {u: m for u, m in again.items() if m} != {u: m for u, m in members.items() if m}:
+        problems.append("members differ")
+    memberships = sum(map(len, again.values()))
+    return Invariant(
+        "server stops cleanly; a restarted server serves the final state",
+        not problems,
+        "; ".join([f"{len(served)} groups, {memberships} memberships after restart", *problems]),
+    )

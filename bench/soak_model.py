@@ -120,6 +120,9 @@ class Registry:
         self._lock = threading.Lock()
         self.uids: list[int] = list(uids)
         self.names: collections.deque[str] = collections.deque(maxlen=256)
+        # The kinds of soak_bad.bad_call are taken in turn across all clients, so a short soak
+        # meets every one (drawn at random, a 4-second soak on a busy machine missed some).
+        self.bad_kinds = itertools.count()
 
     def add(self, uid: int | None, name: str | None) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
-"""Command line: ``customergroup-rpc serve``, ``token create|list|revoke`` and ``call``.
+"""Command line: ``customergroup-rpc serve``, ``token create|list|revoke``, ``shop
+create|list`` and ``call``.
 
 Also ``python -m customergroup_rpc``. Messages for people go to standard error; standard output
 carries only what scripts capture (a new token, the token list, the result of a call).
@@ -24,6 +25,7 @@ from .app import AccessLogger, Config, MiB, create_app
 from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
+from .shops import LANGUAGES, ShopError, ShopFile, shop_file, shop_id
 from .store import Retention, StoreError
 from .store.postgres import is_url, shown
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
@@ -36,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (StoreError, TokenError) as exc:
+    except (StoreError, TokenError, ShopError) as exc:
         print(f"customergroup-rpc: {exc}", file=sys.stderr)
         return 1
     return code
@@ -103,6 +105,17 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--label", default="", help="a name for people: who or what uses it (token list shows it)"
     )
+    where = create.add_mutually_exclusive_group()
+    where.add_argument(
+        "--shop",
+        action="append",
+        type=_shop_id,
+        metavar="ID",
+        help="a shop the token opens; repeatable (needed when the database has several shops)",
+    )
+    where.add_argument(
+        "--all-shops", action="store_true", help="the token opens every shop, later ones too"
+    )
     actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", help="the id shown by 'token list'")
@@ -111,8 +124,25 @@ def _parser() -> argparse.ArgumentParser:
         action.set_defaults(run=run)
     _db_option(revoke)
     revoke.set_defaults(run=_token_revoke)
+    _shop_parser(commands)
     _call_parser(commands)
     return parser
+
+
+def _shop_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    shop = commands.add_parser("shop", help="create or list the shops of a database")
+    actions = shop.add_subparsers(required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="add a shop (webshop=ID selects it)")
+    create.add_argument("id", type=_shop_id, help="the shop's id, a positive integer")
+    create.add_argument("--name", required=True, help="the shop's name")
+    create.add_argument(
+        "--language", choices=LANGUAGES, default="en", help="the shop's default language (en)"
+    )
+    create.set_defaults(run=_shop_create)
+    listing = actions.add_parser("list", help="list the shops: id, language, name")
+    listing.set_defaults(run=_shop_list)
+    for action in (create, listing):
+        _db_option(action)
 
 
 def _call_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -168,6 +198,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _shop_id(text: str) -> int:
+    found = shop_id(text)
+    if found is None:
+        raise argparse.ArgumentTypeError("a shop id is a positive integer, such as 22222")
+    return found
 
 
 def _seconds(text: str) -> float:
@@ -343,23 +380,75 @@ def _tokens(args: argparse.Namespace) -> Tokens | PgTokenAdmin:
     return Tokens(token_path(Path(args.db)))
 
 
+def _shops(args: argparse.Namespace) -> ShopFile | PgTokenAdmin:
+    if is_url(args.db):
+        return PgTokenAdmin(args.db)
+    if args.db == MEMORY:
+        raise SystemExit("customergroup-rpc: an in-memory database keeps no shops; use --db FILE")
+    return ShopFile(shop_file(Path(args.db)))
+
+
+def _shop_create(args: argparse.Namespace) -> int:
+    shops = _shops(args)
+    shop = shops.create_shop(args.id, args.name, args.language)
+    shops.settle()  # a running server serves it from the next request on
+    print(f"Created shop {shop.id} ({shop.name}, {shop.language}).", file=sys.stderr)
+    return 0
+
+
+def _shop_list(args: argparse.Namespace) -> int:
+    for shop in _shops(args).list_shops():
+        print(f"{shop.id}  {shop.language}  {shop.name}")
+    return 0
+
+
+def _token_shops(args: argparse.Namespace) -> list[int] | None:
+    """The shops a new token opens (None: every shop): those named, which must exist; with
+    neither flag, every shop of a one-shop database (as tokens made before shops open)."""
+    if args.all_shops:
+        return None
+    known = {shop.id for shop in _shops(args).list_shops()}
+    if args.shop:
+        unknown = [str(shop) for shop in args.shop if shop not in known]
+        if unknown:
+            raise ShopError(f"No shop {', '.join(unknown)} in this database; see shop list.")
+        return list(args.shop)
+    if len(known) > 1:
+        raise ShopError(
+            "The database has several shops: name those the token opens with --shop ID "
+            "(repeatable), or give --all-shops."
+        )
+    return None
+
+
 def _token_create(args: argparse.Namespace) -> int:
     tokens = _tokens(args)
+    shops = _token_shops(args)
     try:
-        record, token = tokens.create(args.scope, label=args.label)
+        record, token = tokens.create(args.scope, shops=shops, label=args.label)
     except ValueError as exc:
         print(f"customergroup-rpc: {exc}", file=sys.stderr)
         return 2
     tokens.settle()  # a running server takes it from the next request on
-    print(f"Created token {record.id} with scope {record.scope}.", file=sys.stderr)
+    print(
+        f"Created token {record.id} with scope {record.scope} for {_shops_of(record.shops)}.",
+        file=sys.stderr,
+    )
     print(token)
     return 0
+
+
+def _shops_of(shops: tuple[int, ...] | None) -> str:
+    """How ``token create`` and ``token list`` name the shops a token opens."""
+    if shops is None:
+        return "every shop"
+    return ("shop " if len(shops) == 1 else "shops ") + ",".join(map(str, shops))
 
 
 def _token_list(args: argparse.Namespace) -> int:
     records = _tokens(args).list()
     for r in records:
-        print(f"{r.id}  {r.scope:<6}  {r.created}  {r.label}".rstrip())
+        print(f"{r.id}  {r.scope:<6}  {r.created}  {_shops_of(r.shops)}  {r.label}".rstrip())
     if not records:
         print("No tokens yet.", file=sys.stderr)
     return 0

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
@@ -20,17 +20,20 @@ from typing import IO, Any, ClassVar, cast
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 
+from . import i18n
 from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
-from .errors import InternalError, InvalidRequest
+from .errors import Forbidden, InternalError, InvalidRequest, RpcError
 from .follow import Follower
+from .i18n import N_, Message
 from .pg_tokens import PgTokens
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
-from .store import Retention, Store, connect, open_store
-from .store.postgres import is_url
+from .shops import FIRST, Deployment, ShopFile, shop_file
+from .store import Retention, Store, open_store, shop_path
+from .store.postgres import PgStore, is_url
 from .tokens import Registry, Tokens, token_path
 
 log = logging.getLogger("customergroup_rpc")
@@ -84,7 +87,8 @@ async def _going_away(socket: web.WebSocketResponse) -> None:
 CONFIG = web.AppKey("config", Config)
 ACCESS = web.AppKey("access", LineBuffer)
 TOKENS = web.AppKey("tokens", Registry)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", Store)  # shop 1's (/health)
+SHOPS = web.AppKey("shops", Deployment[Customergroups])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 SOCKETS = web.AppKey("sockets", Sockets)
 METHODS = web.RequestKey("rpc_methods", list[str])
@@ -118,24 +122,41 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open the store and tokens at start; close them after the last request finished."""
     config = app[CONFIG]
     schemas = Schemas.load()
+    i18n.load()  # a catalogue missing stops the start, not an answer
+
+    def serve(store: Store) -> Customergroups:
+        return Customergroups(store, schemas, config.clock)
+
     if is_url(config.db):
-        async with _postgres(str(config.db), config) as (store, tokens):
-            await _serve_with(app, store, tokens, schemas)
-            yield
+        async with _postgres(str(config.db), config) as (pool, tokens):
+            shops = Deployment(tokens, lambda shop: pool.for_shop(shop.id), serve)
+            try:
+                shops.open_all()
+                _serve_with(app, shops, tokens, schemas)
+                yield
+            finally:
+                await shops.aclose()
         return
-    store = open_store(None if config.db is None else Path(config.db), config.retention)
+    db = None if config.db is None else Path(config.db)
+    # One file per shop: shop 1's is the database file (see store.shop_path).
+    shops = Deployment(
+        ShopFile(None if db is None else shop_file(db)),
+        lambda shop: open_store(None if db is None else shop_path(db, shop.id), config.retention),
+        serve,
+    )
     try:
-        file_tokens = Tokens(None if config.db is None else token_path(Path(config.db)))
+        shops.open_all()  # shop 1 first: its lock is the database's
+        file_tokens = Tokens(None if db is None else token_path(db))
         _first_tokens(file_tokens, config)
-        await _serve_with(app, store, file_tokens, schemas)
+        _serve_with(app, shops, file_tokens, schemas)
         yield
     finally:
-        await store.aclose()
+        await shops.aclose()
 
 
 @contextlib.asynccontextmanager
-async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Registry]]:
-    store = await connect(url, pool_size=config.pool_size, retention=config.retention)
+async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[PgStore, PgTokens]]:
+    store = await PgStore.open(url, pool_size=config.pool_size, retention=config.retention)
     try:
         tokens = await PgTokens.open(url)
         try:
@@ -150,15 +171,14 @@ async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[Store, Regi
         await store.aclose()
 
 
-async def _serve_with(
-    app: web.Application, store: Store, tokens: Registry, schemas: Schemas
+def _serve_with(
+    app: web.Application, shops: Deployment[Customergroups], tokens: Registry, schemas: Schemas
 ) -> None:
     config = app[CONFIG]
-    app[STORE] = store
+    app[SHOPS] = shops
+    app[STORE] = shops.store(FIRST)
     app[TOKENS] = tokens
-    app[DISPATCHER] = Dispatcher(
-        Customergroups(store, schemas, config.clock), schemas, config.max_batch
-    )
+    app[DISPATCHER] = Dispatcher(shops.served(FIRST), schemas, config.max_batch)
 
 
 async def _close_access_log(app: web.Application) -> None:
@@ -195,36 +215,31 @@ async def _answer(request: web.Request) -> web.Response:
         if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
             body = await request.read()
         elif (request.content_length or 0) > config.max_body:
-            return _too_large(config.max_body)  # refused before it is read
+            return _too_large(request)  # refused before it is read
         else:
             async with asyncio.timeout(config.read_timeout):
                 body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _too_large(config.max_body)
+        return _too_large(request)
     except TimeoutError:
         seconds = f"{config.read_timeout:g}"
-        return _refused(
-            408, f"The request body did not arrive within {seconds} s; nothing was processed."
+        message = N_(
+            "The request body did not arrive within {seconds} s; nothing was processed.",
+            seconds=seconds,
         )
+        return _refused(request, 408, message)
     except web.RequestPayloadError:  # a body that does not decode (Content-Encoding: gzip)
         request.content.feed_eof()  # read no more of it (aiohttp would, and log the error again)
-        return _refused(400, "The request body could not be decoded; nothing was processed.")
+        message = N_("The request body could not be decoded; nothing was processed.")
+        return _refused(request, 400, message)
     except ConnectionResetError:  # the client left while sending: no one to answer
-        return _refused(400, "The connection closed before the body arrived.")
-    context = _context(app, _token(request))
+        return _refused(request, 400, N_("The connection closed before the body arrived."))
+    context = _context(request, _token(request), _webshop(request))
     request[METHODS] = context.methods
     answer = await app[DISPATCHER].handle(body, context)
     if answer is None:
         return web.Response(status=204)
     return web.Response(body=answer, content_type="application/json")
-
-
-def _context(app: web.Application, token: str | None, feed: Follower | None = None) -> Context:
-    """The caller of a request: its token's scope and id (for the change feed)."""
-    record = app[TOKENS].record_of(token) if token else None
-    if record is None:
-        return Context(scope=None, feed=feed)
-    return Context(scope=record.scope, token=record.id, feed=feed)
 
 
 def _token(request: web.Request) -> str | None:
@@ -236,13 +251,52 @@ def _token(request: web.Request) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _too_large(limit: int) -> web.Response:
-    return _refused(413, f"The request body is larger than {limit} bytes; nothing was processed.")
+def _webshop(request: web.Request) -> str | None:
+    """The shop a request names: ``webshop`` in the query string, else a ``webshop`` cookie."""
+    webshop = request.query.get("webshop")
+    return request.cookies.get("webshop") if webshop is None else webshop
 
 
-def _refused(status: int, reason: str) -> web.Response:
+def _context(
+    request: web.Request, token: str | None, webshop: str | None, feed: Follower | None = None
+) -> Context:
+    """The caller of a request: its token's scope and id, its shop's groups or why it has
+    none, the language of its answers, and a WebSocket's follower of the change feed.
+
+    The shop is looked at only for a valid token: a caller without one learns nothing of the
+    shops (1004 comes first). Its default language applies only where the token opens it."""
+    grant = request.app[TOKENS].grant_of(token) if token else None
+    if grant is None:
+        return Context(scope=None, language=_language(request), feed=feed)
+    scope, token_id = grant.scope, grant.token or None
+    try:
+        shop, groups = request.app[SHOPS].select(webshop)
+    except RpcError as exc:
+        return Context(scope, exc, _language(request), token_id, feed)
+    if not grant.opens(shop.id):
+        return Context(scope, Forbidden(), _language(request), token_id, feed)
+    return Context(scope, groups, _language(request, shop.language), token_id, feed)
+
+
+def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:
+    """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
+    ``Accept-Language`` header, then ``default`` (the shop's language; English)."""
+    return i18n.choose(
+        request.query.get("language"), request.headers.get("Accept-Language"), default
+    )
+
+
+def _too_large(request: web.Request) -> web.Response:
+    limit = request.app[CONFIG].max_body
+    message = N_(
+        "The request body is larger than {limit} bytes; nothing was processed.", limit=limit
+    )
+    return _refused(request, 413, message)
+
+
+def _refused(request: web.Request, status: int, reason: Message) -> web.Response:
     """An HTTP-level refusal, still with a JSON-RPC error body; the connection is closed."""
-    body = dumps(InvalidRequest(reason).response())
+    body = dumps(InvalidRequest(reason).response(None, _language(request).code))
     response = web.Response(status=status, body=body, content_type="application/json")
     response.force_close()
     return response
@@ -260,13 +314,13 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
-        return _refused(405, "Send requests with POST, or open a WebSocket here.")
+        return _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
     sockets = request.app[SOCKETS]
     if sockets.closing:
-        return _refused(503, "The server is stopping.")
+        return _refused(request, 503, N_("The server is stopping."))
     await socket.prepare(request)
     sockets.open.add(socket)
-    token = _token(request)
+    token, webshop = _token(request), _webshop(request)
     sending = asyncio.Lock()
 
     async def send(text: str) -> None:
@@ -281,9 +335,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
                 continue
             sockets.busy.add(socket)
             try:
-                await _ws_answer(
-                    request, send, _context(request.app, token, follower), message.data
-                )
+                await _ws_answer(request, send, (token, webshop, follower), message.data)
                 follower.begin()  # after the answer to subscribe, if that was asked
             finally:
                 sockets.busy.discard(socket)
@@ -296,10 +348,17 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _ws_answer(
-    request: web.Request, send: Callable[[str], Any], context: Context, data: Any
+    request: web.Request,
+    send: Callable[[str], Awaitable[None]],
+    caller: tuple[str | None, str | None, Follower],
+    data: Any,
 ) -> None:
+    """Answer one message; ``caller`` is the upgrade request's token and webshop, looked at
+    again for every message (a token revoked, a shop made meanwhile), and the socket's
+    follower of the change feed."""
     started = time.perf_counter()
     app = request.app
+    context = _context(request, *caller)
     body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     answer = await app[DISPATCHER].handle(body, context)
     if answer is not None:

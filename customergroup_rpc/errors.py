@@ -8,8 +8,11 @@
     │   └── PatchInvalid  -32602  a patch that fails validation: pointers into the patch
     ├── InternalError     -32603  a bug; never carries data
     ├── StoreUnavailable  -32000  the database cannot be reached (PostgreSQL)
+    ├── WebshopMissing      1001  several shops, and the request names none
+    ├── InvalidWebshop      1002  the request names a shop that is not there
+    ├── InvalidLanguage     1003  the language parameter names no language the service has
     ├── BadAuthToken        1004  missing, unknown or revoked token
-    ├── Forbidden           1006  the token lacks the scope
+    ├── Forbidden           1006  the token lacks the scope, or does not open the shop
     ├── ObjectNotFound      9003  no customer group with that uid
     ├── Conflict            9004  the group's version is not the expected one (ifVersion)
     └── ResyncNeeded        9005  a feed position whose events are no longer kept
@@ -25,15 +28,18 @@ request (``GroupMissing``, ``NameTaken``, ``NotMembers``, ``SameGroup``, ``Versi
 each into its ``RpcError`` with ``DomainError.rpc``, giving it the pointers of the params.
 
 Bad-input errors carry a list of
-``Problem`` dicts, each a JSON Pointer and a sentence a person can act on: at most ``LIMIT`` of
-them, then one saying how many more were found, so that no request is answered with many times
-its own size in problems (``Problems``).
+``Problem`` dicts, each a JSON Pointer and a ``Message`` a person can act on: at most ``LIMIT``
+of them, then one saying how many more were found, so that no request is answered with many
+times its own size in problems (``Problems``). Messages are values (``i18n``), put into words in
+the request's language only when an answer is made (``RpcError.response``, ``worded``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypedDict
+
+from .i18n import ENGLISH, LANGUAGES, N_, Arg, Message, N_plural, render
 
 LIMIT = 100
 """The most problems the answers to one request list; one more then says how many were left
@@ -44,7 +50,34 @@ class Problem(TypedDict):
     """One thing wrong with the input: where (RFC 6901 pointer) and what to do about it."""
 
     pointer: str
+    message: Message
+
+
+class Worded(TypedDict):
+    """A problem as an answer shows it: its message in words."""
+
+    pointer: str
     message: str
+
+
+def worded(problems: Iterable[Problem], language: str = ENGLISH) -> list[Worded]:
+    """Problems with their messages in words, in ``language``.
+
+    >>> worded([Problem(pointer="/1/0", message=N_("The batch is empty."))], "sv")
+    [{'pointer': '/1/0', 'message': 'Batchen är tom.'}]
+    """
+    return [Worded(pointer=p["pointer"], message=render(p["message"], language)) for p in problems]
+
+
+def words(data: object, language: str = ENGLISH) -> object:
+    """An error's ``data`` with its messages in words: a message, or a list of problems."""
+    if isinstance(data, Message):
+        return render(data, language)
+    if isinstance(data, list):
+        return worded(data, language)
+    if isinstance(data, dict):  # an object with a message in it (9005)
+        return {key: words(value, language) for key, value in data.items()}
+    return data
 
 
 def escape(token: str | int) -> str:
@@ -92,11 +125,11 @@ class Problems(list[Problem]):
 
     >>> found = Problems()
     >>> for i in range(250):
-    ...     found.add(f"/0/{i}", "Give a uid.")
+    ...     found.add(f"/0/{i}", N_("Give a uid."))
     >>> shown = found.listed()
     >>> len(shown), shown[-1]["pointer"]
     (101, '/0')
-    >>> shown[-1]["message"]
+    >>> str(shown[-1]["message"])
     '150 more problems here are not listed: the answers to a request list at most 100.'
     """
 
@@ -110,7 +143,7 @@ class Problems(list[Problem]):
         """Whether another problem would only be counted."""
         return len(self) >= LIMIT
 
-    def add(self, pointer: str, message: str) -> None:
+    def add(self, pointer: str, message: Message) -> None:
         """Keep a problem, or only count it once ``LIMIT`` are kept."""
         if len(self) < LIMIT:
             self.append(Problem(pointer=pointer, message=message))
@@ -142,21 +175,40 @@ class Problems(list[Problem]):
         for problem in self[limit:]:
             rest = problem["pointer"] if rest is None else parent(rest, problem["pointer"])
         more = self.total - len(shown)
-        what = "problem here is" if more == 1 else "problems here are"
-        what = f"more {what}" if shown else what
-        message = f"{more:,} {what} not listed: the answers to a request list at most {LIMIT}."
+        if shown:
+            message = N_plural(
+                "{n} more problem here is not listed: "
+                "the answers to a request list at most {limit}.",
+                "{n} more problems here are not listed: "
+                "the answers to a request list at most {limit}.",
+                more,
+                limit=LIMIT,
+            )
+        else:
+            message = N_plural(
+                "{n} problem here is not listed: the answers to a request list at most {limit}.",
+                "{n} problems here are not listed: the answers to a request list at most {limit}.",
+                more,
+                limit=LIMIT,
+            )
         return [*shown, Problem(pointer=rest or "", message=message)]
 
 
-_KINDS = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+# JSON's literals (null, true, false) read as themselves in every language.
+_KINDS: dict[type, Arg] = {
+    str: N_("a string"),
+    list: N_("an array"),
+    dict: N_("an object"),
+    type(None): "null",
+}
 
 
-def describe(value: object) -> str:
+def describe(value: object) -> Arg:
     """How a JSON value reads in a message, without echoing long input.
 
-    >>> [describe(v) for v in ("x" * 99, None, False, 5, 1.5, 10**40)]
+    >>> [str(describe(v)) for v in ("x" * 99, None, False, 5, 1.5, 10**40)]
     ['a string', 'null', 'false', 'the number 5', 'the number 1.5', 'a number']
-    >>> describe([1]), describe({})
+    >>> str(describe([1])), str(describe({}))
     ('an array', 'an object')
     """
     kind = _KINDS.get(type(value))  # not json.dumps: half a million bad values may pass here
@@ -165,8 +217,8 @@ def describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float) and -(10**20) < value < 10**20:
-        return f"the number {value!r}"  # a number's repr is its JSON
-    return "a number" if isinstance(value, int | float) else "a value"
+        return N_("the number {number}", number=repr(value))  # a number's repr is its JSON
+    return N_("a number") if isinstance(value, int | float) else N_("a value")
 
 
 def quote(text: str) -> str:
@@ -195,13 +247,16 @@ class RpcError(Exception):
         super().__init__(self.message)
         self.data = data
 
-    def response(self, id_: Any = None) -> dict[str, Any]:
-        """The JSON-RPC response object carrying this error.
+    def response(self, id_: Any = None, language: str = ENGLISH) -> dict[str, Any]:
+        """The JSON-RPC response object carrying this error, its data's texts in ``language``
+        (the ``message`` stays the platform's English name of the error).
 
         >>> MethodNotFound("Customergroup.nope").response(7)["error"]
         {'code': -32601, 'message': 'Method not found', 'data': 'Customergroup.nope'}
+        >>> InvalidRequest(N_("The batch is empty.")).response(None, "da")["error"]
+        {'code': -32600, 'message': 'Invalid Request', 'data': 'Batchen er tom.'}
         """
-        return response(id_, self.code, self.message, self.data)
+        return response(id_, self.code, self.message, words(self.data, language))
 
 
 def response(id_: Any, code: int, message: str, data: object = None) -> dict[str, Any]:
@@ -224,7 +279,7 @@ class InvalidRequest(RpcError):
     when = "not a JSON-RPC 2.0 request; an empty batch; a batch over `--max-batch`"
     shows = "the reason"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Message) -> None:
         super().__init__(reason)
 
 
@@ -244,8 +299,9 @@ class InvalidParams(RpcError):
     Every list of problems a client sees as an error passes here, so here it is capped:
     ``problems`` (and ``data``) hold at most ``LIMIT`` and then one saying how many more.
 
-    >>> error = InvalidParams([Problem(pointer=f"/{i}", message="No.") for i in range(500)])
-    >>> len(error.problems), error.problems[-1]["pointer"], error.problems[-1]["message"][:30]
+    >>> error = InvalidParams([Problem(pointer=f"/{i}", message=N_("No.")) for i in range(500)])
+    >>> last = error.problems[-1]
+    >>> len(error.problems), last["pointer"], str(last["message"])[:30]
     (101, '', '400 more problems here are not')
     """
 
@@ -261,10 +317,10 @@ class InvalidParams(RpcError):
         self.found = found  # all of them, for an answer that may show fewer (rpc.py)
 
     @classmethod
-    def at(cls, pointer: str, message: str) -> InvalidParams:
+    def at(cls, pointer: str, message: Message) -> InvalidParams:
         """One problem at one place.
 
-        >>> InvalidParams.at("/0", "Give a uid.").problems
+        >>> worded(InvalidParams.at("/0", N_("Give a uid.")).problems)
         [{'pointer': '/0', 'message': 'Give a uid.'}]
         """
         return cls([Problem(pointer=pointer, message=message)])
@@ -285,13 +341,46 @@ class StoreUnavailable(RpcError):
     code = -32000
     message = "Storage unavailable"
     when = (
-        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable); "
-        "retry: a write cut off this way may or may not have been applied"
+        "the database cannot be reached (PostgreSQL stopped, restarting or unreachable; a "
+        "shop's file another process holds); retry: a write cut off this way may or may not "
+        "have been applied"
     )
     shows = "what to do"
 
     def __init__(self) -> None:
-        super().__init__("The database cannot be reached right now; try again shortly.")
+        super().__init__(N_("The database cannot be reached right now; try again shortly."))
+
+
+class InvalidLanguage(RpcError):
+    code = 1003
+    message = "Invalid language"
+    when = (
+        "the `language` query parameter names a language the service does not have "
+        "(it has `da`, `en`, `nb`, `sv`)"
+    )
+    shows = "the languages there are"
+
+    def __init__(self) -> None:
+        languages = ", ".join(LANGUAGES)
+        message = N_(
+            "There is no such language here; use one of: {languages}.", languages=languages
+        )
+        super().__init__(message)
+
+
+class WebshopMissing(RpcError):
+    code = 1001
+    message = "Webshop missing"
+    when = (
+        "the deployment has several shops and the request names none (`webshop` in the query "
+        "string or a cookie)"
+    )
+
+
+class InvalidWebshop(RpcError):
+    code = 1002
+    message = "Invalid webshop"
+    when = "`webshop` is not a shop of the deployment (unknown, or not a positive integer)"
 
 
 class BadAuthToken(RpcError):
@@ -303,7 +392,7 @@ class BadAuthToken(RpcError):
 class Forbidden(RpcError):
     code = 1006
     message = "Forbidden"
-    when = "the token's scope does not allow the method"
+    when = "the token's scope does not allow the method, or the token does not open the shop"
 
 
 class ObjectNotFound(RpcError):
@@ -313,7 +402,8 @@ class ObjectNotFound(RpcError):
     shows = '`[{"pointer": "/0", "message": "No customer group with uid 7"}]`'
 
     def __init__(self, uid: int, pointer: str = "/0") -> None:
-        super().__init__([Problem(pointer=pointer, message=f"No customer group with uid {uid}")])
+        message = N_("No customer group with uid {uid}", uid=uid)
+        super().__init__([Problem(pointer=pointer, message=message)])
         self.uid = uid
 
 
@@ -338,17 +428,22 @@ class ResyncNeeded(RpcError):
 
     def __init__(self, since: int, horizon: int, last: int) -> None:
         if since > last:
-            why = (
-                f"Position {since:,} is past the newest event ({last:,}): the feed is another one."
+            message = N_(
+                "Position {since} is past the newest event ({last}): this is another feed. "
+                "Read every customer group again with Customergroup.list, then follow the "
+                "changes after position {last}.",
+                since=since,
+                last=last,
             )
         else:
-            why = (
-                f"The events after position {since:,} are no longer kept (kept: after {horizon:,})."
+            message = N_(
+                "The events after position {since} are no longer kept (kept: after {horizon}). "
+                "Read every customer group again with Customergroup.list, then follow the "
+                "changes after position {last}.",
+                since=since,
+                horizon=horizon,
+                last=last,
             )
-        message = (
-            f"{why} Read every customer group again with Customergroup.list, then follow "
-            f"the changes after position {last:,}."
-        )
         data = {"since": since, "oldest": horizon + 1, "last": last, "message": message}
         super().__init__(data)
 
@@ -380,7 +475,11 @@ class NameTaken(DomainError):
         self.uid, self.name = uid, name
 
     def problem(self) -> Problem:
-        message = f"The name is taken: customer group {self.uid} is called {self.name}."
+        message = N_(
+            "The name is taken: customer group {uid} is called {name}.",
+            uid=self.uid,
+            name=self.name,
+        )
         return Problem(pointer="/name", message=message)
 
     def rpc(self, at: Callable[[str], str]) -> RpcError:
@@ -400,7 +499,11 @@ class NotMembers(DomainError):
             if found.full:  # past the limit: counted, not worded
                 found.skip(at("customers"), len(self.strangers) - len(found))
                 break
-            message = f"Customer {customer} is not in customer group {self.uid}."
+            message = N_(
+                "Customer {customer} is not in customer group {uid}.",
+                customer=customer,
+                uid=self.uid,
+            )
             found.add(join(at("customers"), index), message)
         return InvalidParams(found)
 
@@ -438,7 +541,7 @@ class SameGroup(DomainError):
     """A move from a group to itself."""
 
     def rpc(self, at: Callable[[str], str]) -> RpcError:
-        message = "A group cannot move customers to itself; name another."
+        message = N_("A group cannot move customers to itself; name another.")
         return InvalidParams.at(at("toUid"), message)
 
 
@@ -449,6 +552,9 @@ ERRORS: tuple[type[RpcError], ...] = (
     InvalidParams,
     InternalError,
     StoreUnavailable,
+    WebshopMissing,
+    InvalidWebshop,
+    InvalidLanguage,
     BadAuthToken,
     Forbidden,
     ObjectNotFound,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
 from customergroup_rpc.errors import InvalidParams, Problems, describe, join, quote
+from customergroup_rpc.i18n import N_, Listing, Message
 from customergroup_rpc.text import fold, successor
 
 MAX_DEPTH = 32
@@ -83,6 +84,10 @@ MATCH_ALL = Filter()
 class _Bad(ValueError):
     """An operand that does not fit; the message completes a sentence about the field."""
 
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.id)
+        self.message = message
+
 
 @dataclass(frozen=True)
 class _Scope:
@@ -98,7 +103,7 @@ class _Scope:
         """The scope one reference token further in."""
         return replace(self, at=join(self.at, token))
 
-    def report(self, message: str) -> None:
+    def report(self, message: Message) -> None:
         """Record a problem at this scope's pointer."""
         self.problems.add(self.at, message)
 
@@ -109,46 +114,66 @@ def _integer(raw: object) -> int:
         return int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    raise _Bad(f"give a whole number such as 42, not {describe(raw)}")
+    raise _Bad(N_("give a whole number such as 42, not {value}", value=describe(raw)))
 
 
 def _string(raw: object) -> str:
     """A string operand."""
     if isinstance(raw, str):
         return raw
-    raise _Bad(f"give a string, not {describe(raw)}")
+    raise _Bad(N_("give a string, not {value}", value=describe(raw)))
 
 
 _ISO = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?",
     re.ASCII,
 )
-_ISO_HINT = "write it like 2013-01-14T15:04:34Z, 2013-01-14T16:04:34+01:00 or 2013-01-14"
 
 
 def _instant(raw: object) -> datetime:
     """A date-time operand as an aware datetime; a plain date is midnight UTC."""
     if not isinstance(raw, str):
-        raise _Bad(f"give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {describe(raw)}")
+        message = N_(
+            "give an ISO 8601 string such as 2013-01-14T15:04:34Z, not {value}", value=describe(raw)
+        )
+        raise _Bad(message)
     match = _ISO.fullmatch(raw.upper())  # RFC 3339 allows a lower-case t and z
     if match is None:
-        raise _Bad(f"{quote(raw)} is not an ISO 8601 date-time: {_ISO_HINT}")
+        message = N_(
+            "{value} is not an ISO 8601 date-time: "
+            "write it like 2013-01-14T15:04:34Z, 2013-01-14T16:04:34+01:00 or 2013-01-14",
+            value=quote(raw),
+        )
+        raise _Bad(message)
     if match[1] and not match[3]:
-        raise _Bad(f"{quote(raw)} has no time zone: add Z or an offset such as +01:00")
+        raise _Bad(
+            N_("{value} has no time zone: add Z or an offset such as +01:00", value=quote(raw))
+        )
     if match[2] and match[2][7:].strip("0"):
         # fromisoformat would silently truncate, and truncating moves a bound.
-        raise _Bad(f"{quote(raw)} is finer than a microsecond: use at most 6 decimals")
+        raise _Bad(
+            N_("{value} is finer than a microsecond: use at most 6 decimals", value=quote(raw))
+        )
     try:
         moment = datetime.fromisoformat(match[0])
-    except ValueError as exc:
-        raise _Bad(f"{quote(raw)} is not a real date-time ({exc})") from None
+    except ValueError:  # Python's reason is English: say it in our words
+        message = N_(
+            "{value} is not a real date-time: a month, day or time is out of range",
+            value=quote(raw),
+        )
+        raise _Bad(message) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _uid(raw: object) -> int:
     """One customer uid: a positive integer (5.0 is 5)."""
     if not is_uid(raw):
-        raise _Bad(f"give a uid from 1 to {MAX_UID} such as 17, not {describe(raw)}")
+        message = N_(
+            "give a uid from 1 to {largest} such as 17, not {value}",
+            largest=MAX_UID,
+            value=describe(raw),
+        )
+        raise _Bad(message)
     return int(cast(float, raw))
 
 
@@ -222,8 +247,8 @@ class _Type:
     """A field type: how messages name it, how operands parse, how record values read, and
     the SQL type its operands bind as (``side`` says whether one fits: see ``_bigint_side``)."""
 
-    singular: str
-    plural: str
+    singular: Message
+    plural: Message
     parse: Callable[[object], Any]
     decode: Callable[[object], Any]
     sql: str
@@ -233,15 +258,20 @@ class _Type:
 
 TYPES: Mapping[FieldType, _Type] = {
     FieldType.INTEGER: _Type(
-        "an integer", "integers", _integer, _only(int), "bigint", _bigint_side
+        N_("an integer"), N_("integers"), _integer, _only(int), "bigint", _bigint_side
     ),
-    FieldType.STRING: _Type("a string", "strings", _string, _only(str), "text", _text_side),
+    FieldType.STRING: _Type(N_("a string"), N_("strings"), _string, _only(str), "text", _text_side),
     FieldType.DATETIME: _Type(
-        "a date-time", "date-times", _instant, _record_instant, "timestamptz", _instant_side
+        N_("a date-time"),
+        N_("date-times"),
+        _instant,
+        _record_instant,
+        "timestamptz",
+        _instant_side,
     ),
     FieldType.UID_SET: _Type(
-        "a set of customer uids",
-        "customer uids",
+        N_("a set of customer uids"),
+        N_("customer uids"),
         _uid,
         _set_of_uids,
         "bigint",
@@ -260,8 +290,14 @@ def _strict(raw: object, scope: _Scope) -> Any:
         return None
 
 
-def _misfit(scope: _Scope, bad: _Bad) -> str:
-    return f"{scope.field} holds {TYPES[scope.type].plural}; {bad}."
+def _misfit(scope: _Scope, bad: _Bad) -> Message:
+    # The field, the kind of values it holds, then what to give instead (a lower-case clause).
+    return N_(
+        "{field} holds {kind}; {problem}.",
+        field=scope.field,
+        kind=TYPES[scope.type].plural,
+        problem=bad.message,
+    )
 
 
 def _each(raw: list[object], scope: _Scope, nullable: bool) -> frozenset[Any]:
@@ -294,7 +330,9 @@ def _value(raw: object, scope: _Scope) -> Any:
 def _choices(raw: object, scope: _Scope) -> frozenset[Any]:
     """The array operand of ``in``, element by element."""
     if not isinstance(raw, list):
-        scope.report(f"The in condition takes an array of values, not {describe(raw)}.")
+        scope.report(
+            N_("The in condition takes an array of values, not {value}.", value=describe(raw))
+        )
         return frozenset()
     return _each(raw, scope, nullable=True)
 
@@ -310,7 +348,7 @@ def _folded(raw: object, scope: _Scope) -> str:
     """A string to match case-insensitively, folded once here rather than per record."""
     if isinstance(raw, str):
         return fold(raw)
-    scope.report(f"Give a string to match against, not {describe(raw)}.")
+    scope.report(N_("Give a string to match against, not {value}.", value=describe(raw)))
     return ""
 
 
@@ -470,16 +508,26 @@ OPERATORS: Mapping[str, Operator] = {
 }
 
 
-def _unfit(name: str, scope: _Scope) -> str:
+def _unfit(name: str, scope: _Scope) -> Message:
     """The message for an operator that does not fit the field's type."""
-    fits = [TYPES[t].plural for t in FieldType if t in OPERATORS[name].types]
-    return f"{scope.field} is {TYPES[scope.type].singular}; {name} applies to {' and '.join(fits)}."
+    fits = tuple(TYPES[t].plural for t in FieldType if t in OPERATORS[name].types)
+    return N_(
+        "{field} is {kind}; {condition} applies to {kinds}.",
+        field=scope.field,
+        kind=TYPES[scope.type].singular,
+        condition=name,
+        kinds=Listing(fits),
+    )
 
 
-def _unknown(name: str, scope: _Scope) -> str:
+def _unknown(name: str, scope: _Scope) -> Message:
     """The message for an unknown operator, naming those that fit this field."""
     fitting = sorted(n for n, op in OPERATORS.items() if scope.type in op.types)
-    return f"Unknown condition {quote(name)}. Use one of: {', '.join(fitting)}."
+    return N_(
+        "Unknown condition {name}. Use one of: {conditions}.",
+        name=quote(name),
+        conditions=", ".join(fitting),
+    )
 
 
 def _term(name: str, raw: object, scope: _Scope) -> Term:
@@ -498,29 +546,44 @@ def _condition(raw: object, scope: _Scope) -> Condition:
     """A bare value (the type's bare operator) or a condition object."""
     if isinstance(raw, list):
         instead = "containsAny" if scope.type is FieldType.UID_SET else "in"
-        scope.report(
-            f'A bare array is not a condition; to match any of them write {{"{instead}": [...]}}.'
+        message = N_(
+            'A bare array is not a condition; to match any of them write {{"{condition}": [...]}}.',
+            condition=instead,
         )
+        scope.report(message)
         return Condition()
     if not isinstance(raw, dict):
         return Condition((_term(TYPES[scope.type].bare, raw, scope),))
     if scope.depth > MAX_DEPTH:
-        scope.report(f"Conditions nest more than {MAX_DEPTH} levels deep; simplify this one.")
+        message = N_(
+            "Conditions nest more than {depth} levels deep; simplify this one.", depth=MAX_DEPTH
+        )
+        scope.report(message)
         return Condition()
     return Condition(tuple(_term(str(k), v, scope.child(str(k))) for k, v in raw.items()))
 
 
-def _unknown_pointer(key: str, fields: Fields) -> str:
+def _unknown_pointer(key: str, fields: Fields) -> Message:
     """The message for a key that names no filterable property."""
     if "/" + key in fields:
-        return f"Unknown filter pointer {quote(key)}. Keys are JSON Pointers: write '/{key}'."
-    return f"Unknown filter pointer {quote(key)}. Filterable: {', '.join(sorted(fields))}."
+        return N_(
+            "Unknown filter pointer {key}. Keys are JSON Pointers: write '/{name}'.",
+            key=quote(key),
+            name=key,
+        )
+    filterable = ", ".join(sorted(fields))
+    return N_(
+        "Unknown filter pointer {key}. Filterable: {pointers}.", key=quote(key), pointers=filterable
+    )
 
 
 def parse(raw: object, fields: Fields, at: str) -> Filter:
     """Parse a decoded filter object; raise ``InvalidParams`` listing every problem in it."""
     if not isinstance(raw, dict):
-        message = f'A filter must be an object such as {{"/name": "Staff"}}, not {describe(raw)}.'
+        message = N_(
+            'A filter must be an object such as {{"/name": "Staff"}}, not {value}.',
+            value=describe(raw),
+        )
         raise InvalidParams.at(at, message)
     problems = Problems()
     clauses = tuple(_clause(str(key), value, fields, at, problems) for key, value in raw.items())

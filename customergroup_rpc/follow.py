@@ -28,6 +28,7 @@ from typing import Any
 
 from .codec import dumps
 from .errors import BadAuthToken, FeedGone, InternalError, InvalidRequest, RpcError, Unavailable
+from .i18n import N_
 from .service import Customergroups
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class Follower:
     def subscribe(self, groups: Customergroups, since: int) -> None:
         if self.following:
             raise InvalidRequest(
-                "This WebSocket follows the change feed already: unsubscribe first, or open "
-                "another one."
+                N_(
+                    "This WebSocket follows the change feed already: unsubscribe first, or "
+                    "open another one."
+                )
             )
         self._pending = (groups, since)
 

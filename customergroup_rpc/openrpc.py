@@ -161,5 +161,5 @@ def _discover() -> dict[str, Any]:
             "description": "An OpenRPC 1.2.6 document (https://spec.open-rpc.org/).",
             "schema": {"type": "object", "required": ["openrpc", "info", "methods"]},
         },
-        "errors": [{"code": -32602, "message": _MESSAGES[-32602]}],
+        "errors": [{"code": code, "message": _MESSAGES[code]} for code in (-32602, 1003)],
     }

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import filters, query
 from .errors import LIMIT, InvalidParams, Problem, Problems, describe, join, quote
+from .i18n import N_, Count, Message, N_plural
 from .schemas import Method, Param, Schemas
 from .service import Page, Selection
 
@@ -85,12 +86,15 @@ def customer_problems(customers: list[Any], at: str) -> list[Problem]:
     jsonschema takes ~50 ms for 10,000 items and goes on past ``maxItems``; this loop is the
     same rules (tests hold the two in agreement) at a fraction of the cost.
 
-    >>> customer_problems([17, 0, "3"], "/1")[0]
-    {'pointer': '/1/1', 'message': 'A customer uid is an integer from 1 to 9007199254740991, \
-such as 17; the number 0 is not.'}
+    >>> str(customer_problems([17, 0, "3"], "/1")[0]["message"])
+    'A customer uid is an integer from 1 to 9007199254740991, such as 17; the number 0 is not.'
     """
     if len(customers) > MAX_CUSTOMERS:
-        message = f"At most {MAX_CUSTOMERS:,} customer uids per call; this has {len(customers):,}."
+        message = N_(
+            "At most {limit} customer uids per call; this has {count}.",
+            limit=Count(MAX_CUSTOMERS),
+            count=Count(len(customers)),
+        )
         return [Problem(pointer=at, message=message)]
     found = Problems()
     for i, value in enumerate(customers):
@@ -103,9 +107,12 @@ such as 17; the number 0 is not.'}
     return found
 
 
-def _not_a_uid(value: Any) -> str:
-    what = describe(value)
-    return f"A customer uid is an integer from 1 to {filters.MAX_UID}, such as 17; {what} is not."
+def _not_a_uid(value: Any) -> Message:
+    return N_(
+        "A customer uid is an integer from 1 to {largest}, such as 17; {value} is not.",
+        largest=filters.MAX_UID,
+        value=describe(value),
+    )
 
 
 class Args:
@@ -201,18 +208,34 @@ def _by_name(
         if not values.keys() <= pointers.keys():
             unknown = sorted(set(values) - set(names))
             for key in unknown[:LIMIT]:
-                message = f"{method.name} has no parameter {quote(key)}. Its parameters: "
-                problems.add(join("", key), message + ", ".join(names) + ".")
+                message = N_(
+                    "{method} has no parameter {name}. Its parameters: {parameters}.",
+                    method=method.name,
+                    name=quote(key),
+                    parameters=", ".join(names),
+                )
+                problems.add(join("", key), message)
             if len(unknown) > LIMIT:
                 problems.skip("", len(unknown) - LIMIT)
     else:
         values = dict(zip(names, params, strict=False))
         pointers = method.positional_pointers
         if len(params) > len(names):
-            message = f"{method.name} takes at most {len(names)} parameters ({', '.join(names)})."
+            message = N_plural(
+                "{method} takes at most {n} parameter ({parameters}).",
+                "{method} takes at most {n} parameters ({parameters}).",
+                len(names),
+                method=method.name,
+                parameters=", ".join(names),
+            )
             problems.append(Problem(pointer=f"/{len(names)}", message=message))
     for name in method.required:
         if name not in values:
-            message = f"{name} is required: {method.name}({', '.join(names)})."
+            message = N_(
+                "{name} is required: {method}({parameters}).",
+                name=name,
+                method=method.name,
+                parameters=", ".join(names),
+            )
             problems.append(Problem(pointer=pointers[name], message=message))
     return values, pointers, problems

@@ -9,6 +9,9 @@ return, so the next request after the command meets the change on every worker. 
 lost while the connection is down, so the table is also read every ``REREAD`` seconds, and at
 once after a reconnect; until then a server keeps the tokens it knew.
 
+The same connection keeps the server's list of shops (the ``shops`` table, ``pg_shops.py``)
+current the same way: ``shop create`` announces on the same channel.
+
 ``PgTokens`` is the servers' (async); ``PgTokenAdmin`` the CLI's (each call a connection of its
 own, the schema migrated first).
 """
@@ -17,26 +20,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
 
+from . import pg_shops
+from .shops import Shop, ShopError, with_first
 from .store.migrate import SchemaError, migrate
 from .store.postgres import shown
 from .tokens import (
+    Grant,
     TokenError,
     TokenRecord,
     check_label,
     check_scope,
     digest,
     environment_problem,
+    grants,
     new_record,
     new_token,
     rotation,
-    scopes,
 )
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,8 @@ class PgTokens:
         self._connection: asyncpg.Connection | None = None
         self._busy = asyncio.Lock()  # a connection runs one command at a time
         self._records: dict[str, TokenRecord] = {}
-        self._by_hash: dict[str, TokenRecord] = {}
+        self._by_hash: dict[str, Grant] = {}
+        self._shops: Mapping[int, Shop] = with_first({})
         self._refused: set[tuple[str, str]] = set()
         self._stale = False
         self._reader: asyncio.Task[None] | None = None
@@ -89,12 +97,16 @@ class PgTokens:
 
     def scope_of(self, token: str) -> str | None:
         """The scope of a valid token, or None for an unknown or revoked one."""
-        record = self._by_hash.get(digest(token))
-        return None if record is None else record.scope
+        grant = self._by_hash.get(digest(token))
+        return None if grant is None else grant.scope
 
-    def record_of(self, token: str) -> TokenRecord | None:
-        """The record of a valid token, or None for an unknown or revoked one."""
+    def grant_of(self, token: str) -> Grant | None:
+        """What a valid token may do, or None for an unknown or revoked one."""
         return self._by_hash.get(digest(token))
+
+    def shops(self) -> Mapping[int, Shop]:
+        """Every shop of the deployment, as read last (the same object until it changes)."""
+        return self._shops
 
     @staticmethod
     def settle() -> None:
@@ -106,10 +118,19 @@ class PgTokens:
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
     async def create(
-        self, scope: str, token: str | None = None, label: str = ""
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
-        """Add a token (a new random one unless given); return its record and the token."""
-        return await self._edit(lambda c: _create(c, scope, token, label))
+        """Add a token (a new random one unless given) for ``shops`` (None: every shop);
+        return its record and the token."""
+        return await self._edit(lambda c: _create(c, scope, token, shops, label))
+
+    async def create_shop(self, shop: int, name: str, language: str = "en") -> Shop:
+        """Record a new shop (``shops.new_shop``)."""
+        return await self._edit(lambda c: pg_shops.create(c, shop, name, language, CHANNEL))
 
     async def revoke(self, token_id: str) -> bool:
         """Remove a token by its id; False if there was none."""
@@ -166,16 +187,21 @@ class PgTokens:
 
     async def _reload(self) -> None:
         async with self._busy:
-            records = await _read(self._open_connection())
+            records, shops = await _snapshot(self._open_connection())
         self._records = records
-        self._by_hash = scopes(records.values(), self._refused)
+        self._by_hash = grants(records.values(), self._refused)
+        if shops != self._shops:
+            self._shops = shops
 
     async def _keep(self) -> None:
         """Read the table every ``reread`` seconds; reconnect when the connection is lost."""
         down = False
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of
+            # aclose() when the event is set in the same turn (the connection lost at a stop).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), RETRY if down else self._reread_every)
+                async with asyncio.timeout(RETRY if down else self._reread_every):
+                    await self._lost.wait()
             self._lost.clear()
             try:
                 if self._connection is None or self._connection.is_closed():
@@ -219,9 +245,19 @@ class PgTokenAdmin:
         return sorted(records.values(), key=lambda r: (r.created, r.id))
 
     def create(
-        self, scope: str, token: str | None = None, label: str = ""
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
-        return self._run(lambda c: _create(c, scope, token, label))
+        return self._run(lambda c: _create(c, scope, token, shops, label))
+
+    def list_shops(self) -> tuple[Shop, ...]:
+        return tuple(self._run(pg_shops.read).values())
+
+    def create_shop(self, shop: int, name: str, language: str = "en") -> Shop:
+        return self._run(lambda c: pg_shops.create(c, shop, name, language, CHANNEL))
 
     def revoke(self, token_id: str) -> bool:
         return self._run(lambda c: _revoke(c, token_id))
@@ -237,6 +273,8 @@ class PgTokenAdmin:
 
         try:
             return asyncio.run(run())
+        except ShopError:
+            raise
         except (*_DOWN, SchemaError) as exc:
             raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
 
@@ -245,17 +283,50 @@ class PgTokenAdmin:
 
 
 async def _read(connection: asyncpg.Connection) -> dict[str, TokenRecord]:
-    rows = await connection.fetch("SELECT id, scope, sha256, created, label FROM tokens")
-    return {row["id"]: TokenRecord(**row) for row in rows}
+    rows = await connection.fetch("SELECT id, scope, sha256, created, shops, label FROM tokens")
+    return {row["id"]: _record(row) for row in rows}
+
+
+async def _snapshot(
+    connection: asyncpg.Connection,
+) -> tuple[dict[str, TokenRecord], Mapping[int, Shop]]:
+    """The tokens and the shops, as one statement sees them (one round trip: a reader
+    cancelled in its first query must not start a second one on the connection)."""
+    row = await connection.fetchrow(
+        "SELECT (SELECT coalesce(json_agg(t), '[]') FROM"
+        " (SELECT id, scope, sha256, created, shops, label FROM tokens) t) AS tokens,"
+        " (SELECT coalesce(json_agg(s), '[]') FROM"
+        " (SELECT id, name, language, created FROM shops) s) AS shops"
+    )
+    assert row is not None
+    records = {r["id"]: _record(r) for r in json.loads(row["tokens"])}
+    shops = with_first({s["id"]: Shop(**s) for s in json.loads(row["shops"])})
+    return records, shops
+
+
+def _record(row: Any) -> TokenRecord:
+    shops = row["shops"]
+    return TokenRecord(
+        id=row["id"],
+        scope=row["scope"],
+        sha256=row["sha256"],
+        created=row["created"],
+        shops=None if shops is None else tuple(shops),
+        label=row["label"],
+    )
 
 
 async def _create(
-    connection: asyncpg.Connection, scope: str, token: str | None = None, label: str = ""
+    connection: asyncpg.Connection,
+    scope: str,
+    token: str | None = None,
+    shops: Iterable[int] | None = None,
+    label: str = "",
 ) -> tuple[TokenRecord, str]:
     check_scope(scope)
     check_label(label)
     token = token or new_token()
-    record = new_record(scope, digest(token), label=label)
+    record = new_record(scope, digest(token), shops=shops, label=label)
     async with connection.transaction():
         try:
             await _insert(connection, record)
@@ -308,11 +379,13 @@ async def _lock(connection: asyncpg.Connection) -> None:
 
 async def _insert(connection: asyncpg.Connection, record: TokenRecord) -> None:
     await connection.execute(
-        "INSERT INTO tokens (id, scope, sha256, created, label) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO tokens (id, scope, sha256, created, shops, label)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         record.id,
         record.scope,
         record.sha256,
         record.created,
+        None if record.shops is None else list(record.shops),
         record.label,
     )
 

@@ -8,10 +8,11 @@ the selection, in the shape's property order, and cannot fail on a query that pa
 >>> group = {"changed": "2014-01-16T14:14:18Z", "name": "Students", "uid": 123123}
 >>> apply(parse(["uid", "name"], shape, "/1"), group)
 {'name': 'Students', 'uid': 123123}
+>>> from customergroup_rpc.errors import worded
 >>> try:
 ...     parse({"name": {"en": True}}, shape, "/1")
 ... except InvalidParams as error:
-...     print(error.problems)
+...     print(worded(error.problems))
 [{'pointer': '/1/name', 'message': "'name' is a single value; select it with true."}]
 """
 
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import InvalidParams, Problem, Problems, describe, join, quote
+from .i18n import N_, Arg, Message
 
 Shape = Mapping[str, "Shape | None"]
 """Property name -> sub-shape, or None for a scalar. Its order is the output order."""
 
-_TOP: Final = "A customer group"
-_FORMS: Final = "true for the whole object, a property name, an array of names or an object"
+_TOP: Final = N_("A customer group")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,11 @@ def parse(raw: object, shape: Shape, at: str) -> Query:
     """
     problems = Problems()
     if raw is False:
-        problems.add(at, f"false selects nothing; use {_FORMS}.")
+        message = N_(
+            "false selects nothing; use true for the whole object, a property name, "
+            "an array of names or an object."
+        )
+        problems.add(at, message)
     query = _query(raw, shape, at, _TOP, problems)
     if problems:
         raise InvalidParams(problems)
@@ -99,7 +104,7 @@ def _pick(shape: Shape, chosen: Mapping[str, Query]) -> Query:
     return Query(tuple((name, chosen[name]) for name in shape if name in chosen))
 
 
-def _query(raw: object, shape: Shape, at: str, owner: str, problems: Problems) -> Query:
+def _query(raw: object, shape: Shape, at: str, owner: Arg, problems: Problems) -> Query:
     """Dispatch on the form of one level of query; problems are collected, not raised."""
     if raw is True or raw is None or raw == {}:
         return _whole(shape)
@@ -110,7 +115,12 @@ def _query(raw: object, shape: Shape, at: str, owner: str, problems: Problems) -
     if isinstance(raw, dict):
         return _pick(shape, _fields(raw, shape, at, owner, problems))
     if raw is not False:  # already reported by parse, with its own advice
-        problems.add(at, f"A query is {_FORMS}, not {describe(raw)}.")
+        message = N_(
+            "A query is true for the whole object, a property name, an array of names "
+            "or an object, not {value}.",
+            value=describe(raw),
+        )
+        problems.add(at, message)
     return Query(())
 
 
@@ -127,13 +137,15 @@ def _elements(raw: list[object], at: str, problems: Problems) -> list[tuple[str,
         elif problems.full:
             problems.skip(at)
         else:
-            message = f"An array query lists property names (strings), not {describe(item)}."
+            message = N_(
+                "An array query lists property names (strings), not {value}.", value=describe(item)
+            )
             problems.add(join(at, index), message)
     return found
 
 
 def _names(
-    names: list[tuple[str, int | None]], shape: Shape, at: str, owner: str, problems: Problems
+    names: list[tuple[str, int | None]], shape: Shape, at: str, owner: Arg, problems: Problems
 ) -> dict[str, Query]:
     """Names one level down, each taken whole; duplicates are selected once.
 
@@ -153,7 +165,7 @@ def _names(
 
 
 def _fields(
-    raw: dict[str, object], shape: Shape, at: str, owner: str, problems: Problems
+    raw: dict[str, object], shape: Shape, at: str, owner: Arg, problems: Problems
 ) -> dict[str, Query]:
     """The object form: true takes a property, false leaves it out, a query digs into it."""
     chosen: dict[str, Query] = {}
@@ -183,23 +195,34 @@ def _field(
         problems.add(at, _choices(name, value, sub))
         return None
     if sub is None:
-        problems.add(at, f"{quote(name)} is a single value; select it with true.")
+        problems.add(at, N_("{name} is a single value; select it with true.", name=quote(name)))
         return None
     return _query(value, sub, at, quote(name), problems)
 
 
-def _choices(name: str, value: object, sub: Shape | None) -> str:
+def _choices(name: str, value: object, sub: Shape | None) -> Message:
     """What an object-form value may be, for a value that is none of those."""
     if sub is None:
-        return f"Use true to select {quote(name)} or false to leave it out, not {describe(value)}."
-    return (
-        f"Use true to select {quote(name)}, false to leave it out or a query for its "
-        f"properties, not {describe(value)}."
+        return N_(
+            "Use true to select {name} or false to leave it out, not {value}.",
+            name=quote(name),
+            value=describe(value),
+        )
+    return N_(
+        "Use true to select {name}, false to leave it out or a query for its properties, "
+        "not {value}.",
+        name=quote(name),
+        value=describe(value),
     )
 
 
-def _unknown(name: str, shape: Shape, at: str, owner: str) -> Problem:
+def _unknown(name: str, shape: Shape, at: str, owner: Arg) -> Problem:
     """The problem for a name the shape does not have, listing the names it does have."""
-    listed = ", ".join(shape) or "no properties"
-    message = f"Unknown property {quote(name)}. {owner} has: {listed}."
+    listed: Arg = ", ".join(shape) or N_("no properties")
+    message = N_(
+        "Unknown property {name}. {owner} has: {properties}.",
+        name=quote(name),
+        owner=owner,
+        properties=listed,
+    )
     return Problem(pointer=at, message=message)

@@ -37,7 +37,7 @@ from jsonrpcserver.result import (  # type: ignore[attr-defined]  # exported, no
     Result,
 )
 
-from . import openrpc, query
+from . import i18n, openrpc, query
 from .codec import dumps, loads
 from .errors import (
     LIMIT,
@@ -45,18 +45,21 @@ from .errors import (
     DomainError,
     Forbidden,
     InternalError,
+    InvalidLanguage,
     InvalidParams,
     InvalidRequest,
     MethodNotFound,
     ParseError,
-    Problem,
     Problems,
     RpcError,
     StoreUnavailable,
     Unavailable,
     VersionConflict,
+    Worded,
     response,
+    words,
 )
+from .i18n import N_, Message
 from .params import Args, Binder
 from .schemas import Method, Schemas
 from .service import Actor, Customergroups
@@ -70,7 +73,7 @@ PROBLEM_BYTES = 2048
 
 
 class Follower(Protocol):
-    """A WebSocket's subscription to the change feed (``feed.py``)."""
+    """A WebSocket's subscription to the change feed (``follow.py``)."""
 
     def subscribe(self, groups: Customergroups, since: int) -> None:
         """Follow the feed after ``since`` once the answer is sent; ``InvalidRequest`` if the
@@ -82,10 +85,16 @@ class Follower(Protocol):
 
 @dataclass(slots=True)
 class Context:
-    """One HTTP request's caller: the scope of its token (None: no valid token), its id, and
-    on a WebSocket the socket's ``Follower``."""
+    """One HTTP request's caller: the scope of its token (None: no valid token), and the
+    customer groups of the shop it selected (``webshop``), or the error every method call of
+    the request gets instead (1001, 1002, 1006 for a shop the token does not open; -32000), as
+    each gets 1004 for a bad token; None: the dispatcher's own (a deployment of one shop); and
+    the language its answers are in; the id of its token (for the change feed) and, on a
+    WebSocket, the socket's ``Follower``."""
 
     scope: str | None
+    shop: Customergroups | RpcError | None = None
+    language: i18n.Language = i18n.DEFAULT
     token: str | None = None
     feed: Follower | None = None
     methods: list[str] = field(default_factory=list)
@@ -98,8 +107,11 @@ class Context:
     discovered: bool = False
 
     def authorize(self, needed: str) -> None:
+        self.check_language()
         if self.scope is None:
             raise BadAuthToken
+        if isinstance(self.shop, RpcError):
+            raise self.shop.with_traceback(None)  # one error for every call of the request
         if needed not in GRANTS[self.scope]:
             raise Forbidden
 
@@ -108,20 +120,47 @@ class Context:
         """Who writes, for the change feed."""
         return None if self.scope is None or self.token is None else Actor(self.token, self.scope)
 
-    def share(self, found: Problems) -> list[Problem]:
-        """The problems one answer lists, out of what is left for this request."""
-        fit = 0
+    def groups(self, default: Customergroups) -> Customergroups:
+        """The customer groups this request works on (``default`` if it selected no shop)."""
+        return self.shop if isinstance(self.shop, Customergroups) else default
+
+    def check_language(self) -> None:
+        """1003 when the request's ``language`` parameter names no language the service has:
+        the context of a call is checked before its token, as the platform reads it first."""
+        if not self.language.valid:
+            raise InvalidLanguage
+
+    def share(self, found: Problems) -> list[Worded]:
+        """The problems one answer lists, out of what is left for this request, in words:
+        their size is that of the words in the request's language, in UTF-8 as answered."""
+        language = self.language.code
+        shown: list[Worded] = []
         for problem in found[: self.problems_left]:
-            size = len(problem["pointer"]) + len(problem["message"]) + 32  # with its JSON
+            text = i18n.render(problem["message"], language)
+            size = _utf8_size(problem["pointer"]) + _utf8_size(text) + 32  # with its JSON
             if size > self.problem_bytes:
                 break
             self.problem_bytes -= size
-            fit += 1
-        self.problems_left -= fit
-        return found.listed(fit)
+            shown.append(Worded(pointer=problem["pointer"], message=text))
+        self.problems_left -= len(shown)
+        rest = found.listed(len(shown))[len(shown) :]  # at most one: how many are not listed
+        return shown + [
+            Worded(pointer=p["pointer"], message=i18n.render(p["message"], language)) for p in rest
+        ]
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 Call = Callable[[Customergroups, Args, Context], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    """A result whose texts for people (a schema's) are answered in the request's language."""
+
+    schema: Any
 
 
 async def _count(groups: Customergroups, args: Args, context: Context) -> Any:
@@ -134,7 +173,7 @@ async def _get(groups: Customergroups, args: Args, context: Context) -> Any:
 
 
 async def _get_schema(groups: Customergroups, args: Args, context: Context) -> Any:
-    return await groups.schema(args.uid_or_none("uid"))
+    return _Texts(await groups.schema(args.uid_or_none("uid")))
 
 
 async def _list(groups: Customergroups, args: Args, context: Context) -> Any:
@@ -179,7 +218,7 @@ async def _delete(groups: Customergroups, args: Args, context: Context) -> Any:
 async def _set(groups: Customergroups, args: Args, context: Context) -> Any:
     shape, uid, expected = args.query("query"), args.uid_or_none("uid"), args.integer("ifVersion")
     if uid is None and expected is not None:
-        message = "ifVersion is for an existing group; leave it out (or null) to create one."
+        message = N_("ifVersion is for an existing group; leave it out (or null) to create one.")
         raise InvalidParams.at(args.at("ifVersion"), message)
     group = await groups.set(uid, args.raw("patch"), actor=context.actor, expected=expected)
     return query.apply(shape, group)
@@ -216,7 +255,7 @@ async def _move_customers(groups: Customergroups, args: Args, context: Context) 
 
 async def _subscribe(groups: Customergroups, args: Args, context: Context) -> Any:
     if context.feed is None:
-        raise InvalidRequest(_SOCKET_ONLY.format("Customergroup.subscribe"))
+        raise InvalidRequest(_socket_only("Customergroup.subscribe"))
     since = args.integer("since") or 0
     head = await groups.changes(since, 0)  # FeedGone now, rather than in the first read
     context.feed.subscribe(groups, since)
@@ -225,11 +264,16 @@ async def _subscribe(groups: Customergroups, args: Args, context: Context) -> An
 
 async def _unsubscribe(groups: Customergroups, args: Args, context: Context) -> Any:
     if context.feed is None:
-        raise InvalidRequest(_SOCKET_ONLY.format("Customergroup.unsubscribe"))
+        raise InvalidRequest(_socket_only("Customergroup.unsubscribe"))
     return await context.feed.unsubscribe()
 
 
-_SOCKET_ONLY = "{} works over a WebSocket: open one on this endpoint and send it there."
+def _socket_only(method: str) -> Message:
+    return N_(
+        "{method} works over a WebSocket: open one on this endpoint and send it there.",
+        method=method,
+    )
+
 
 READS: Mapping[str, Call] = {
     "Customergroup.changes": _changes,
@@ -278,6 +322,7 @@ class Dispatcher:
     async def handle(self, body: bytes, context: Context) -> bytes | None:
         """The response body for a request body; None when nothing is to be answered."""
         context.problem_bytes = max(PROBLEM_BYTES, 4 * len(body))
+        language = context.language.code
         try:
             doc = loads(body)
         except (ValueError, RecursionError):
@@ -286,10 +331,10 @@ class Dispatcher:
             answer = await self._one(doc, context)
             return None if answer is None else _dump(answer)
         if not doc:
-            return _dump(InvalidRequest("The batch is empty.").response())
+            return _dump(InvalidRequest(N_("The batch is empty.")).response(None, language))
         if len(doc) > self.max_batch:
-            too_many = f"A batch may hold at most {self.max_batch} requests."
-            return _dump(InvalidRequest(too_many).response())
+            too_many = N_("A batch may hold at most {limit} requests.", limit=self.max_batch)
+            return _dump(InvalidRequest(too_many).response(None, language))
         answers = [a for a in await self._batch(doc, context) if a is not None]
         return _dump(answers) if answers else None
 
@@ -308,13 +353,13 @@ class Dispatcher:
                 continue
             done: list[dict[str, Any] | None] = []
             try:
-                async with self._groups.writes_together():
+                async with context.groups(self._groups).writes_together():
                     for member in run:
                         done.append(await self._one(member, context))
             except WriteFailed:
-                done = [_lost(answer) for answer in done]
+                done = [_lost(answer, context) for answer in done]
             except Unavailable:  # the database went away at the commit: kept or not, unknown
-                done = [_lost(answer, StoreUnavailable()) for answer in done]
+                done = [_lost(answer, context, StoreUnavailable()) for answer in done]
             answers += done
         return answers
 
@@ -326,7 +371,7 @@ class Dispatcher:
         problem = _problem(member)
         if problem:
             context.methods.append("-")
-            return InvalidRequest(problem).response(_id_of(member))
+            return InvalidRequest(problem).response(_id_of(member), context.language.code)
         name = member["method"]
         context.methods.append(name)
         # The library's dispatch_request for one request, less two costs: the asyncio.gather
@@ -336,7 +381,7 @@ class Dispatcher:
         request = create_request(member)
         method = self._methods.get(name)
         if method is None:
-            result = _error(MethodNotFound(name))
+            result = _error(MethodNotFound(name), context)
         else:
             result = await call(request, context, method)
         if not not_notification((request, result)):
@@ -354,9 +399,11 @@ class Dispatcher:
             try:
                 context.authorize(scope)
                 args = binder.bind(spec, named or params)
-                result = await run(groups, args, context)
+                result = await run(context.groups(groups), args, context)
                 if isinstance(result, Problems):
                     result = context.share(result)
+                elif isinstance(result, _Texts):
+                    result = i18n.localise(result.schema, context.language.code)
                 return Success(result)
             except VersionConflict as exc:  # the group shown as get shows it
                 whole = query.apply(binder.query(None, ""), exc.current)
@@ -374,30 +421,39 @@ def _failed(spec: Method, exc: Exception, context: Context) -> Result:
     if isinstance(exc, InvalidParams):
         return Error(exc.code, exc.message, context.share(exc.found))  # a batch shares LIMIT
     if isinstance(exc, RpcError):
-        return _error(exc)
+        return _error(exc, context)
     if isinstance(exc, RecursionError):  # a value nested deeper than the checks can follow
-        message = "The params nest too deeply to be checked; this API's params nest a few levels."
-        return _error(InvalidParams.at("", message))
+        message = N_(
+            "The params nest too deeply to be checked; this API's params nest a few levels."
+        )
+        return _error(InvalidParams.at("", message), context)
     if not isinstance(exc, WriteFailed):  # the store logged that one
         log.error("%s failed", spec.name, exc_info=exc)
-    return _error(InternalError())
+    return _error(InternalError(), context)
 
 
-def _error(error: RpcError) -> Result:
-    return Error(error.code, error.message, NODATA if error.data is None else error.data)
+def _error(error: RpcError, context: Context) -> Result:
+    """An error result, its data's texts in the request's language."""
+    data = NODATA if error.data is None else words(error.data, context.language.code)
+    return Error(error.code, error.message, data)
 
 
 def _discover(document: dict[str, Any]) -> Any:
     """``rpc.discover``: the OpenRPC document, built once, for any caller."""
 
     async def method(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+        if not context.language.valid:
+            return _error(InvalidLanguage(), context)
         if args or kwargs:
             # One problem for all of them: the params may be half a million zeros, and this
             # method needs no token.
-            message = f"{openrpc.DISCOVER} takes no params: send none, [] or {{}}."
-            return _error(InvalidParams.at("", message))
+            message = N_(
+                "{method} takes no params: send none, [] or {{}}.", method=openrpc.DISCOVER
+            )
+            return _error(InvalidParams.at("", message), context)
         if context.discovered:
-            return _error(InvalidRequest(f"{openrpc.DISCOVER} is answered once per request."))
+            message = N_("{method} is answered once per request.", method=openrpc.DISCOVER)
+            return _error(InvalidRequest(message), context)
         context.discovered = True
         return Success(document)
 
@@ -425,18 +481,20 @@ def _runs(members: list[Any], writes: Callable[[Any], bool]) -> list[list[Any]]:
     return runs
 
 
-def _lost(answer: dict[str, Any] | None, error: RpcError | None = None) -> dict[str, Any] | None:
+def _lost(
+    answer: dict[str, Any] | None, context: Context, error: RpcError | None = None
+) -> dict[str, Any] | None:
     """A write's answer once its commit failed: an error stays, a result becomes ``error``
     (-32603 unless given)."""
     if answer is None or "error" in answer:
         return answer
-    return (error or InternalError()).response(answer["id"])
+    return (error or InternalError()).response(answer["id"], context.language.code)
 
 
-def _problem(member: Any) -> str | None:
+def _problem(member: Any) -> Message | None:
     """Why a batch member or body is not a JSON-RPC 2.0 request, or None."""
     if not isinstance(member, dict):
-        return "A request must be a JSON object."
+        return N_("A request must be a JSON object.")
     if (
         member.keys() <= _MEMBERS
         and member.get("jsonrpc") == "2.0"
@@ -446,16 +504,19 @@ def _problem(member: Any) -> str | None:
     ):
         return None  # the usual request, checked in one go (bool is no int for type())
     if member.get("jsonrpc") != "2.0":
-        return 'The "jsonrpc" member must be the string "2.0".'
+        return N_('The "jsonrpc" member must be the string "2.0".')
     if not isinstance(member.get("method"), str):
-        return 'The "method" member must be a string.'
+        return N_('The "method" member must be a string.')
     if "params" in member and not isinstance(member["params"], list | dict):
-        return 'The "params" member must be an array or an object.'
+        return N_('The "params" member must be an array or an object.')
     if "id" in member and not _valid_id(member["id"]):
-        return 'The "id" member must be a string, a number or null.'
+        return N_('The "id" member must be a string, a number or null.')
     extra = sorted(member.keys() - _MEMBERS)
     if extra:
-        return f"Unknown members: {', '.join(extra)}. A request has jsonrpc, method, params, id."
+        return N_(
+            "Unknown members: {names}. A request has jsonrpc, method, params, id.",
+            names=", ".join(extra),
+        )
     return None
 
 

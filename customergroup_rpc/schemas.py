@@ -7,10 +7,14 @@ scope; params are validated with it and discovery documents are generated from i
 ``websocketMethods`` are the methods only a WebSocket can call (``subscribe``,
 ``unsubscribe``), described alike.
 
+Every message is a ``Message`` (``i18n``), jsonschema's own English never reaches a client; the
+texts in the schema files (titles, descriptions, ``errorMessage``) are message ids too.
+
+>>> from customergroup_rpc.errors import worded
 >>> s = Schemas.load()
->>> s.check_patch({"name": 5, "uid": 1}, new=True)
-[{'pointer': '/name', 'message': 'name must be a string, not the number 5.'}, \
-{'pointer': '/uid', 'message': 'uid is read-only: the server sets it.'}]
+>>> worded(s.check_patch({"name": 5, "uid": 1}, new=True), "sv")
+[{'pointer': '/name', 'message': 'name måste vara en sträng, inte talet 5.'}, \
+{'pointer': '/uid', 'message': 'uid är skrivskyddat: servern sätter värdet.'}]
 """
 
 from __future__ import annotations
@@ -28,9 +32,19 @@ from jsonschema import Draft7Validator, ValidationError, validators
 
 from .checks import Check, compile_check, ecma_regex
 from .errors import Problem, describe, join, quote
+from .i18n import N_, Arg, Listing, Message
 
 OBJECT_ID = "urn:customergroup-rpc:customergroup"
-_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
+# How each JSON type is named in a message; null reads as itself in every language.
+_ARTICLES: Mapping[str, Arg] = {
+    "array": N_("an array"),
+    "boolean": N_("a boolean"),
+    "integer": N_("an integer"),
+    "null": "null",
+    "number": N_("a number"),
+    "object": N_("an object"),
+    "string": N_("a string"),
+}
 
 
 def schema_dir() -> Path:
@@ -211,7 +225,10 @@ def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[P
         name = str(error.absolute_path[-1]) if error.absolute_path else label
         if error.validator == "required":
             missing = [k for k in error.validator_value if k not in error.instance]
-            found += [Problem(pointer=join(at, k), message=f"{k} is required.") for k in missing]
+            found += [
+                Problem(pointer=join(at, k), message=N_("{name} is required.", name=k))
+                for k in missing
+            ]
         elif error.validator == "additionalProperties":
             properties = error.schema.get("properties", {})
             writable = sorted(k for k, v in properties.items() if not v.get("readOnly"))
@@ -223,34 +240,50 @@ def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[P
     return sorted(found, key=lambda p: p["pointer"])
 
 
-def _unknown(key: str, writable: list[str]) -> str:
-    return f"Unknown key {quote(key)}. A patch may set: {', '.join(writable)}."
+def _unknown(key: str, writable: list[str]) -> Message:
+    return N_(
+        "Unknown key {key}. A patch may set: {keys}.", key=quote(key), keys=", ".join(writable)
+    )
 
 
-def _message(error: ValidationError, name: str) -> str:
+def _message(error: ValidationError, name: str) -> Message:
+    """A schema rule's message: the schema's own ``errorMessage`` for it, or ours."""
     custom = error.schema.get("errorMessage", {})
     if isinstance(custom, dict) and error.validator in custom:
-        return str(custom[error.validator])
+        return Message(str(custom[error.validator]))  # a message id, extracted from the file
     value = error.validator_value
     match error.validator:
         case "type":
             expected = [value] if isinstance(value, str) else list(value)
-            wanted = " or ".join(_ARTICLES.get(t, f"a {t}") for t in expected)
-            return f"{name} must be {wanted}, not {describe(error.instance)}."
+            wanted = Listing(tuple(_ARTICLES.get(t, t) for t in expected), "or")
+            return N_(
+                "{name} must be {wanted}, not {value}.",
+                name=name,
+                wanted=wanted,
+                value=describe(error.instance),
+            )
         case "minLength" if value == 1:
-            return f"{name} must not be empty."
+            return N_("{name} must not be empty.", name=name)
         case "minLength":
-            return f"{name} must be at least {value} characters long."
+            return N_("{name} must be at least {limit} characters long.", name=name, limit=value)
         case "maxLength":
-            return f"{name} must be at most {value} characters long (it has {len(error.instance)})."
+            return N_(
+                "{name} must be at most {limit} characters long (it has {length}).",
+                name=name,
+                limit=value,
+                length=len(error.instance),
+            )
         case "minimum":
-            return f"{name} must be at least {value}."
+            return N_("{name} must be at least {limit}.", name=name, limit=value)
         case "maximum":
-            return f"{name} must be at most {value}."
+            return N_("{name} must be at most {limit}.", name=name, limit=value)
         case "enum":
-            return f"{name} must be one of: {', '.join(map(str, value))}."
+            return N_(
+                "{name} must be one of: {values}.", name=name, values=", ".join(map(str, value))
+            )
         case "readOnly":
-            return f"{name} is read-only: the server sets it."
-        case "format":
-            return f"{name} must be a date-time such as 2014-01-16T14:14:18Z."
-    return f"{name}: {error.message}."
+            return N_("{name} is read-only: the server sets it.", name=name)
+        case "format" if value == "date-time":
+            return N_("{name} must be a date-time such as 2014-01-16T14:14:18Z.", name=name)
+    # No schema file has another rule without an errorMessage; jsonschema's English stays out.
+    return N_("{name} does not fit the schema.", name=name)

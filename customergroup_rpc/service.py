@@ -21,8 +21,8 @@ A feed read from a position whose events are not all kept, or past the newest, i
 >>> groups = Customergroups(open_store(None), Schemas.load())
 >>> asyncio.run(groups.set(None, {"name": " Students "}))["name"]
 'Students'
->>> asyncio.run(groups.validate(None, {"name": "STUDENTS"}))
-[{'pointer': '/name', 'message': 'The name is taken: customer group 1 is called Students.'}]
+>>> [str(p["message"]) for p in asyncio.run(groups.validate(None, {"name": "STUDENTS"}))]
+['The name is taken: customer group 1 is called Students.']
 """
 
 from __future__ import annotations

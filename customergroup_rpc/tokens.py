@@ -15,14 +15,23 @@ The token ``CUSTOMERGROUP_RPC_ADMIN_TOKEN`` names is kept under an id that start
 made with ``token create`` are never touched by it. The mark is in the id rather than in a new
 field so that a file written by this version still loads in an older one (a rollback).
 
+A token opens the shops it was made for (``shops``, ``token create --shop``), or every shop
+(``shops`` None: ``--all-shops``, the tokens made before shops existed, the environment's). The
+file leaves the field out for a token of every shop, so that a file of such tokens still loads
+in a version before shops; an older version refuses a file with shop tokens rather than let
+them open its one shop.
+
 The rules are functions that every engine of tokens calls (``Tokens`` here, ``PgTokens`` in
 pg_tokens.py): ``digest``, ``new_token``, ``new_record``, ``check_scope``, ``rotation`` (what
-``from_environment`` changes) and ``scopes`` (the lookup table, refusing unknown scopes).
+``from_environment`` changes) and ``grants`` (the lookup table, refusing unknown scopes).
 
 >>> tokens = Tokens(None)
 >>> record, secret = tokens.create("view")
 >>> tokens.scope_of(secret), tokens.scope_of("guess")
 ('view', None)
+>>> _, shop_token = tokens.create("manage", shops=(22222,))
+>>> tokens.grant_of(shop_token).opens(22222), tokens.grant_of(shop_token).opens(1)
+(True, False)
 """
 
 from __future__ import annotations
@@ -56,13 +65,24 @@ FROM_ENVIRONMENT = "env-"
 MIN_ENVIRONMENT_LENGTH = 16
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a valid token may do: its scope, in its shops (None: in every shop); ``token`` is
+    its id (the change feed records it)."""
+
+    scope: str
+    shops: frozenset[int] | None = None
+    token: str = ""
+
+    def opens(self, shop: int) -> bool:
+        return self.shops is None or shop in self.shops
+
+
 class Registry(Protocol):
     """What a server asks of its tokens on every request (``Tokens``, ``pg_tokens.PgTokens``)."""
 
     def scope_of(self, token: str) -> str | None: ...
-
-    def record_of(self, token: str) -> TokenRecord | None:
-        """The record of a valid token (its id and scope go into the change feed)."""
+    def grant_of(self, token: str) -> Grant | None: ...
 
 
 # The longest label a token may have (token create --label).
@@ -71,22 +91,27 @@ MAX_LABEL = 200
 
 @dataclass(frozen=True)
 class TokenRecord:
-    """One token as stored: never the token itself. ``label`` names it for people."""
+    """One token as stored: never the token itself. ``shops``: the shops it opens, sorted;
+    None: every shop. ``label`` names it for people (``token create --label``)."""
 
     id: str
     scope: str
     sha256: str
     created: str
+    shops: tuple[int, ...] | None = None
     label: str = ""
 
-
-def stored(record: TokenRecord) -> dict[str, str]:
-    """A record as the token file keeps it: without an empty label, so that a file without
-    labels still loads in a version before them (a rollback)."""
-    fields = asdict(record)
-    if not record.label:
-        del fields["label"]
-    return fields
+    def stored(self) -> dict[str, object]:
+        """The record as the token file keeps it (no ``shops`` for a token of every shop, no
+        empty ``label``: a file without labels still loads in a version before them)."""
+        fields = asdict(self)
+        if self.shops is None:
+            del fields["shops"]
+        else:
+            fields["shops"] = list(self.shops)
+        if not self.label:
+            del fields["label"]
+        return fields
 
 
 def check_label(label: str) -> None:
@@ -151,14 +176,22 @@ def check_scope(scope: str) -> None:
 
 
 def new_record(
-    scope: str, token_digest: str, prefix: str = "", created: str | None = None, label: str = ""
+    scope: str,
+    token_digest: str,
+    prefix: str = "",
+    created: str | None = None,
+    *,
+    shops: Iterable[int] | None = None,
+    label: str = "",
 ) -> TokenRecord:
-    """A new record of a token (by its digest), made now unless ``created`` is given."""
+    """A new record of a token (by its digest), made now unless ``created`` is given, for
+    ``shops`` (None: every shop)."""
     return TokenRecord(
         id=prefix + secrets.token_hex(4),
         scope=scope,
         sha256=token_digest,
         created=created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        shops=None if shops is None else tuple(sorted(set(shops))),
         label=label,
     )
 
@@ -199,13 +232,14 @@ def rotation(records: Iterable[TokenRecord], token_digest: str) -> Rotation | No
     return Rotation(tuple(drop), add, tuple(revoked)) if drop or add else None
 
 
-def scopes(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dict[str, TokenRecord]:
-    """The record of each digest, for ``scope_of`` and ``record_of``; a record of an unknown
-    scope is left out, with one warning per record: ``refused`` keeps those warned about."""
+def grants(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dict[str, Grant]:
+    """The grant of each digest, for ``grant_of``; a record of an unknown scope is left out,
+    with one warning per record: ``refused`` keeps those warned about."""
     by_hash = {}
     for record in records:
         if record.scope in GRANTS:
-            by_hash[record.sha256] = record
+            shops = None if record.shops is None else frozenset(record.shops)
+            by_hash[record.sha256] = Grant(record.scope, shops, record.id)
         elif (record.id, record.scope) not in refused:
             # Once per record, not per request: records are read again only when they change.
             refused.add((record.id, record.scope))
@@ -224,7 +258,7 @@ class Tokens:
         self.path = path
         self._file = "" if path is None else os.fspath(path)  # a str stats faster than a Path
         self._records: dict[str, TokenRecord] = {}
-        self._by_hash: dict[str, TokenRecord] = {}
+        self._by_hash: dict[str, Grant] = {}
         self._seen: tuple[int, int, int] | None = None
         self._refused: set[tuple[str, str]] = set()  # (id, scope) of records warned about
         self._clock = clock
@@ -233,11 +267,11 @@ class Tokens:
 
     def scope_of(self, token: str) -> str | None:
         """The scope of a valid token, or None for an unknown or revoked one."""
-        record = self.record_of(token)
-        return None if record is None else record.scope
+        grant = self.grant_of(token)
+        return None if grant is None else grant.scope
 
-    def record_of(self, token: str) -> TokenRecord | None:
-        """The record of a valid token, or None for an unknown or revoked one."""
+    def grant_of(self, token: str) -> Grant | None:
+        """What a valid token may do, or None for an unknown or revoked one."""
         now = self._clock()
         if now >= self._due:
             self._due = now + RECHECK
@@ -260,14 +294,19 @@ class Tokens:
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
     def create(
-        self, scope: str, token: str | None = None, label: str = ""
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
-        """Add a token (a new random one unless given); return its record and the token."""
+        """Add a token (a new random one unless given) for ``shops`` (None: every shop);
+        return its record and the token."""
         check_scope(scope)
         check_label(label)
         token = token or new_token()
         with self._editing():
-            record = new_record(scope, digest(token), label=label)
+            record = new_record(scope, digest(token), shops=shops, label=label)
             self._records[record.id] = record
         return record, token
 
@@ -307,7 +346,7 @@ class Tokens:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._refresh()
             yield
-            doc = {"tokens": [stored(r) for r in self._records.values()]}
+            doc = {"tokens": [r.stored() for r in self._records.values()]}
             write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", mode=0o600)
             self._seen = None
             self._refresh()
@@ -330,15 +369,24 @@ class Tokens:
             self._index()
 
     def _index(self) -> None:
-        self._by_hash = scopes(self._records.values(), self._refused)
+        self._by_hash = grants(self._records.values(), self._refused)
 
 
 def _read(path: Path) -> dict[str, TokenRecord]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        records = [TokenRecord(**r) for r in doc["tokens"]]
+        records = [_record(r) for r in doc["tokens"]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         raise TokenFileError(f"{path} is not a readable token file") from None
-    if not all(isinstance(v, str) for r in records for v in asdict(r).values()):
+    if not all(isinstance(v, str) for r in records for k, v in asdict(r).items() if k != "shops"):
         raise TokenFileError(f"{path} is not a readable token file: a field is not a string")
     return {r.id: r for r in records}
+
+
+def _record(fields: dict[str, object]) -> TokenRecord:
+    shops = fields.get("shops")
+    if shops is None:
+        return TokenRecord(**fields)  # type: ignore[arg-type]  # checked by the caller
+    if not isinstance(shops, list) or not all(type(s) is int and s > 0 for s in shops):
+        raise ValueError("shops must be a list of shop ids")
+    return TokenRecord(**{**fields, "shops": tuple(shops)})  # type: ignore[arg-type]

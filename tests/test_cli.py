@@ -6,19 +6,23 @@ the servers are always stopped by PID (see ``server_process.Server``).
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 import signal
 import socket
 import stat
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
 from customergroup_rpc.__main__ import _cors_origins, _parser
 
-from .server_process import ADMIN_TOKEN, Server, cli, free_port, post, rpc
+from .server_process import ADMIN_TOKEN, ENDPOINT, Server, cli, free_port, post, rpc
 
 TOKEN = re.compile(r"cgr_[A-Za-z0-9_\-]+")
 BAD_AUTH, FORBIDDEN = 1004, 1006
@@ -362,3 +366,110 @@ def test_a_bad_origin_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CUSTOMERGROUP_RPC_CORS_ORIGINS", "https://a.example.com,null")
     with pytest.raises(SystemExit, match="CUSTOMERGROUP_RPC_CORS_ORIGINS: 'null' is not an origin"):
         _cors_origins(_parser().parse_args(["serve"]))
+
+
+# --- shops (issue 14): through the real server, with the calls curl makes ----------------------
+
+
+def shop_post(server: Server, body: str, **query: object) -> dict[str, Any]:
+    """``curl -d BODY 'http://.../backend/jsonrpc/v1/?auth=...&webshop=...'``: the answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", f"{ENDPOINT}?{urlencode(query)}", body=body.encode())
+        response = connection.getresponse()
+        assert response.status == 200
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+    finally:
+        connection.close()
+
+
+def created_token(db: str, tmp_path: Path, *args: str) -> str:
+    made = cli("token", "create", *args, "--db", db, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+COUNT = '{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}'
+CREATE_STAFF = (
+    '{"jsonrpc": "2.0", "method": "Customergroup.create", "params": [{"name": "Staff"}, ["uid"]],'
+    ' "id": 1}'
+)
+
+
+def test_shops_made_with_the_cli_while_serving_are_served_each_with_its_own_groups(
+    tmp_path: Path,
+) -> None:
+    with Server(tmp_path) as server:
+        db = server.db
+        # One shop: no webshop needed, as before shops.
+        assert shop_post(server, CREATE_STAFF, auth=ADMIN_TOKEN)["result"] == {"uid": 1}
+        for shop, name, language in [("22222", "Sverige", "sv"), ("33333", "Norge", "nb")]:
+            made = cli(
+                "shop",
+                "create",
+                shop,
+                "--name",
+                name,
+                "--language",
+                language,
+                "--db",
+                db,
+                cwd=tmp_path,
+            )
+            assert made.returncode == 0, made.stderr
+        listed = cli("shop", "list", "--db", db, cwd=tmp_path)
+        assert listed.stdout == "1  en  Shop 1\n22222  sv  Sverige\n33333  nb  Norge\n"
+
+        a = created_token(db, tmp_path, "--scope", "manage", "--shop", "22222")
+        b = created_token(db, tmp_path, "--scope", "view", "--shop", "33333")
+        assert shop_post(server, CREATE_STAFF, auth=a, webshop=22222)["result"] == {"uid": 1}
+        assert shop_post(server, COUNT, auth=a, webshop=22222)["result"] == 1
+        assert shop_post(server, COUNT, auth=b, webshop=33333)["result"] == 0
+        assert shop_post(server, COUNT, auth=ADMIN_TOKEN, webshop=1)["result"] == 1
+        assert error_code(shop_post(server, COUNT, auth=b, webshop=22222)) == FORBIDDEN
+        assert error_code(shop_post(server, COUNT, auth=a)) == 1001
+        assert error_code(shop_post(server, COUNT, auth=a, webshop=44444)) == 1002
+
+        tokens = cli("token", "list", "--db", db, cwd=tmp_path).stdout
+        assert "shop 22222" in tokens
+        assert "shop 33333" in tokens
+        assert "every shop" in tokens
+
+    assert sorted(p.name for p in tmp_path.glob("groups.db.json.shop-*.json")) == [
+        "groups.db.json.shop-22222.json",
+        "groups.db.json.shop-33333.json",
+    ]
+
+
+def test_a_second_server_is_refused_on_any_file_of_a_running_one(tmp_path: Path) -> None:
+    db = tmp_path / "groups.db.json"
+    made = cli("shop", "create", "22222", "--name", "Sverige", "--db", str(db), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    with Server(tmp_path, db=db):
+        for other in (db, tmp_path / "groups.db.json.shop-22222.json"):
+            second = Server(tmp_path, db=other)
+            second.spawn()
+            assert second.process is not None
+            assert second.process.wait(10) == 1
+            assert "in use" in second.stderr(), second.stderr()
+
+
+def test_token_create_names_its_shops_when_there_are_several(tmp_path: Path) -> None:
+    db = str(tmp_path / "groups.db.json")
+    one_shop = cli("token", "create", "--scope", "view", "--db", db, cwd=tmp_path)
+    assert "for every shop" in one_shop.stderr
+    cli("shop", "create", "22222", "--name", "Sverige", "--db", db, cwd=tmp_path)
+    unnamed = cli("token", "create", "--scope", "view", "--db", db, cwd=tmp_path)
+    assert unnamed.returncode == 1
+    assert "several shops" in unnamed.stderr
+    assert unnamed.stdout == ""
+    unknown = cli("token", "create", "--shop", "5", "--db", db, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "No shop 5" in unknown.stderr
+    assert unknown.stdout == ""
+    both = cli("token", "create", "--shop", "1", "--all-shops", "--db", db, cwd=tmp_path)
+    assert both.returncode == 2
+    every = cli("token", "create", "--all-shops", "--db", db, cwd=tmp_path)
+    assert every.returncode == 0
+    assert "for every shop" in every.stderr

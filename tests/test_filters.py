@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from customergroup_rpc.errors import LIMIT, InvalidParams, Problem
+from customergroup_rpc.errors import LIMIT, InvalidParams, Worded, worded
 from customergroup_rpc.filters import (
     MATCH_ALL,
     MAX_DEPTH,
@@ -30,11 +30,11 @@ RESULTS = [case for case in DATA["cases"] if "result" in case]
 ERRORS = [case for case in DATA["cases"] if "error" in case]
 
 
-def problems_of(raw: object, at: str = "/1/filters") -> list[Problem]:
-    """The problems parse reports for a filter, failing the test if it parses."""
+def problems_of(raw: object, at: str = "/1/filters") -> list[Worded]:
+    """The problems parse reports for a filter (in English), failing the test if it parses."""
     with pytest.raises(InvalidParams) as caught:
         parse(raw, FIELDS, at)
-    return caught.value.problems
+    return worded(caught.value.problems)
 
 
 def nested_not(levels: int, inner: object) -> object:
@@ -369,7 +369,7 @@ def test_too_deep_a_condition_names_the_limit() -> None:
 def test_a_filter_that_is_no_object_names_what_was_given() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse([1], FIELDS, "/0")
-    [problem] = caught.value.problems
+    [problem] = worded(caught.value.problems)
     assert problem["pointer"] == "/0"
     assert "not an array" in problem["message"]
 

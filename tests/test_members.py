@@ -13,8 +13,10 @@ from customergroup_rpc.errors import (
     GroupMissing,
     InvalidParams,
     NotMembers,
-    Problem,
     SameGroup,
+    Worded,
+    worded,
+    words,
 )
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Page, Selection
@@ -25,11 +27,11 @@ from .conftest import Clock
 MOVE = {"fromUid": "/0", "toUid": "/1", "customers": "/2"}.__getitem__  # positional pointers
 
 
-def problems_of(error: DomainError) -> list[Problem]:
-    """The problems a moveCustomers call by position is answered with."""
+def problems_of(error: DomainError) -> list[Worded]:
+    """The problems a moveCustomers call by position is answered with (in English)."""
     answered = error.rpc(MOVE)
     assert isinstance(answered, InvalidParams)
-    return answered.problems
+    return worded(answered.problems)
 
 
 @pytest.fixture
@@ -126,7 +128,7 @@ async def test_move_with_a_missing_group_points_at_it(
     with pytest.raises(GroupMissing) as caught:
         await groups.move_customers(source, target, None)
     error = caught.value.rpc(MOVE)
-    assert error.data == [{"pointer": pointer, "message": "No customer group with uid 7"}]
+    assert words(error.data) == [{"pointer": pointer, "message": "No customer group with uid 7"}]
 
 
 async def test_members_of_a_missing_group_are_not_found(groups: Customergroups) -> None:

@@ -18,7 +18,7 @@ from customergroup_rpc.store.migrate import (
 )
 
 TABLES = ["customergroups", "events", "feed_heads", "memberships", "schema_migrations"]
-TABLES += ["tokens", "uid_counters"]
+TABLES += ["shops", "tokens", "uid_counters"]
 VERSIONS = [m.version for m in migrations()]
 
 
@@ -61,6 +61,17 @@ async def test_a_fresh_database_gets_every_table_index_and_version(
         "customergroups_changed",
         "customergroups_count",
     }
+
+
+async def test_the_shop_leads_every_index_of_the_groups(connection: asyncpg.Connection) -> None:
+    await migrate(connection)
+    rows = await connection.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY($1::text[])",
+        ["customergroups", "memberships"],
+    )
+    for row in rows:
+        columns = row["indexdef"].partition("(")[2]
+        assert columns.startswith("shop,"), row["indexname"]
 
 
 async def test_the_folded_name_is_unique_per_shop_and_sorts_by_code_point(
@@ -146,7 +157,7 @@ async def test_a_failing_file_keeps_nothing_of_itself_and_is_named(
 async def test_a_gap_in_the_numbers_is_no_problem_and_a_file_filling_it_runs_later(
     connection: asyncpg.Connection,
 ) -> None:
-    """0003_feed.sql came with no 0002 (another branch adds 0002_shops.sql): a database that
+    """0003_feed.sql was made beside 0002_shops.sql, on another branch: a database that
     has 1 and 3 gets 2 when it arrives."""
     one, three = (Migration(n, f"000{n}_x.sql", f"CREATE TABLE t{n} (x int);") for n in (1, 3))
     assert await migrate(connection, [one, three]) == [1, 3]

@@ -135,7 +135,7 @@ def test_ten_thousand_bad_customers_list_the_first_hundred_and_count_the_rest(
     found = caught.value.problems
     assert [p["pointer"] for p in found[:LIMIT]] == [f"/1/{i}" for i in range(LIMIT)]
     assert found[LIMIT]["pointer"] == "/1"
-    assert found[LIMIT]["message"].startswith("9,900 more problems here are not listed")
+    assert str(found[LIMIT]["message"]).startswith("9,900 more problems here are not listed")
 
 
 def test_many_unknown_named_params_list_the_first_hundred_in_order(binder: Binder) -> None:
@@ -148,4 +148,4 @@ def test_a_long_unknown_param_name_is_cut_short_in_the_message(binder: Binder) -
         binder.bind(binder.schemas.methods["Customergroup.count"], {"x" * 10_000: 1})
     (problem,) = caught.value.problems
     assert problem["pointer"] == "/" + "x" * 10_000
-    assert len(problem["message"]) < 200
+    assert len(str(problem["message"])) < 200

@@ -292,3 +292,85 @@ def test_a_token_command_on_a_newer_schema_exits_1_naming_the_versions(
     done = cli("token", "list", "--db", url, cwd=tmp_path)
     assert done.returncode == 1
     assert "schema version 999" in done.stderr
+
+
+# --- shops: tokens for given shops, and the shops table read with the tokens ---------------------
+
+
+async def test_a_token_for_given_shops_opens_those_and_an_old_one_every_shop(
+    url: str, worker: Workers
+) -> None:
+    one = await worker()
+    admin = PgTokenAdmin(url)
+    await asyncio.to_thread(admin.create_shop, 22222, "Sverige", "sv")
+    _, secret = await asyncio.to_thread(admin.create, "view", None, [33333, 22222])
+    _, every = await asyncio.to_thread(admin.create, "manage")
+    await settled(admin)
+
+    grant = one.grant_of(secret)
+    assert grant is not None
+    assert grant.shops == frozenset({22222, 33333})
+    assert (grant.opens(22222), grant.opens(1)) == (True, False)
+    everywhere = one.grant_of(every)
+    assert everywhere is not None
+    assert everywhere.shops is None
+    (record,) = [r for r in await asyncio.to_thread(admin.list) if r.scope == "view"]
+    assert record.shops == (22222, 33333)
+
+
+async def test_a_shop_made_by_the_cli_is_seen_by_every_worker_after_it_settled(
+    url: str, worker: Workers
+) -> None:
+    one, two = await worker(), await worker()
+    assert list(one.shops()) == [1]
+    admin = PgTokenAdmin(url)
+    made = await asyncio.to_thread(admin.create_shop, 22222, "Sverige", "sv")
+    await settled(admin)
+
+    assert one.shops()[22222] == two.shops()[22222] == made
+    assert made.language == "sv"
+    assert one.shops() is one.shops()  # unchanged: the same mapping
+    connection = await asyncpg.connect(url)
+    try:  # its uids start at 1, as shop 1's did
+        assert (
+            await connection.fetchval("SELECT last_uid FROM uid_counters WHERE shop = 22222") == 0
+        )
+    finally:
+        await connection.close()
+
+
+def test_shop_commands_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    assert cli("shop", "list", "--db", postgres_url, cwd=tmp_path).stdout == "1  en  Shop 1\n"
+    made = cli(
+        "shop",
+        "create",
+        "22222",
+        "--name",
+        "Sverige",
+        "--language",
+        "sv",
+        "--db",
+        postgres_url,
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    again = cli("shop", "create", "22222", "--name", "X", "--db", postgres_url, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "Shop 22222 exists already (Sverige)" in again.stderr
+    listed = cli("shop", "list", "--db", postgres_url, cwd=tmp_path)
+    assert listed.stdout == "1  en  Shop 1\n22222  sv  Sverige\n"
+    token = cli(
+        "token",
+        "create",
+        "--scope",
+        "view",
+        "--shop",
+        "22222",
+        "--db",
+        postgres_url,
+        cwd=tmp_path,
+    )
+    assert token.returncode == 0, token.stderr
+    assert "for shop 22222" in token.stderr
+    tokens = cli("token", "list", "--db", postgres_url, cwd=tmp_path)
+    assert tokens.stdout.split()[-2:] == ["shop", "22222"]

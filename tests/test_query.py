@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from customergroup_rpc.errors import LIMIT, InvalidParams
+from customergroup_rpc.errors import LIMIT, InvalidParams, worded
 from customergroup_rpc.query import WHOLE, apply, keys, parse
 
 CASES = json.loads((Path(__file__).parent / "cases" / "query.json").read_text("utf-8"))
@@ -33,7 +33,7 @@ def pointers(raw: object, shape: Any = SHAPE, at: str = "/1") -> list[str]:
     """The sorted pointers of the problems ``parse`` raises for ``raw``."""
     with pytest.raises(InvalidParams) as caught:
         parse(raw, shape, at)
-    return sorted(problem["pointer"] for problem in caught.value.problems)
+    return sorted(problem["pointer"] for problem in worded(caught.value.problems))
 
 
 def ordered(value: object) -> str:
@@ -55,7 +55,7 @@ def test_error_case(case: dict[str, Any]) -> None:
 def test_every_problem_is_a_sentence(case: dict[str, Any]) -> None:
     with pytest.raises(InvalidParams) as caught:
         parse(case["query"], SHAPE, "/1")
-    for problem in caught.value.problems:
+    for problem in worded(caught.value.problems):
         assert problem["message"][0].isupper() or problem["message"].startswith(("'", "false"))
         assert problem["message"].endswith(".")
 
@@ -86,7 +86,7 @@ def test_spec_into_a_scalar_points_at_the_property() -> None:
 def test_unknown_property_message_lists_the_properties() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse({"nme": True}, GROUP_SHAPE, "/1")
-    assert caught.value.problems == [
+    assert worded(caught.value.problems) == [
         {
             "pointer": "/1/nme",
             "message": "Unknown property 'nme'. A customer group has: changed, created, name, uid.",
@@ -97,20 +97,23 @@ def test_unknown_property_message_lists_the_properties() -> None:
 def test_into_a_scalar_message_says_use_true() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse({"name": "en"}, GROUP_SHAPE, "/1")
-    assert caught.value.problems[0]["message"] == "'name' is a single value; select it with true."
+    assert (
+        worded(caught.value.problems)[0]["message"]
+        == "'name' is a single value; select it with true."
+    )
 
 
 def test_unknown_nested_property_names_the_sub_object() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse({"address": "town"}, SHAPE, "/1")
-    message = caught.value.problems[0]["message"]
+    message = worded(caught.value.problems)[0]["message"]
     assert message == "Unknown property 'town'. 'address' has: street, zip, city."
 
 
 def test_top_level_false_explains_what_to_use() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse(False, GROUP_SHAPE, "/1")
-    assert [p["message"] for p in caught.value.problems] == [
+    assert [p["message"] for p in worded(caught.value.problems)] == [
         "false selects nothing; use true for the whole object, a property name, "
         "an array of names or an object."
     ]
@@ -119,7 +122,7 @@ def test_top_level_false_explains_what_to_use() -> None:
 def test_hostile_key_is_cut_short_in_the_message() -> None:
     with pytest.raises(InvalidParams) as caught:
         parse("x" * 10_000, GROUP_SHAPE, "/1")
-    assert len(caught.value.problems[0]["message"]) < 200
+    assert len(worded(caught.value.problems)[0]["message"]) < 200
 
 
 @pytest.mark.parametrize(
@@ -208,7 +211,7 @@ def test_a_long_query_lists_the_first_hundred_problems_and_counts_the_rest(
 ) -> None:
     with pytest.raises(InvalidParams) as caught:
         parse(raw, GROUP_SHAPE, "/1")
-    found = caught.value.problems
+    found = worded(caught.value.problems)
     assert len(found) == LIMIT + 1
     assert found[LIMIT]["pointer"] == at
     assert found[LIMIT]["message"].startswith("200 more problems here are not listed")
@@ -252,7 +255,7 @@ def messages(raw: object, shape: Any = SHAPE) -> list[str]:
     """The messages of the problems ``parse`` raises for ``raw``, in pointer order."""
     with pytest.raises(InvalidParams) as caught:
         parse(raw, shape, "/1")
-    return [p["message"] for p in sorted(caught.value.problems, key=lambda p: p["pointer"])]
+    return [p["message"] for p in sorted(worded(caught.value.problems), key=lambda p: p["pointer"])]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from unittest import mock
 import pytest
 
 from customergroup_rpc import files
-from customergroup_rpc.errors import LIMIT
+from customergroup_rpc.errors import LIMIT, Problem, Problems
+from customergroup_rpc.i18n import N_, Language, render
 from customergroup_rpc.rpc import PROBLEM_BYTES, READS, WRITES, Context, Dispatcher
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups
@@ -244,9 +245,9 @@ async def two_groups() -> Dispatcher:
     return rpc
 
 
-async def sizes(rpc: Dispatcher, body: Any) -> tuple[int, int, Any]:
+async def sizes(rpc: Dispatcher, body: Any, language: str = "en") -> tuple[int, int, Any]:
     raw = json.dumps(body).encode()
-    out = await rpc.handle(raw, Context(scope="manage"))
+    out = await rpc.handle(raw, Context(scope="manage", language=Language(language)))
     assert out is not None
     return len(raw), len(out), json.loads(out)
 
@@ -267,6 +268,37 @@ async def test_a_request_is_answered_with_at_most_4_times_its_size_in_problems(
         listed = len(problems) - 1
         assert problems[-1]["message"].startswith(f"{n - listed:,} ")
         assert "not listed" in problems[-1]["message"]
+
+
+@pytest.mark.parametrize("n", [1, 3, LIMIT + 1])
+@pytest.mark.parametrize("case", AMPLIFIERS)
+async def test_problems_in_swedish_keep_to_the_same_bound_in_bytes(
+    two_groups: Dispatcher, case: str, n: int
+) -> None:
+    method, params = AMPLIFIERS[case]
+    request = {"jsonrpc": "2.0", "method": method, "params": params(n), "id": 1}
+    sent, received, reply = await sizes(two_groups, request, "sv")
+    assert received <= 4 * sent + PROBLEM_BYTES + 400, (sent, received)
+    assert 1 <= len(reply["error"]["data"]) <= LIMIT + 1
+
+
+def test_the_problem_budget_counts_the_answer_s_words_in_bytes() -> None:
+    message = N_("A group cannot move customers to itself; name another.")
+    found = Problems([Problem(pointer="/1", message=message)] * 3)
+    english = len("/1") + len(render(message, "en")) + 32
+    swedish = len("/1") + len(render(message, "sv").encode()) + 32
+    assert swedish > english  # longer, and with two-byte letters
+    shown = Context(scope=None, problem_bytes=3 * english).share(found)
+    assert len(shown) == 3
+    context = Context(scope=None, language=Language("sv"), problem_bytes=3 * english)
+    shown = context.share(found)
+    assert [p["message"] for p in shown] == [
+        "En grupp kan inte flytta kunder till sig själv; ange en annan grupp.",
+        "En grupp kan inte flytta kunder till sig själv; ange en annan grupp.",
+        "Ytterligare 1 problem här visas inte: svaren på ett anrop visar högst 100.",
+    ]
+    assert context.problem_bytes == 3 * english - 2 * swedish
+    assert context.problems_left == LIMIT - 2
 
 
 async def test_validate_lists_at_most_the_limit_and_then_how_many_more(

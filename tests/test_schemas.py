@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
+from customergroup_rpc.errors import worded
 from customergroup_rpc.schemas import Schemas, schema_dir
 from customergroup_rpc.service import Customergroups
 from customergroup_rpc.store import open_store
@@ -116,7 +117,7 @@ def test_object_for_returns_a_copy(schemas: Schemas) -> None:
 def test_patch_problems_are_sentences_at_exact_pointers(
     schemas: Schemas, patch: dict[str, Any], expected: list[tuple[str, str]]
 ) -> None:
-    found = [(p["pointer"], p["message"]) for p in schemas.check_patch(patch, new=True)]
+    found = [(p["pointer"], p["message"]) for p in worded(schemas.check_patch(patch, new=True))]
     assert found == expected
 
 
@@ -141,7 +142,7 @@ def test_every_method_has_a_scope_summary_and_result(schemas: Schemas) -> None:
 
 def test_param_problems_point_into_the_params(schemas: Schemas) -> None:
     get = schemas.methods["Customergroup.get"]
-    assert schemas.check_param(get.params[0], "12a", "/0") == [
+    assert worded(schemas.check_param(get.params[0], "12a", "/0")) == [
         {
             "pointer": "/0",
             "message": 'A uid is an integer or a string of digits, such as 123 or "123".',

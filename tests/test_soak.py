@@ -1,8 +1,9 @@
 """A short soak (bench/soak.py) against a real server: every invariant holds, every method ran.
 
-The soak starts its own ``serve`` process on a free loopback port and a temporary database,
-drives it with 8 clients for 4 seconds, checks its invariants, stops the server by its PID and
-writes a JSON summary, which this test reads.
+The soak starts its own ``serve`` process on a free loopback port, drives it with 8 clients for
+4 seconds, checks its invariants, stops the server by its PID and writes a JSON summary, which
+this test reads. It runs twice: on a TinyDB file, and on PostgreSQL with two workers (the same
+end-to-end suite for both engines).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from customergroup_rpc.schemas import Schemas
 from harness.server import environment
@@ -25,11 +28,13 @@ METHODS = tuple(name.removeprefix("Customergroup.") for name in Schemas.load().m
 DOCUMENTED = {"-32700", "-32600", "-32601", "-32602", "1004", "1006", "9003"}
 
 
-def run_soak(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def run_soak(
+    tmp_path: Path, *server: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     summary = tmp_path / "soak.json"
     command = [sys.executable, str(SOAK), "--clients", str(CLIENTS), "--seconds", str(SECONDS)]
     done = subprocess.run(
-        [*command, "--json", str(summary)],
+        [*command, *server, "--json", str(summary)],
         cwd=ROOT,
         env=environment(),
         capture_output=True,
@@ -43,8 +48,19 @@ def run_soak(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict[str
     return done, report
 
 
-def test_a_short_soak_holds_every_invariant_and_exercises_every_method(tmp_path: Path) -> None:
-    done, report = run_soak(tmp_path)
+@pytest.fixture(params=["tinydb-file", "postgresql-2-workers"])
+def server(request: pytest.FixtureRequest) -> list[str]:
+    """The soak's own server: on a TinyDB file, or on PostgreSQL with ``--workers 2``."""
+    if request.param == "tinydb-file":
+        return []
+    url = request.getfixturevalue("postgres_url")
+    return ["--db", url, "--workers", "2"]
+
+
+def test_a_short_soak_holds_every_invariant_and_exercises_every_method(
+    tmp_path: Path, server: list[str]
+) -> None:
+    done, report = run_soak(tmp_path, *server)
     output = f"{done.stdout}\n{done.stderr}"
 
     broken = [i for i in report["invariants"] if not i["ok"]]

@@ -421,8 +421,8 @@ def test_token_list_prints_one_line_per_token_oldest_first_without_the_token(
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines()]
     assert rows == [
-        [first.id, "manage", first.created],
-        ["ffffffff", "view", "2999-01-01T00:00:00Z"],
+        [first.id, "manage", first.created, "every", "shop"],
+        ["ffffffff", "view", "2999-01-01T00:00:00Z", "every", "shop"],
     ]
     assert TIMESTAMP.fullmatch(rows[0][2])
     assert first_token not in out
@@ -656,3 +656,39 @@ def test_an_environment_token_rotated_by_another_process_meanwhile_is_left_as_it
     environment = [r for r in Tokens(path).list() if r.id.startswith("env-")]
     assert len(environment) == 1
     assert Tokens(path).scope_of(token) == "manage"
+
+
+# Shops (issue 14): a token opens the shops it was made for, or every shop.
+
+
+def test_a_token_made_before_shops_opens_every_shop(path: Path) -> None:
+    write_records(path, record("a1", "view", "old-token"))  # no shops field: every shop
+    grant = Tokens(path).grant_of("old-token")
+    assert grant is not None
+    assert (grant.scope, grant.shops, grant.opens(1), grant.opens(22222)) == (
+        "view",
+        None,
+        True,
+        True,
+    )
+
+
+def test_a_token_for_given_shops_opens_only_those_and_is_stored_so(path: Path) -> None:
+    tokens = Tokens(path)
+    _, shop_token = tokens.create("view", "shop-token", shops=[33333, 22222, 22222])
+    _, every = tokens.create("manage", "every-token")
+    grant = Tokens(path).grant_of(shop_token)  # read back from the file
+    assert grant is not None
+    assert grant.shops == frozenset({22222, 33333})
+    assert (grant.opens(22222), grant.opens(1)) == (True, False)
+    stored = json.loads(path.read_text())["tokens"]
+    assert [r.get("shops", "absent") for r in stored] == [[22222, 33333], "absent"]
+    assert Tokens(path).scope_of(every) == "manage"
+
+
+@pytest.mark.parametrize("shops", ['"22222"', "[0]", "[true]", '["1"]', "{}"])
+def test_a_record_with_malformed_shops_makes_the_file_unreadable(path: Path, shops: str) -> None:
+    entry = record("a1", "view", "t")
+    path.write_text('{"tokens": [' + json.dumps(entry)[:-1] + f', "shops": {shops}' + "}]}")
+    with pytest.raises(TokenFileError):
+        Tokens(path)

@@ -3,14 +3,16 @@
 //   notation.js  reading Method.name(json, ...)      transport.js  POST to the endpoint
 //   render.js    elements and the response panel     confirm.js    asking before deletes
 //   token.js     the saved token                     history.js    earlier calls
-//   reference.js methods from rpc.discover           storage.js    localStorage, quietly
+//   reference.js methods from rpc.discover,          storage.js    localStorage, quietly
+//                the object from getSchema           language.js   the language of answers
 //   feed.js      the live change feed over a WebSocket
 
 import { askFirst, questionFor } from "./confirm.js";
 import { startFeed } from "./feed.js";
 import { remember, startHistory } from "./history.js";
+import { currentLanguage, startLanguage } from "./language.js";
 import { NotationError, parseCall } from "./notation.js";
-import { startReference } from "./reference.js";
+import { showObject, startReference } from "./reference.js";
 import { $, copyShown, showNotationError, showOutcome, showRunning, showUnreachable } from "./render.js";
 import { currentToken, startToken } from "./token.js";
 import { post, TIMEOUT_MS } from "./transport.js";
@@ -67,8 +69,10 @@ async function run() {
   busy(true, "Running…");
   showRunning(call.method);
   try {
-    const outcome = await post(call.method, call.params, currentToken());
+    const language = currentLanguage();
+    const outcome = await post(call.method, call.params, currentToken(), language);
     remember(src.trim(), showOutcome(outcome));
+    $("response").lang = language;  // what the service said is in that language
   } catch (err) {
     const timedOut = err && err.name === "AbortError";
     showUnreachable(timedOut ? `no answer in ${TIMEOUT_MS / 1000} seconds` : String(err && err.message));
@@ -79,6 +83,10 @@ async function run() {
 
 function start() {
   startToken();
+  // A new token may read getSchema where none could; a new language words it anew.
+  $("token-form").addEventListener("submit", () => showObject());
+  $("token-forget").addEventListener("click", () => showObject());
+  startLanguage(() => showObject());
   $("call-form").addEventListener("submit", (event) => {
     event.preventDefault();
     run();

@@ -1,11 +1,17 @@
-// The method reference, built from the OpenRPC document that rpc.discover returns.
+// The method reference, built from the OpenRPC document that rpc.discover returns (English),
+// and the customer group's fields with getSchema's titles and descriptions, in the language
+// chosen (language.js).
 
+import { currentLanguage } from "./language.js";
 import { formatCall } from "./notation.js";
 import { $, el } from "./render.js";
+import { currentToken } from "./token.js";
 import { post } from "./transport.js";
 
 let pick = () => {};
 let downloadUrl = null;
+let discovered = null; // the last OpenRPC document
+let objectShown = 0; // counts showObject calls, so only the latest one draws
 
 // Follows a local "$ref" ("#/components/schemas/uid") in the document; others stay as they are.
 function resolve(doc, node, seen = new Set()) {
@@ -257,6 +263,7 @@ async function discover() {
     const outcome = await post("rpc.discover", [], null);
     const body = outcome.body;
     if (body && body.result && typeof body.result === "object") {
+      discovered = body.result;
       render(body.result);
     } else if (body && body.error) {
       const { code, message } = body.error;
@@ -277,9 +284,69 @@ function filter() {
   }
 }
 
+// The object's fields, folded under its title (getSchema's words), so the methods stay in view.
+function objectView(schema, note, open) {
+  const properties = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
+  return el(
+    "details",
+    { class: "object", open },
+    el("summary", {}, el("span", { id: "object-title" }, schema.title || "Customer group"), " · fields"),
+    typeof schema.description === "string" ? el("p", { class: "hint" }, schema.description) : null,
+    el(
+      "dl",
+      { class: "params fields" },
+      Object.entries(properties).map(([name, p]) => [
+        el(
+          "dt",
+          { "data-property": name },
+          el("code", {}, name),
+          " ",
+          el("span", { class: "field-title" }, (p && p.title) || ""),
+          p && p.readOnly ? el("span", { class: "opt" }, " read-only") : "",
+        ),
+        el("dd", {}, (p && p.description) || "—"),
+      ]),
+    ),
+    note ? el("p", { class: "hint" }, note) : null,
+  );
+}
+
+// Shows the customer group's fields as getSchema words them in the language chosen; where
+// getSchema cannot be read (no token), the OpenRPC document's schema, in English.
+export async function showObject() {
+  const shown = ++objectShown;
+  const language = currentLanguage();
+  let schema = null;
+  try {
+    const outcome = await post("Customergroup.getSchema", [null], currentToken() || null, language);
+    const body = outcome.body;
+    if (body && body.result && typeof body.result === "object") schema = body.result;
+  } catch (_) {
+    schema = null; // unreachable: the English schema below, if discovery had it
+  }
+  if (shown !== objectShown) return; // a newer language or token is being shown
+  const box = $("object-reference");
+  const folded = box.querySelector("details");
+  const open = Boolean(folded && folded.open); // as the reader left it
+  if (schema) {
+    box.lang = language;
+    box.replaceChildren(objectView(schema, "", open));
+    return;
+  }
+  const schemas = discovered && discovered.components && discovered.components.schemas;
+  const group = schemas && schemas.Customergroup;
+  if (!group || typeof group !== "object") {
+    box.replaceChildren();
+    return;
+  }
+  const note = language && language !== "en" ? "In English: save a token to see these texts in the language chosen." : "";
+  box.lang = "en";
+  box.replaceChildren(objectView(group, note, open));
+}
+
 // Loads and shows the reference; `onPick(text, [from, to])` puts a template in the editor.
 export function startReference(onPick) {
   pick = onPick;
   $("reference-filter").addEventListener("input", filter);
-  discover();
+  discover().then(showObject);
 }

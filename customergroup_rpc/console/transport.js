@@ -7,7 +7,8 @@ let nextId = 1;
 
 // {request, status, body, text, ms}; body is the decoded response, or null when it is not JSON.
 // Rejects when the service cannot be reached, or with an AbortError after TIMEOUT_MS.
-export async function post(method, params, token) {
+// `language` ("sv", ...; "" for none) is sent as the language= query parameter.
+export async function post(method, params, token, language = "") {
   const request = { jsonrpc: "2.0", method, id: nextId++ };
   if (params.length) request.params = params;
   const headers = { "Content-Type": "application/json" };
@@ -16,7 +17,8 @@ export async function post(method, params, token) {
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
   const started = performance.now();
   try {
-    const response = await fetch(ENDPOINT, {
+    const url = language ? `${ENDPOINT}?language=${encodeURIComponent(language)}` : ENDPOINT;
+    const response = await fetch(url, {
       method: "POST",
       headers,
       body: JSON.stringify(request),

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import filters
+from ..files import resolved
 from .feed import Actor, Changes, Retention
 
 __all__ = ["Actor", "Changes", "Retention"]  # with the names defined here
@@ -181,6 +182,23 @@ class Store(Protocol):
         """Writes inside commit together when the block ends (``WriteFailed`` if they do not)."""
 
     async def aclose(self) -> None: ...
+
+
+def shop_path(db: Path, shop: int) -> Path:
+    """The file of a shop's groups: the database file itself for shop 1 (a database made
+    before shops is shop 1 as it is), ``<db>.shop-<id>.json`` beside it for the others (beside
+    the file a link names, as its tokens are).
+
+    >>> shop_path(Path("/srv/groups.json"), 1), shop_path(Path("/srv/groups.json"), 22222)
+    (PosixPath('/srv/groups.json'), PosixPath('/srv/groups.json.shop-22222.json'))
+    """
+    if shop == 1:
+        return db
+    try:
+        db = resolved(db)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        raise StoreError(f"Cannot follow the links of {db}: {exc}.") from None
+    return db.with_name(f"{db.name}.shop-{shop}.json")
 
 
 def open_store(db: Path | None, retention: Retention | None = None) -> Store:

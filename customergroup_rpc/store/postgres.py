@@ -51,7 +51,7 @@ from .migrate import SchemaError, migrate
 log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-SHOP = 1  # the one shop until shops arrive (the shop column leads every key already)
+SHOP = 1  # the shop of a database made before shops (the shop column leads every key)
 _GROUP = "uid, name, created, changed, customer_count, version"
 
 
@@ -60,6 +60,15 @@ class _Head:
 
     def __init__(self, last: int, horizon: int) -> None:
         self.last, self.horizon = last, horizon
+
+
+class _Health:
+    """Whether the database was found unreachable (said once, and once when it is back), and
+    the transitions so far: a call reports one only if none happened since it began, so a call
+    that began before a change cannot undo it."""
+
+    def __init__(self) -> None:
+        self.down, self.changes = False, 0
 
 
 class _Shared:
@@ -119,18 +128,23 @@ class PgStore:
         self,
         pool: asyncpg.Pool,
         shop: int = SHOP,
+        health: _Health | None = None,
         *,
         url: str | None = None,
         retention: Retention | None = None,
     ) -> None:
         self._pool, self._shop = pool, shop
-        self._retention = retention or Retention()
-        # Wakes followers of the feed; connects when the first one asks (none for a pool alone).
+        # Shared by the stores of every shop on the pool (for_shop): the database is down or
+        # back once for all of them. None: this store's own, and the pool is its to close.
+        self._owner = health is None
+        self._health = health or _Health()
+        self._url, self._retention = url, retention or Retention()
+        # Wakes followers of the shop's feed; connects when the first one asks.
         self._listener = Listener(url, shop) if url else None
-        # Whether the database was found unreachable (said once, and once when it is back);
-        # the transitions so far: a call reports one only if none happened since it began, so
-        # a call that began before a change cannot undo it.
-        self._down, self._changes = False, 0
+
+    def for_shop(self, shop: int) -> PgStore:
+        """The store of another shop of the database, on the same pool (closed with this one)."""
+        return PgStore(self._pool, shop, self._health, url=self._url, retention=self._retention)
 
     @classmethod
     async def open(
@@ -428,7 +442,7 @@ class PgStore:
         each call ``Unavailable``, as outside a block. A connection lost at the commit is
         ``Unavailable`` too: the writes may or may not have been applied.
         """
-        shared = _Shared(self._changes)
+        shared = _Shared(self._health.changes)
         try:
             async with shared.leases:
                 token = _TOGETHER.set(shared)
@@ -461,14 +475,15 @@ class PgStore:
     async def aclose(self) -> None:
         if self._listener is not None:
             await self._listener.aclose()
-        await self._pool.close()
+        if self._owner:
+            await self._pool.close()
 
     # --- connections ---
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[Db]:
         """A connection of the pool; a lost database is ``Unavailable``."""
-        since = self._changes
+        since = self._health.changes
         try:
             async with self._pool.acquire() as db:
                 yield db
@@ -479,13 +494,15 @@ class PgStore:
 
     def _lost(self, exc: BaseException, since: int) -> None:
         """Say once, not per call, that the database cannot be reached."""
-        if not self._down and since == self._changes:
-            self._down, self._changes = True, self._changes + 1
+        health = self._health
+        if not health.down and since == health.changes:
+            health.down, health.changes = True, health.changes + 1
             log.warning("PostgreSQL is unavailable (calls answer -32000 until it is back): %s", exc)
 
     def _back(self, since: int) -> None:
-        if self._down and since == self._changes:
-            self._down, self._changes = False, self._changes + 1
+        health = self._health
+        if health.down and since == health.changes:
+            health.down, health.changes = False, health.changes + 1
             log.warning("PostgreSQL is back")
 
     async def _shared(self, shared: _Shared) -> Db:
