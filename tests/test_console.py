@@ -343,7 +343,8 @@ def test_the_language_switch_words_answers_and_the_fields_of_a_group(console: Co
 
 
 def test_the_reference_lists_every_method(console: Console, server: Server) -> None:
-    methods = json.loads((ROOT / "schemas" / "methods.json").read_text("utf-8"))["methods"]
+    doc = json.loads((ROOT / "schemas" / "methods.json").read_text("utf-8"))
+    methods = {**doc["methods"], **doc["websocketMethods"]}  # subscribe: over a WebSocket
     console.open()
     listed = console.page.locator("#method-list > li").evaluate_all(
         "items => items.map(item => item.dataset.method)"
