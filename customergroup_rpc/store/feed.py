@@ -21,9 +21,11 @@ oldest events only, so the kept ones are always a run ``horizon + 1 .. last``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 Fields = dict[str, Any]
@@ -51,7 +53,14 @@ class Actor:
     scope: str
 
     def fields(self) -> dict[str, str]:
-        return {"id": self.token, "scope": self.scope}
+        return _token(self.token, self.scope)
+
+
+@lru_cache(maxsize=4096)
+def _token(token: str, scope: str) -> dict[str, str]:
+    """One dict per token, shared by its events (never changed): a feed keeps 100,000 events
+    in memory, and most are made by a few tokens."""
+    return {"id": token, "scope": scope}
 
 
 @dataclass(frozen=True)
@@ -116,11 +125,21 @@ def shown(position: int, event: Fields) -> Fields:
     return {"position": position, **{key: event[key] for key in keys if key in event}}
 
 
+def compact(event: Fields) -> Fields:
+    """An event read from a database, sharing its token and moment with the others in memory."""
+    made = event.get("token")
+    if isinstance(made, dict) and isinstance(made.get("id"), str):
+        event["token"] = _token(made["id"], str(made.get("scope")))
+    if isinstance(event.get("at"), str):
+        event["at"] = sys.intern(event["at"])
+    return event
+
+
 def _event(kind: str, uid: int, at: str, actor: Actor | None, version: int) -> Fields:
     return {
         "type": kind,
         "uid": uid,
-        "at": at,
+        "at": sys.intern(at),  # the writes of one second share it
         "version": version,
         "token": None if actor is None else actor.fields(),
     }

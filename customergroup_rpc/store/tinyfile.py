@@ -41,6 +41,7 @@ from tinydb.storages import Storage
 from ..codec import dumps
 from ..files import Lock, write_atomic
 from . import StoreError
+from .feed import compact
 from .journal import Corrupt, Op, path_of, replay, scan
 from .overlay import View
 from .state import Change, Drop, Event, Forget, Join, Leave, Members, Put, State
@@ -148,7 +149,7 @@ def _load(db: TinyDB, path: Path | None) -> State:
     meta = db.table(META).get(doc_id=1)
     state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
     for doc in sorted(db.table(EVENTS).all(), key=lambda d: d.doc_id):
-        state.apply(Event(doc.doc_id, dict(doc)))
+        state.apply(Event(doc.doc_id, compact(dict(doc))))
     feed = db.table(FEED).get(doc_id=1)
     state.last_position = max(state.last_position, feed["last_position"] if feed else 0)
     return state
