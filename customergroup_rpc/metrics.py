@@ -3,8 +3,9 @@ prometheus-client).
 
 A request records its calls in its ``rpc.Context`` (method, outcome, when it started and
 ended); ``finished`` tallies them in plain Python numbers, a few hundred nanoseconds a call
-(a duration bucket per method and outcome, whose sum is also that count), and ``fold`` moves the tallies into prometheus-client's metrics, whose every update takes a
-lock (several µs a request, 5% of a ``get``): at each scrape, and with ``serve --workers``
+(a duration bucket per method and outcome, whose sum is also that count), and ``fold`` moves
+the tallies into prometheus-client's metrics, whose every update takes a lock (several µs a
+request, 5% of a ``get``): at each scrape, and with ``serve --workers``
 every ``FOLD_EVERY`` seconds as well. A method label is a known method's name or
 ``unknown``: clients cannot grow the label set. The groups and memberships of each shop are
 asked of the store at scrape time (``scrape``), never on a request's path.
@@ -144,6 +145,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._subscriptions = Gauge(
+            "customergroup_rpc_subscriptions",
+            "WebSockets following the change feed now (Customergroup.subscribe).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self._batches = self._histogram(
             "customergroup_rpc_batch_size", "Requests in each batch request.", _BATCH
         )
@@ -157,7 +164,7 @@ class Metrics:
             "Writes each commit acknowledged (more than 1: group commit at work).",
             _WRITES,
         )
-        self.in_flight = self.sockets = 0
+        self.in_flight = self.sockets = self.subscriptions = 0
         self._snapshot = _Snapshot()
         if shared is None:
             registry.register(self._snapshot)
@@ -191,6 +198,10 @@ class Metrics:
     def closed(self) -> None:
         self.sockets -= 1
 
+    def following(self, change: int) -> None:
+        """A socket began (+1) or stopped (-1) following the change feed."""
+        self.subscriptions += change
+
     def committed(self, seconds: float, writes: int) -> None:
         """The store made ``writes`` writes durable in one commit of ``seconds``."""
         self._commits.observe(seconds)
@@ -205,6 +216,7 @@ class Metrics:
             tally.fold()
         self._in_flight.set(self.in_flight)
         self._sockets.set(self.sockets)
+        self._subscriptions.set(self.subscriptions)
 
     def scrape(self, totals: Totals) -> bytes:
         """The text a scrape gets; ``totals`` are each shop's groups and memberships now."""

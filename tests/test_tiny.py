@@ -105,6 +105,8 @@ async def test_file_is_plain_tinydb_with_the_uid_stored_once(path: Path) -> None
         "customergroups": {"1": doc("A")},
         "members": {"1": {"customers": [17, 42]}},
         "meta": {"1": {"last_uid": 1}},
+        "events": {},
+        "feed": {"1": {"last_position": 0}},
     }
     plain = TinyDB(path, access_mode="r")
     assert plain.table("customergroups").get(doc_id=1) == doc("A")
