@@ -5,9 +5,9 @@ A request records its calls in its ``rpc.Context`` (method, outcome, when it sta
 ended); ``finished`` tallies them in plain Python numbers, a few hundred nanoseconds a call
 (a duration bucket per method and outcome, whose sum is also that count), and ``fold`` moves
 the tallies into prometheus-client's metrics, whose every update takes a lock (several µs a
-request, 5% of a ``get``): at each scrape, and with ``serve --workers``
-every ``FOLD_EVERY`` seconds as well. A method label is a known method's name or
-``unknown``: clients cannot grow the label set. The groups and memberships of each shop are
+request, 5% of a ``get``): at each scrape, and with ``serve --workers`` every ``FOLD_EVERY``
+seconds as well. A method label is a known method's name or ``unknown``: clients cannot grow
+the label set. The groups and memberships of each shop are
 asked of the store at scrape time (``scrape``), never on a request's path.
 
 With ``serve --workers N`` every worker keeps its values in files of a folder the parent made
