@@ -7,8 +7,8 @@ ended); ``finished`` tallies them in plain Python numbers, a few hundred nanosec
 the tallies into prometheus-client's metrics, whose every update takes a lock (several µs a
 request, 5% of a ``get``): at each scrape, and with ``serve --workers`` every ``FOLD_EVERY``
 seconds as well. A method label is a known method's name or ``unknown``: clients cannot grow
-the label set. The groups and memberships of each shop are
-asked of the store at scrape time (``scrape``), never on a request's path.
+the label set. The groups and memberships of each shop are asked of the store at scrape time
+(``scrape``), never on a request's path.
 
 With ``serve --workers N`` every worker keeps its values in files of a folder the parent made
 (``shared_between_processes``; prometheus-client's multi-process mode), and a scrape answered
