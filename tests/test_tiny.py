@@ -236,6 +236,50 @@ def test_unreadable_file_refuses_to_open_and_is_left_untouched(path: Path, conte
     TinyStore.open(path.with_name("other.json")).close()
 
 
+@pytest.mark.parametrize(
+    ("table", "record", "read"),
+    [("meta", {"other": 1}, "last_uid"), ("feed", {"other": 1}, "last_position")],
+)
+async def test_a_counter_record_without_its_number_opens_as_zero_like_no_record(
+    path: Path, table: str, record: dict[str, int], read: str
+) -> None:
+    path.write_text(json.dumps({table: {"1": record}}))
+    store = TinyStore.open(path)  # not a KeyError traceback at the start
+    assert (store.committed.last_uid, store.committed.last_position) == (0, 0)
+    assert (await store.create("A", "2014-01-16T14:14:18Z"))["uid"] == 1
+    await store.aclose()
+    assert on_disk(path)[table]["1"][read] == 1
+
+
+@pytest.mark.parametrize("which", ["database", "journal"])
+def test_a_fifo_in_place_of_the_database_or_its_journal_is_refused_not_waited_on(
+    path: Path, which: str
+) -> None:
+    TinyStore.open(path).close()
+    fifo = path if which == "database" else path.with_name(path.name + ".journal")
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            TinyStore.open(path).close()
+        except BaseException as exc:  # the outcome is what is checked
+            outcome.append(exc)
+
+    opening = threading.Thread(target=start, daemon=True)
+    opening.start()
+    opening.join(30)  # a read of the FIFO would wait here for a writer, forever
+    if opening.is_alive():  # let the waiting read go, then fail
+        with open(fifo, "wb"):
+            pass
+        opening.join(30)
+        pytest.fail("the start waited on the FIFO")
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], StoreError)
+    assert f"{fifo} is not a regular file" in str(outcome[0])
+
+
 def test_groups_that_are_one_name_open_both_listed_with_a_warning(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

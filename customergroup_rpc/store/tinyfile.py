@@ -94,6 +94,7 @@ def _read(path: Path | None) -> dict[str, Any]:
     """Read and check the database file; anything odd stops the start, the file untouched."""
     if path is None or not path.exists():
         return {}
+    _regular(path)
     try:
         data = json.loads(path.read_bytes())
     except OSError as exc:
@@ -108,9 +109,17 @@ def _read(path: Path | None) -> dict[str, Any]:
     return dict(data)
 
 
+def _regular(path: Path) -> None:
+    """Refuse what is not a file (a FIFO would make the read wait for a writer forever)."""
+    if not path.is_file():
+        raise StoreError(f"{path} is not a regular file. Left untouched.")
+
+
 def _journal(path: Path) -> tuple[list[list[Op]], int]:
     journal = path_of(path)
     try:
+        if journal.exists():
+            _regular(journal)
         data = journal.read_bytes()
     except FileNotFoundError:
         return [], 0
@@ -147,11 +156,12 @@ def _load(db: TinyDB, path: Path | None) -> State:
         if doc["customers"]:
             state.load(doc.doc_id, doc["customers"])
     meta = db.table(META).get(doc_id=1)
-    state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
+    # As the shape check reads them: a record without the number is 0 (as no record is).
+    state.last_uid = max(state.last_uid, meta.get("last_uid", 0) if meta else 0)
     for doc in sorted(db.table(EVENTS).all(), key=lambda d: d.doc_id):
         state.apply(Event(doc.doc_id, compact(dict(doc))))
     feed = db.table(FEED).get(doc_id=1)
-    state.last_position = max(state.last_position, feed["last_position"] if feed else 0)
+    state.last_position = max(state.last_position, feed.get("last_position", 0) if feed else 0)
     return state
 
 
