@@ -39,9 +39,9 @@ Then two figures kept from before, and the memory:
    bare aiohttp handler that parses a small JSON body and answers a small JSON object), in
    ``ROUNDS`` rounds of the two back to back, alternating which goes first; the ratio is the
    median of the rounds' ratios, the rates shown the median rounds. Target: >= 0.75x.
-8b. What metrics cost: figure 8's ``get`` requests/s with metrics on (the default) against a
-   server with ``--no-metrics`` on a database of as many groups, in ``ROUNDS`` rounds as figure
-   8. Target: >= 0.95x (at most 5% fewer).
+8b. What metrics cost: figure 8's ``get`` requests/s with metrics on (the default) against
+   ``--no-metrics``, two servers started and seeded alike (``SMALL`` groups each), in
+   ``ROUNDS`` rounds as figure 8. Target: >= 0.95x (at most 5% fewer).
 9. Durable ``create`` requests/s, 32 clients against one, each on a fresh copy of a 1,000-group
    database, each stopping after ``--throughput-creates`` answers; the rate is answers over the
    time from the first request to the last answer (bench/create.lua). Reported: it was >= 5x
@@ -344,15 +344,20 @@ def figure_get(bench: Bench, small: Server) -> Row:
     return rate_row("get", runs, ("service", ""), ("baseline", "bare aiohttp JSON handler: "))
 
 
-def figure_metrics(bench: Bench, small: Server, timeout: float) -> Row:
-    """Figure 8b: ``get`` with metrics on against off, each server on its own database of
-    ``SMALL`` groups (a running server's file alone is no copy of its data: see the journal)."""
+def figure_metrics(bench: Bench, timeout: float) -> Row:
+    """Figure 8b: ``get`` with metrics on against off, two servers started alike, each on a
+    database of its own seeded alike with ``SMALL`` groups (a running server's file alone is no
+    copy of its data: see the journal): the flag is all that differs between the two sides,
+    not the history of a server that ran the figures before."""
     try:
+        on = bench.start("metrics")
         off = bench.start("no-metrics", args=["--no-metrics"])
-        embedded_data.seed(off, SMALL, timeout)
-        sides = {"on": post(bench, small, GET_BODY, MANY, "get, metrics on")}
+        for server in (on, off):
+            embedded_data.seed(server, SMALL, timeout)
+        sides = {"on": post(bench, on, GET_BODY, MANY, "get, metrics on")}
         sides["off"] = post(bench, off, GET_BODY, MANY, "get, --no-metrics")
         runs = alternate(sides, ROUNDS)
+        on.stop()
         off.stop()
     except FAILURES as exc:
         return failed("metrics", exc)
@@ -558,7 +563,7 @@ def embedded(args: argparse.Namespace, bench: Bench, rows: dict[str, Row]) -> No
     rows["members"] = figure_p50("members", pages, P50_ROUNDS, members)
     rows["members"].figure += ", the last page"
     rows["get"] = figure_get(bench, small)
-    rows["metrics"] = figure_metrics(bench, small, args.import_timeout)
+    rows["metrics"] = figure_metrics(bench, args.import_timeout)
     for server in (small, large, big, empty):
         server.stop()
     medium = bench.start("medium")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
+from yarl import URL  # aiohttp's URLs: request.query is yarl's parse of the query string
 
 from . import i18n
 from .accesslog import LineBuffer
@@ -267,12 +269,12 @@ async def _rpc(request: web.Request) -> web.Response:
     """
     app = request.app
     context = request[CONTEXT] = Context(scope=None)
-    request_id = request[REQUEST_ID] = _request_id(request)
+    request_id = request[REQUEST_ID] = _request_id(request, app)
     metrics = app.get(METRICS)
     if metrics is not None:
         metrics.started()
     try:
-        response = await _answer(request, context)
+        response = await _answer(request, app, context)
     except web.HTTPException:
         raise
     except Exception:
@@ -290,25 +292,29 @@ async def _rpc(request: web.Request) -> web.Response:
     return response
 
 
-def _request_id(request: web.Request) -> str:
+def _request_id(request: web.Request, app: web.Application) -> str:
     """The client's ``X-Request-Id`` made safe (``requestid.kept``), or a new one. One that
-    is, or looks like, a token is replaced: it would land in the logs."""
+    is, or looks like, a token is replaced: it would land in the logs. (``app`` is the
+    request's: ``request.app`` is two calls deep, so handlers look it up once.)"""
     sent = request.headers.get(HEADER)
     if sent is not None:
         given = kept(sent)
         if given is not None and redact(given) == given:
-            tokens = request.app.get(TOKENS)
+            tokens = app.get(TOKENS)
             if tokens is None or tokens.scope_of(given) is None:
                 return given
-    return request.app[IDS].new()
+    return app[IDS].new()
 
 
-async def _answer(request: web.Request, context: Context) -> web.Response:
-    app = request.app
+async def _answer(request: web.Request, app: web.Application, context: Context) -> web.Response:
     config = app[CONFIG]
     try:
-        if request.content.is_eof():  # the whole body is here: no timer (read refuses > max)
-            body = await request.read()
+        if request.content.is_eof():  # the whole body is here: take it, with no timer
+            # (read() would gather it chunk by chunk, two awaits and two copies; a payload
+            # that failed to decode raises here as there.)
+            body = request.content.read_nowait()
+            if len(body) > config.max_body:  # as read() refuses it
+                return _too_large(request)
         elif (request.content_length or 0) > config.max_body:
             return _too_large(request)  # refused before it is read
         else:
@@ -336,9 +342,35 @@ async def _answer(request: web.Request, context: Context) -> web.Response:
     return web.Response(body=answer, content_type="application/json")
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """The query parameters a request is answered by (None: not given)."""
+
+    auth: str | None
+    webshop: str | None
+    language: str | None
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(query_string: str) -> _Asked:
+    """The parameters of a query string as sent (``auth=...&webshop=2``), read as
+    ``request.query`` reads them (yarl's parse, the first of repeated names).
+
+    Cached: parsing a query string costs a busy server a few µs a request, and clients send
+    the same few URLs again and again. A pure function of the string, so nothing to
+    invalidate; bounded, as ``tokens.digest``'s cache of the same tokens is.
+    """
+    query = URL.build(query_string=query_string, encoded=True).query
+    return _Asked(query.get("auth"), query.get("webshop"), query.get("language"))
+
+
+def _query(request: web.BaseRequest) -> _Asked:
+    return _parameters(request.rel_url.raw_query_string)
+
+
 def _token(request: web.Request) -> str | None:
     """The ``auth`` query parameter (the platform's convention) or a Bearer token."""
-    token = request.query.get("auth")
+    token = _query(request).auth
     if token is not None:
         return token
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -347,7 +379,7 @@ def _token(request: web.Request) -> str | None:
 
 def _webshop(request: web.Request) -> str | None:
     """The shop a request names: ``webshop`` in the query string, else a ``webshop`` cookie."""
-    webshop = request.query.get("webshop")
+    webshop = _query(request).webshop
     if webshop is None and "Cookie" in request.headers:  # parsing cookies costs every request
         return request.cookies.get("webshop")
     return webshop
@@ -386,9 +418,7 @@ def _identify(
 def _language(request: web.Request, default: str = i18n.ENGLISH) -> i18n.Language:
     """The language of a request's answers (SPEC 12): its ``language`` query parameter, its
     ``Accept-Language`` header, then ``default`` (the shop's language; English)."""
-    return i18n.choose(
-        request.query.get("language"), request.headers.get("Accept-Language"), default
-    )
+    return i18n.choose(_query(request).language, request.headers.get("Accept-Language"), default)
 
 
 def _too_large(request: web.Request) -> web.Response:
@@ -423,7 +453,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     sockets = request.app[SOCKETS]
     if sockets.closing:
         return _refused(request, 503, N_("The server is stopping."))
-    request_id = request[REQUEST_ID] = _request_id(request)
+    request_id = request[REQUEST_ID] = _request_id(request, request.app)
     socket.headers[HEADER] = request_id
     await socket.prepare(request)
     sockets.open.add(socket)

@@ -2,12 +2,13 @@
 prometheus-client).
 
 A request records its calls in its ``rpc.Context`` (method, outcome, when it started and
-ended); ``finished`` tallies them in plain Python numbers, a few hundred nanoseconds a call,
-and ``fold`` moves the tallies into prometheus-client's metrics, whose every update takes a
-lock (several µs a request, 5% of a ``get``): at each scrape, and with ``serve --workers``
-every ``FOLD_EVERY`` seconds as well. A method label is a known method's name or
-``unknown``: clients cannot grow the label set. The groups and memberships of each shop are
-asked of the store at scrape time (``scrape``), never on a request's path.
+ended); ``finished`` tallies them in plain Python numbers, a few hundred nanoseconds a call
+(a duration bucket per method and outcome, whose sum is also that count), and ``fold`` moves
+the tallies into prometheus-client's metrics, whose every update takes a lock (several µs a
+request, 5% of a ``get``): at each scrape, and with ``serve --workers`` every ``FOLD_EVERY``
+seconds as well. A method label is a known method's name or ``unknown``: clients cannot grow
+the label set. The groups and memberships of each shop are asked of the store at scrape time
+(``scrape``), never on a request's path.
 
 With ``serve --workers N`` every worker keeps its values in files of a folder the parent made
 (``shared_between_processes``; prometheus-client's multi-process mode), and a scrape answered
@@ -92,14 +93,21 @@ class _Tally:
             self.sum = 0.0
 
 
-class _Calls:
-    """Calls of one method label and outcome not yet folded, and that method's durations."""
+class _Calls(_Tally):
+    """Calls of one method label and outcome not yet folded: their durations, for that
+    method's histogram, and so their count (the sum of the buckets), for the counter."""
 
-    __slots__ = ("child", "count", "durations")
+    __slots__ = ("counter",)
 
-    def __init__(self, child: Counter, durations: _Tally) -> None:
-        self.child, self.durations = child, durations
-        self.count = 0
+    def __init__(self, counter: Counter, durations: Histogram) -> None:
+        super().__init__(durations, _SECONDS)
+        self.counter = counter
+
+    def fold(self) -> None:
+        count = sum(self.buckets)
+        if count:
+            self.counter.inc(count)
+            super().fold()
 
 
 class Metrics:
@@ -162,7 +170,6 @@ class Metrics:
             registry.register(self._snapshot)
             ProcessCollector(registry=registry)  # reads /proc of this process: one process only
         self._tallies: dict[tuple[str, int | None], _Calls] = {}
-        self._timed: dict[str, _Tally] = {}
         for name in self._known:  # every known method shows from the start, at 0
             self._tally(name, None)
 
@@ -179,10 +186,9 @@ class Metrics:
         tallies = self._tallies
         for name, (outcome, began, ended) in zip(methods, timings, strict=False):
             calls = tallies.get((name, outcome)) or self._tally(name, outcome)
-            calls.count += 1
-            took, durations = ended - began, calls.durations
-            durations.sum += took  # _Tally.observe, inline: this runs for every call
-            durations.buckets[bisect_left(durations.bounds, took)] += 1
+            took = ended - began
+            calls.sum += took  # _Tally.observe, inline: this runs for every call
+            calls.buckets[bisect_left(_SECONDS, took)] += 1
         if batch:
             self._batches.observe(batch)
 
@@ -206,11 +212,7 @@ class Metrics:
     def fold(self) -> None:
         """Move what was tallied into prometheus-client's metrics (and, with several
         workers, its files)."""
-        for calls in self._tallies.values():
-            if calls.count:
-                calls.child.inc(calls.count)
-                calls.count = 0
-        for tally in (*self._timed.values(), self._batches, self._commits, self._writes):
+        for tally in (*self._tallies.values(), self._batches, self._commits, self._writes):
             tally.fold()
         self._in_flight.set(self.in_flight)
         self._sockets.set(self.sockets)
@@ -241,11 +243,8 @@ class Metrics:
         label = name if name in self._known else UNKNOWN
         calls = self._tallies.get((label, outcome))
         if calls is None:
-            durations = self._timed.get(label)
-            if durations is None:
-                child = self._durations.labels(label)
-                durations = self._timed[label] = _Tally(child, _SECONDS)
             counter = self._calls.labels(label, OK if outcome is None else str(outcome))
+            durations = self._durations.labels(label)
             calls = self._tallies[(label, outcome)] = _Calls(counter, durations)
         return calls
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, make_mocked_request
 
-from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, create_app
+from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, _query, create_app
 from customergroup_rpc.rpc import Context, Dispatcher
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, admin, req
@@ -223,6 +223,35 @@ async def test_missing_token_is_1004_and_reads_nothing(client: Client) -> None:
         "error": {"code": 1004, "message": "Bad auth token"},
         "id": "x",
     }
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        "",
+        "auth=abc",
+        "auth=first&auth=second",
+        "webshop=2&language=sv&auth=abc",
+        "auth=a%2Bb+c%20d",
+        "auth=%E2%82%AC;webshop=3",
+        "auth&webshop=&language",
+        "&&auth=x&",
+        "auth=%zz&webshop=%41",
+    ],
+)
+def test_query_parameters_are_read_as_aiohttp_reads_the_query(query_string: str) -> None:
+    # They are read once per query string as sent (app._parameters); that must be what
+    # request.query says of it.
+    request = make_mocked_request("POST", f"{ENDPOINT}?{query_string}")
+    asked = _query(request)
+    expected = tuple(request.query.get(name) for name in ("auth", "webshop", "language"))
+    assert (asked.auth, asked.webshop, asked.language) == expected
+
+
+async def test_a_percent_encoded_token_in_the_query_is_accepted(client: Client) -> None:
+    encoded = "".join(f"%{byte:02X}" for byte in MANAGE.encode())
+    response = await client.post(f"{ENDPOINT}?auth={encoded}", json=req("count", []))
+    assert (await response.json())["result"] == 0
 
 
 async def test_bad_token_with_bad_params_is_still_1004(client: Client) -> None:

@@ -75,6 +75,23 @@ def test_each_call_is_counted_by_method_and_outcome_and_timed() -> None:
     assert value(samples, "customergroup_rpc_requests_in_flight") == 0
 
 
+def test_calls_between_two_scrapes_are_added_once() -> None:
+    metrics = Metrics(KNOWN_METHODS)
+    metrics.finished(["Customergroup.get"], [(None, 0.0, 0.002)])
+    metrics.scrape({})
+    metrics.finished(["Customergroup.get", "Customergroup.count"], [(None, 0, 0.2), (1004, 0, 0)])
+    metrics.scrape({})
+    samples = parse(metrics.scrape({}).decode())  # nothing new since the last
+    assert calls(samples) == {
+        ("Customergroup.get", "ok"): 2,
+        ("Customergroup.count", "1004"): 1,
+    }
+    duration = "customergroup_rpc_call_duration_seconds"
+    assert value(samples, f"{duration}_count", method="Customergroup.get") == 2
+    assert value(samples, f"{duration}_sum", method="Customergroup.get") == 0.202
+    assert value(samples, f"{duration}_bucket", method="Customergroup.get", le="0.0025") == 1
+
+
 def test_unknown_methods_share_one_label_and_the_label_set_stays_bounded() -> None:
     metrics = Metrics(KNOWN_METHODS)
     names = [f"Nope.{i}" for i in range(500)]

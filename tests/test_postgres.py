@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from customergroup_rpc.errors import Unavailable
+from customergroup_rpc.store import Group
 from customergroup_rpc.store.postgres import PgStore
 from harness.postgres import Cluster
 
 from .server_process import Server
+
+AT = "2026-11-30T12:00:00Z"
 
 
 async def test_a_read_is_one_statement_with_no_reset_after_it(postgres_url: str) -> None:
@@ -31,8 +35,63 @@ async def test_a_read_is_one_statement_with_no_reset_after_it(postgres_url: str)
         await store.aclose()
     assert [row["query"] for row in latest] == [
         "SELECT uid, name, created, changed, customer_count, version FROM customergroups"
-        " WHERE shop = $1 AND uid = $2"
+        " WHERE shop = $1 AND uid = ANY($2::bigint[])"
     ]
+
+
+async def test_the_gets_of_one_turn_are_one_statement_and_each_gets_its_own_group(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await PgStore.open(postgres_url, pool_size=2)
+    statements: list[list[int]] = []
+    get_all = store._get_all
+
+    async def counted(uids: list[int]) -> dict[int, Group]:
+        statements.append(sorted(uids))
+        return await get_all(uids)
+
+    try:
+        one = await store.create("One", AT)
+        two = await store.create("Two", AT)
+        monkeypatch.setattr(store, "_get_all", counted)
+        found = await asyncio.gather(*(store.get(uid) for uid in (1, 2, 1, 99)))
+        assert found == [one, two, one, None]
+        assert statements == [[1, 2, 99]]
+        assert found[0] is not found[2]  # each caller may change its own
+        assert await store.get(2) == two  # a later turn: a statement of its own
+        assert statements == [[1, 2, 99], [2]]
+    finally:
+        await store.aclose()
+
+
+async def test_a_get_sees_a_write_acknowledged_before_it_began(postgres_url: str) -> None:
+    store = await PgStore.open(postgres_url, pool_size=2)
+    try:
+        made = await store.create("Before", AT)
+        assert await store.get(made["uid"]) == made
+        renamed = await store.rename(made["uid"], "After", AT)
+        assert await store.get(made["uid"]) == renamed
+    finally:
+        await store.aclose()
+
+
+async def test_gets_while_the_database_is_unreachable_are_each_unavailable(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await PgStore.open(postgres_url, pool_size=1)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    try:
+        monkeypatch.setattr(asyncpg.Pool, "acquire", refused)
+        found = await asyncio.gather(*(store.get(uid) for uid in (1, 2, 1)), return_exceptions=True)
+        assert [type(exc) for exc in found] == [Unavailable] * 3
+        assert len({id(exc) for exc in found}) == 3  # one each: no traceback shared
+        monkeypatch.undo()
+        assert await store.get(1) is None  # back
+    finally:
+        await store.aclose()
 
 
 async def test_a_refused_connection_is_unavailable_not_an_internal_error(
@@ -50,8 +109,8 @@ async def test_a_refused_connection_is_unavailable_not_an_internal_error(
         await admin.execute(f"GRANT ALL ON SCHEMA public TO {role}")
         await admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
         store = await PgStore.open(postgres_url.replace("//postgres@", f"//{role}@"), pool_size=3)
-        with pytest.raises(Unavailable):
-            await asyncio.gather(*(store.get(1) for _ in range(3)))
+        with pytest.raises(Unavailable):  # (gets would share one connection: _Gets)
+            await asyncio.gather(*(store.named(str(n)) for n in range(3)))
     finally:
         if store is not None:
             await store.aclose()

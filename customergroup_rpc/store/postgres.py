@@ -10,7 +10,8 @@ per-shop counter updated in the create's transaction (a refused create consumes 
 run 1, 2, 3 as with the embedded engine), and ``customer_count`` changes in the same
 transaction as the memberships it counts. Membership changes lock their group's row first, so
 parallel changes to one group queue instead of losing an update. Reads and counts run the SQL
-that ``sql.py`` makes of a parsed filter, with every value a bound parameter.
+that ``sql.py`` makes of a parsed filter, with every value a bound parameter. The gets of one
+turn of the event loop share one statement (``_Gets``).
 
 The change feed: every write transaction first locks its shop's ``feed_heads`` row (so writes
 are serialised per shop, and positions follow commit order: no reader sees position n + 1
@@ -144,6 +145,7 @@ class PgStore:
         self._url, self._retention = url, retention or Retention()
         # Wakes followers of the shop's feed; connects when the first one asks.
         self._listener = Listener(url, shop) if url else None
+        self._gets = _Gets(self)
 
     def for_shop(self, shop: int) -> PgStore:
         """The store of another shop of the database, on the same pool (closed with this one)."""
@@ -193,13 +195,25 @@ class PgStore:
     # --- reads ---
 
     async def get(self, uid: int) -> Group | None:
-        async with self._reading() as db:
+        if _TOGETHER.get() is None:
+            return await self._gets.get(uid)
+        async with self._reading() as db:  # a together() block's: it sees the block's writes
             row = await db.fetchrow(
                 f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2",
                 self._shop,
                 uid,
             )
         return None if row is None else _group(row)
+
+    async def _get_all(self, uids: list[int]) -> dict[int, Group]:
+        """Groups by uid, in one statement (``_Gets``)."""
+        async with self._connected() as db:
+            rows = await db.fetch(
+                f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = ANY($2::bigint[])",
+                self._shop,
+                uids,
+            )
+        return {row["uid"]: _group(row) for row in rows}
 
     async def count(self, where: filters.Filter) -> int:
         query = sql.count(self._shop, where)
@@ -489,6 +503,7 @@ class PgStore:
         self._back(shared.since)
 
     async def aclose(self) -> None:
+        await self._gets.aclose()
         if self._listener is not None:
             await self._listener.aclose()
         if self._owner:
@@ -690,6 +705,66 @@ class PgStore:
             _moment(at),
         )
         return version
+
+
+class _Gets:
+    """The gets of one turn of the event loop, read in one statement (``uid = ANY(...)``).
+
+    A get waits for the turn to end, then every group asked for in it is read at once, on one
+    connection of the pool: under load, many gets cost one round trip and one statement
+    instead of one each (the worker and PostgreSQL spent most of a get's CPU on the round
+    trip). The statement is sent after every get of the turn was asked, so each reads the
+    database as it is after its call began, as a statement of its own would. Outside
+    together() blocks only: a block's reads run on its own connection.
+    """
+
+    def __init__(self, store: PgStore) -> None:
+        self._store = store
+        self._asked: dict[int, list[asyncio.Future[Group | None]]] = {}
+        self._reading: set[asyncio.Task[None]] = set()  # kept: the loop keeps weak references
+
+    def get(self, uid: int) -> asyncio.Future[Group | None]:
+        loop = asyncio.get_running_loop()
+        if not self._asked:  # the first get of this turn: read when the turn ends
+            loop.call_soon(self._read)
+        answer: asyncio.Future[Group | None] = loop.create_future()
+        self._asked.setdefault(uid, []).append(answer)
+        return answer
+
+    def _read(self) -> None:
+        asked, self._asked = self._asked, {}
+        task = asyncio.get_running_loop().create_task(self._answer(asked))
+        self._reading.add(task)
+        task.add_done_callback(self._reading.discard)
+
+    async def _answer(self, asked: dict[int, list[asyncio.Future[Group | None]]]) -> None:
+        answers = [answer for waiting in asked.values() for answer in waiting]
+        try:
+            found = await self._store._get_all(list(asked))
+        except asyncio.CancelledError:  # the server is stopping
+            for answer in answers:
+                answer.cancel()
+            raise
+        except Unavailable:  # the database is down: each get says so
+            for answer in answers:
+                if not answer.done():
+                    answer.set_exception(Unavailable())
+            return
+        except Exception as exc:  # each get fails with it (rpc.py logs and answers -32603)
+            for answer in answers:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        for uid, waiting in asked.items():
+            group = found.get(uid)
+            for answer in waiting:
+                if not answer.done():  # a get cancelled meanwhile needs none
+                    answer.set_result(None if group is None else dict(group))
+
+    async def aclose(self) -> None:
+        """Wait for the reads under way (the pool closes after them)."""
+        if self._reading:
+            await asyncio.gather(*self._reading, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager
