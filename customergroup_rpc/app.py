@@ -516,7 +516,9 @@ async def _ws_answer(
         if metrics is not None:
             metrics.finished(context.methods, context.timings, context.batch)
     if answer is not None:
-        await send(answer.decode("utf-8"))
+        # A client gone before its answer is no error of ours (aiohttp would log a traceback).
+        with contextlib.suppress(ConnectionError):
+            await send(answer.decode("utf-8"))
     tracing = app[CONFIG].tracing
     if tracing is not None:
         tracing.calls(context.methods, context.timings)

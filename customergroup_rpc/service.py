@@ -90,7 +90,7 @@ class Customergroups:
 
     async def get(self, uid: int, param: str = "uid") -> Group:
         """One group; ``GroupMissing`` if there is none."""
-        found = await self._store.get(uid)
+        found = await self._store.get(uid) if _storable(uid) else None
         if found is None:
             raise GroupMissing(uid, param)
         return found
@@ -107,7 +107,7 @@ class Customergroups:
 
     async def list_customers(self, uid: int, page: Page) -> list[int]:
         """A group's customer uids, ascending unless the page says descending."""
-        found = await self._store.members(uid, page)
+        found = await self._store.members(uid, page) if _storable(uid) else None
         if found is None:
             raise GroupMissing(uid)
         return found
@@ -127,6 +127,9 @@ class Customergroups:
     ) -> Changes:
         """The committed events after ``since`` (None or 0: from the oldest kept); ``FeedGone``
         when some of them are no longer kept, or ``since`` is past the newest."""
+        if (uid is not None and not _storable(uid)) or (token is not None and not _text(token)):
+            # No event can match: none, and the newest position, as a filter matching none.
+            uid, token, limit = None, None, 0
         found = await self._store.changes(since or 0, limit, uid, token)
         if since and not found.horizon <= since <= found.last:
             raise FeedGone(since, found.horizon, found.last)
@@ -178,6 +181,7 @@ class Customergroups:
         self, uid: int, *, actor: Actor | None = None, expected: int | None = None
     ) -> None:
         """Remove a group and unassign its customers; its uid is not handed out again."""
+        _stored(uid)
         await self._store.delete(uid, self._now(), actor=actor, expected=expected)
 
     async def add_customers(
@@ -189,6 +193,7 @@ class Customergroups:
         expected: int | None = None,
     ) -> int:
         """Make customers members of a group; how many were not members before."""
+        _stored(uid)
         return await self._store.add(
             uid, frozenset(customers), self._now(), actor=actor, expected=expected
         )
@@ -202,6 +207,7 @@ class Customergroups:
         expected: int | None = None,
     ) -> int:
         """Take customers out of a group; how many were members."""
+        _stored(uid)
         return await self._store.remove(
             uid, frozenset(customers), self._now(), actor=actor, expected=expected
         )
@@ -220,6 +226,8 @@ class Customergroups:
         if source == target:
             await self.get(source, "fromUid")
             raise SameGroup
+        _stored(source, "fromUid")
+        _stored(target, "toUid")
         try:
             return await self._store.move(
                 source, target, customers, self._now(), actor=actor, expected=expected
@@ -242,6 +250,32 @@ class Customergroups:
             if holder is not None and holder[0] != uid:
                 problems.append(NameTaken(*holder).problem())
         return sorted(problems, key=lambda p: p["pointer"])
+
+
+# No engine stores a uid beyond a 64-bit integer; PostgreSQL cannot even compare one with its
+# bigint uids (the query fails), nor a text holding NUL or a lone surrogate with its texts.
+_BIGINT = 2**63
+
+
+def _storable(uid: int) -> bool:
+    return -_BIGINT <= uid < _BIGINT
+
+
+def _stored(uid: int, param: str = "uid") -> None:
+    """``GroupMissing`` for a uid no group can have, before a store sees it."""
+    if not _storable(uid):
+        raise GroupMissing(uid, param)
+
+
+def _text(value: str) -> bool:
+    """Whether a text can be stored, and so compared with what is: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _normalised(patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ skipped, saying how to get it, when it is missing; ``make test`` installs it whe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,6 +186,13 @@ class Console:
 
 @pytest.fixture
 def console(browser: Browser, server: Server) -> Iterator[Console]:
+    with console_of(browser, server) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def console_of(browser: Browser, server: Server) -> Iterator[Console]:
+    """A page on the console of ``server``, in a browser context of its own."""
     base = f"http://127.0.0.1:{server.port}"
     context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
@@ -559,3 +567,22 @@ def test_the_live_feed_shows_each_change_as_it_commits(console: Console, server:
     console.page.click("#feed-toggle")
     expect(console.page.locator("#feed-status")).to_have_text("Stopped.")
     console.check()
+
+
+def test_the_live_feed_follows_a_feed_that_keeps_fewer_events_than_its_backlog(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # It subscribed from 20 events before the newest: with fewer kept (a small --keep-changes,
+    # or an age limit) that was 9005, and the panel stopped at once.
+    small = Server(tmp_path, args=["--keep-changes", "5"])
+    with small, console_of(browser, small) as page:
+        for n in range(30):
+            new_group(small, f"Kept {n}")
+        page.open()
+        page.paste_token()
+        page.page.click("#feed-toggle")
+        expect(page.page.locator("#feed-status")).to_contain_text("Following")
+        expect(page.page.locator("#feed li").first).to_contain_text("created “Kept 29”")
+        uid = new_group(small, "After")
+        expect(page.page.locator("#feed li").first).to_contain_text(f"group {uid} created “After”")
+        page.check()

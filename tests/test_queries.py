@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from customergroup_rpc import filters
 from customergroup_rpc.store import Selection, queries
+from customergroup_rpc.store.feed import Changes
 from customergroup_rpc.store.queries import count, select
-from customergroup_rpc.store.state import Drop, Join, Put, State
+from customergroup_rpc.store.state import Drop, Event, Forget, Join, Put, State
 from customergroup_rpc.text import fold
 
 FIELDS = {
@@ -128,3 +129,28 @@ def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
         return [group["uid"] for group in await scan]
 
     assert asyncio.run(scan_during_a_delete()) == [3, 6, 4, 7, 2, 5]
+
+
+def test_events_dropped_while_a_read_of_the_feed_hands_the_loop_back_are_never_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A read from the oldest kept (since 0) walks the feed chunk by chunk; when retention drops
+    # the events after those it read meanwhile, it answered them with ``last`` = the newest
+    # position: a client following on from there never learned of the events still kept.
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = State()
+    for position in range(1, 7):
+        state.apply(Event(position, {"type": "created", "uid": position}))
+
+    async def read_during_a_drop() -> Changes:
+        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
+        await asyncio.sleep(0)  # the read takes its first chunk, then hands the loop back
+        for position in range(7, 9):
+            state.apply(Event(position, {"type": "created", "uid": position}))
+        state.apply(Forget(1, 4))
+        return await read
+
+    found = asyncio.run(read_during_a_drop())
+    assert [event["position"] for event in found.events] == [1, 2]
+    assert found.last == 2  # a read from there is told to resync: 3 and 4 are gone
+    assert found.horizon > found.last

@@ -477,3 +477,34 @@ async def test_a_name_another_write_took_after_the_check_is_refused_at_name(
         assert [g["name"] for g in await groups.select(Selection())] == ["Staff", "Other"]
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("uid", [2**63, 2**64, -(2**63) - 1, 10**40])
+async def test_a_uid_beyond_what_any_store_holds_is_object_not_found(
+    groups: Customergroups, uid: int
+) -> None:
+    # PostgreSQL's bigint cannot take it: the query failed, and the client got -32603.
+    await groups.set(None, {"name": "A"})
+    calls = (groups.get(uid), groups.validate(uid, {}), groups.schema(uid))
+    members = (groups.add_customers(uid, [1]), groups.remove_customers(uid, [1]))
+    for call in (*calls, groups.set(uid, {"name": "B"}), groups.delete(uid), *members):
+        with pytest.raises(GroupMissing) as caught:
+            await call
+        assert (caught.value.uid, caught.value.param) == (uid, "uid")
+    with pytest.raises(GroupMissing):
+        await groups.list_customers(uid, Page())
+    for source, target, param in ((uid, 1, "fromUid"), (1, uid, "toUid")):
+        with pytest.raises(GroupMissing) as caught:
+            await groups.move_customers(source, target, None)
+        assert (caught.value.uid, caught.value.param) == (uid, param)
+
+
+@pytest.mark.parametrize(
+    "filters", [{"uid": 2**64}, {"uid": -(10**40)}, {"token": "a\x00b"}, {"token": "\ud800"}]
+)
+async def test_changes_filtered_by_what_no_event_can_hold_answers_none(
+    groups: Customergroups, filters: dict[str, object]
+) -> None:
+    await groups.set(None, {"name": "A"})
+    found = await groups.changes(0, None, **filters)  # type: ignore[arg-type]
+    assert (found.events, found.last) == ([], 1)

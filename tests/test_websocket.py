@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import ClientSession, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from customergroup_rpc.app import TOKENS, Config, create_app
+from customergroup_rpc.app import DISPATCHER, SOCKETS, TOKENS, Config, create_app
 
 from .conftest import ENDPOINT, MANAGE, VIEW, admin, req
 
@@ -81,3 +83,44 @@ async def test_a_plain_get_on_the_endpoint_says_how_to_call(client: Client, path
     response = await client.get(path)
     assert response.status == 405
     assert "POST" in (await response.json())["error"]["data"]
+
+
+async def test_a_client_gone_before_its_answer_is_sent_logs_no_error(
+    config: Config, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client that closes its connection while the server answers it is no server error:
+    # the send raised out of the handler, and aiohttp logged a traceback for each one. (A
+    # runner of our own: the test server cancels a handler whose client left, as serve does not.)
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    dispatcher = app[DISPATCHER]
+    handle, entered, release = dispatcher.handle, asyncio.Event(), asyncio.Event()
+
+    async def held(body: bytes, context: Any) -> bytes | None:
+        entered.set()
+        await release.wait()
+        return await handle(body, context)
+
+    monkeypatch.setattr(dispatcher, "handle", held)
+    try:
+        async with ClientSession() as session:
+            ws = await session.ws_connect(f"{site.name}{ENDPOINT}?auth={MANAGE}")
+            await ws.send_str(json.dumps(req("count")))
+            await entered.wait()
+            [server_side] = app[SOCKETS].open
+            transport = server_side._req.transport if server_side._req else None
+            connection = ws._response.connection
+            assert transport is not None
+            assert connection is not None
+            connection.close()  # gone at once, without a close frame
+            while not transport.is_closing():
+                await asyncio.sleep(0.01)
+            release.set()
+            while app[SOCKETS].open:  # the handler ends
+                await asyncio.sleep(0.01)
+    finally:
+        await runner.cleanup()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

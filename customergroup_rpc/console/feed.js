@@ -63,8 +63,14 @@ function onMessage(raw) {
   else if (message.method === "Customergroup.unsubscribed") stop(`Stopped: ${message.params.error.message}.`);
   else if (message.id === "head" && message.result) {
     send({ method: "Customergroup.subscribe", params: [Math.max(0, message.result.last - BACKLOG)], id: "follow" });
-  } else if (message.id === "follow" && message.result) status(`Following (from position ${message.result.since}).`);
-  else if (message.error) stop(`Stopped: ${message.error.message} (${message.error.code}).`);
+  } else if (message.id === "follow" && message.error && message.error.code === 9005) {
+    // Fewer than BACKLOG events are kept (a small --keep-changes, or an age limit): from the
+    // oldest kept, once; a second 9005 stops.
+    const { oldest, last } = message.error.data;
+    send({ method: "Customergroup.subscribe", params: [Math.max(0, oldest - 1, last - BACKLOG)], id: "follow-kept" });
+  } else if ((message.id === "follow" || message.id === "follow-kept") && message.result) {
+    status(`Following (from position ${message.result.since}).`);
+  } else if (message.error) stop(`Stopped: ${message.error.message} (${message.error.code}).`);
 }
 
 function follow() {

@@ -119,8 +119,9 @@ async def changes(
     state: State, since: int, limit: int | None, uid: int | None, token: str | None
 ) -> Changes:
     """The kept events after ``since``, oldest first: at most ``limit`` of those that match.
-    ``last`` is the last one's position when there are ``limit``, else the newest position.
-    A filtered walk hands the event loop back every ``CHUNK`` events."""
+    ``last`` is the last one's position when there are ``limit``, else the newest position
+    (or the position read up to, when retention dropped the next ones meanwhile).
+    A long walk hands the event loop back every ``CHUNK`` events."""
     if limit == 0:
         return Changes([], state.last_position, state.horizon)
     found: list[dict[str, Any]] = []
@@ -136,8 +137,10 @@ async def changes(
         position = upto
         if position < state.last_position:
             await asyncio.sleep(0)
-            if state.horizon > position:  # retention dropped events not yet read: resync
-                return Changes(found, state.last_position, state.horizon)
+            if state.horizon > position:
+                # Retention dropped events not yet read: answer those read, up to where they
+                # run without a gap, so the next read from there is told to resync (9005).
+                return Changes(found, position, state.horizon, cut=True)
     return Changes(found, state.last_position, state.horizon)
 
 
