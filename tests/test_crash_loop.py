@@ -243,6 +243,13 @@ def folding(db: Path) -> bool:
     return any(db.parent.glob(f".{db.name}.*.fold.tmp"))
 
 
+def until_folding(db: Path, wait: float = 5.0) -> None:
+    """Return once a fold is under way, or after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while not folding(db) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 @pytest.mark.parametrize(
     "fold_bytes",
     [None, FOLD_OFTEN],
@@ -272,6 +279,8 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
                 thread.start()
             delay = rng.uniform(*KILL_AFTER)
             time.sleep(delay)
+            if fold_bytes is not None and cycle % 2:
+                until_folding(db)  # every other kill aims at a fold (a random moment may miss)
             killed_at = time.monotonic()
             assert server.kill() == -9
             stopping.set()
