@@ -83,7 +83,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_members.py",
         *NOT_POSTGRESQL,
     ),
-    "store/tinyfile": ("tests/test_tiny.py", "tests/test_journal.py"),
+    "store/tinyfile": ("tests/test_tinyfile.py", "tests/test_tiny.py", "tests/test_journal.py"),
     # files: the atomic write and the lock of the database, the token file and the shops file.
     "files": ("tests/test_tiny.py", "tests/test_journal.py", "tests/test_tokens.py"),
     "store/journal": ("tests/test_journal.py", "tests/test_tiny.py"),
