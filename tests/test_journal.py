@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tinydb import TinyDB
 
 from customergroup_rpc.files import FileLocked
-from customergroup_rpc.store import StoreError, journal
+from customergroup_rpc.store import StoreError
 from customergroup_rpc.store.journal import (
     MAGIC,
     Corrupt,
@@ -458,7 +458,7 @@ def test_a_short_write_is_carried_on_until_the_record_is_whole(
 
     log = Journal.open(path_of(path), 0)
     log.append(record(RECORDS[0]))  # the zeros ahead are written whole, before the patch
-    monkeypatch.setattr(journal.os, "pwrite", short)
+    monkeypatch.setattr(os, "pwrite", short)
     log.append(record(RECORDS[1]))
     monkeypatch.undo()
     log.close()
@@ -478,7 +478,7 @@ def test_a_failed_append_is_cut_off_and_the_next_one_lands_after_the_last_whole_
         real(fd, data[:9], offset)  # a part written, then the disk is full
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(journal.os, "pwrite", full)
+    monkeypatch.setattr(os, "pwrite", full)
     with pytest.raises(OSError, match="No space left"):
         log.append(record(RECORDS[1]))
     monkeypatch.undo()
@@ -496,8 +496,8 @@ def test_an_append_that_cannot_be_cut_off_breaks_the_journal_naming_it(
     def fail(*_: object) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(journal.os, "fdatasync", fail)
-    monkeypatch.setattr(journal.os, "ftruncate", fail)
+    monkeypatch.setattr(os, "fdatasync", fail)
+    monkeypatch.setattr(os, "ftruncate", fail)
     with pytest.raises(OSError, match="Input/output"):
         log.append(record(RECORDS[0]))
     monkeypatch.undo()
@@ -544,7 +544,7 @@ def test_a_trim_that_fails_leaves_the_journal_as_it_was_and_no_temporary_file(
     def fail(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(journal.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="No space left"):
         log.trim(len(journal_bytes(RECORDS[:1])))
     monkeypatch.undo()
