@@ -126,7 +126,7 @@ def test_a_last_record_whose_payload_is_damaged_is_a_torn_append() -> None:
         ["rename", "members", "1"],
     ],
 )
-def test_a_record_holding_a_malformed_operation_is_corrupt_naming_where(op: object) -> None:
+def test_a_record_holding_a_malformed_operation_is_corrupt_naming_where(op: Any) -> None:
     first = journal_bytes(RECORDS[:1])
     data = first + record([["delete", "members", "1"], op]) + record(RECORDS[2])
     with pytest.raises(Corrupt) as caught:
@@ -142,7 +142,10 @@ def test_a_record_that_is_no_list_is_corrupt(payload: object) -> None:
 
 
 def test_removing_numbers_from_a_document_that_is_not_there_makes_none_and_goes_on() -> None:
-    ops = [["remove", "members", "1", "customers", [5]], ["put", "meta", "1", {"last_uid": 1}]]
+    ops: list[list[Any]] = [
+        ["remove", "members", "1", "customers", [5]],
+        ["put", "meta", "1", {"last_uid": 1}],
+    ]
     assert replay({}, [ops]) == {"members": {}, "meta": {"1": {"last_uid": 1}}}
 
 
