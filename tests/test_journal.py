@@ -56,6 +56,11 @@ def journal_bytes(records: list[list[list[Any]]]) -> bytes:
     return MAGIC + b"".join(record(ops) for ops in records)
 
 
+def test_a_journal_begins_with_its_format_s_line_so_one_written_before_is_read() -> None:
+    written_before = b"customergroup-rpc journal 1\n" + record(RECORDS[0])
+    assert scan(written_before) == (RECORDS[:1], len(written_before))
+
+
 def test_whole_records_are_read_back_in_order() -> None:
     data = journal_bytes(RECORDS)
     assert scan(data) == (RECORDS, len(data))
@@ -523,6 +528,14 @@ def test_the_journal_is_zeroed_ahead_by_64_kib_or_as_much_again_as_it_holds(path
     assert path_of(path).stat().st_size == held + (64 << 10)
     log.append(big)  # now the journal holds more than 64 KiB: as much again
     assert path_of(path).stat().st_size == held + len(big) + held
+    log.close()
+
+
+def test_the_zeros_ahead_of_a_journal_of_more_than_4_mib_are_4_mib(path: Path) -> None:
+    log = Journal.open(path_of(path), 0)
+    log.append(b"\x01" * (4 << 20))
+    log.append(b"\x01" * (65 << 10))  # past the 64 KiB zeroed after the first
+    assert path_of(path).stat().st_size == log.size + (4 << 20)
     log.close()
 
 
