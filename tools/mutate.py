@@ -85,7 +85,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "store/tinyfile": ("tests/test_tinyfile.py", "tests/test_tiny.py", "tests/test_journal.py"),
     # files: the atomic write and the lock of the database, the token file and the shops file.
-    "files": ("tests/test_tiny.py", "tests/test_journal.py", "tests/test_tokens.py"),
+    "files": (
+        "tests/test_files.py",
+        "tests/test_tiny.py",
+        "tests/test_journal.py",
+        "tests/test_tokens.py",
+    ),
     "store/journal": ("tests/test_journal.py", "tests/test_tiny.py"),
     "store/overlay": ("tests/test_overlay.py", "tests/test_tiny.py"),
     "store/index": (
