@@ -170,5 +170,7 @@ def test_a_deleted_database_is_written_again_with_a_warning_naming_it(
     assert lock.check()
     lock.release()
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # JSON log lines name the logger: this module's, under the service's.
+    assert [r.name for r in caplog.records] == ["customergroup_rpc.files"]
     assert warning.startswith(f"{path} ")
     assert names(["was deleted while this server ran", "writing it again"], warning)
