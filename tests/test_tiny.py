@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import StoreError, WriteFailed
+from customergroup_rpc.store import Page, StoreError, WriteFailed
 from customergroup_rpc.store.journal import Journal, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
 from customergroup_rpc.store.tiny import TinyStore
@@ -461,3 +462,102 @@ async def test_a_write_after_a_failed_one_writes_the_committed_members_only(
     await store.stage([Put(3, doc("C"))])
     assert members_in_file(path) == {"1": {"customers": [4]}}
     await store.aclose()
+
+
+# What the store answers inside a together() block, moves, its health and totals (issue 17).
+
+AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
+
+
+async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    await store.create("Before", AT)
+    async with store.together():
+        await store.create("Staff", AT)
+        await store.add(2, frozenset({5, 6}), LATER)
+        assert await store.get(2) == {
+            "name": "Staff",
+            "created": AT,
+            "changed": LATER,
+            "customerCount": 2,
+            "uid": 2,
+        }
+        assert await store.get(3) is None
+    assert (await store.get(2) or {}).get("customerCount") == 2
+    await store.aclose()
+
+
+async def test_moving_changes_both_groups_but_not_a_target_that_holds_them_all(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    for name in ("A", "B", "C"):
+        await store.create(name, AT)
+    await store.add(1, frozenset({1, 2}), AT)
+    await store.add(3, frozenset({1, 2}), AT)
+    assert await store.move(1, 2, None, LATER) == 2
+    assert [(await store.get(uid) or {}).get("changed") for uid in (1, 2)] == [LATER, LATER]
+    assert await store.members(2, Page()) == [1, 2]
+    await store.add(1, frozenset({1}), AT)
+    assert await store.move(1, 3, [1], LATER) == 1  # C holds 1 already: C is unchanged
+    assert (await store.get(3) or {}).get("changed") == AT
+    assert sorted(await store.get(3) or {}) == [
+        "changed",
+        "created",
+        "customerCount",
+        "name",
+        "uid",
+    ]
+    await store.aclose()
+
+
+async def test_moving_every_customer_of_an_empty_group_moves_none_and_changes_nothing(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    await store.create("B", AT)
+    assert await store.move(1, 2, None, LATER) == 0
+    assert [(await store.get(uid) or {}).get("changed") for uid in (1, 2)] == [AT, AT]
+    await store.aclose()
+
+
+async def test_the_embedded_store_is_always_healthy_and_counts_groups_and_memberships(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    assert await store.ping() is True
+    assert await store.totals() == (0, 0)
+    for name in ("A", "B"):
+        await store.create(name, AT)
+    await store.add(1, frozenset({1, 2}), AT)
+    await store.add(2, frozenset({2}), AT)
+    assert await store.totals() == (2, 3)
+    await store.aclose()
+
+
+async def test_a_failed_write_says_the_change_could_not_be_written_to_disk(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed) as caught:
+        await store.create("A", AT)
+    assert re.fullmatch(r"The change could not be written to disk\.", str(caught.value))
+    await store.aclose()
+
+
+async def test_a_fold_that_fails_in_its_process_is_logged_with_what_the_process_said(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    with path.open("r+b") as same_file:  # the file this server holds, no longer JSON
+        same_file.write(b"[")
+    await store.stage([Put(1, doc("A"))])
+    assert store._folder is not None
+    await store._folder
+    assert "it stays in the journal" in caplog.text
+    assert "JSONDecodeError" in caplog.text  # the child's own words
+    store.close()
