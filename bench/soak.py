@@ -32,6 +32,9 @@ query), and every answer to its client's prediction. Afterwards, with the client
   answered before another was sent has the smaller uid), and a deleted uid never comes back;
 - no ``-32603``, no HTTP 5xx, every request answered, every answer as predicted, every
   method answered with a result at least once;
+- the change feed (soak_feed.py): a subscriber over a WebSocket got every event of the run once,
+  in order; the events replay to the groups as they are, versions included; every acknowledged
+  create and delete has its event;
 - with its own server: it stops cleanly on SIGTERM, its log has no traceback, and the database
   file parses and holds exactly the final groups and members (on PostgreSQL: a server started
   again on the database serves exactly them).
@@ -66,6 +69,7 @@ from soak_checks import (
     final_checks,
     restart_invariant,
 )
+from soak_feed import Follower, feed_invariants, head
 from soak_load import Load, Stats, Target
 from soak_model import Registry
 
@@ -144,9 +148,11 @@ def soak(args: argparse.Namespace) -> int:
             target, where = own_target(server, folder)
         with target.client() as client:
             before = {group["uid"] for group in client.call("list", [["uid"]])}
+            follower = Follower.started(target, head(client))  # the feed, over a WebSocket
         loads, stats, elapsed = run_clients(target, args, seed, before)
         with target.client() as client:
             invariants, final, members = final_checks(client, loads, stats, before)
+            invariants += feed_invariants(client, follower, loads, final=final, members=members)
         if server is not None:
             invariants += own_server_invariants(server, folder, final, members)
         setup = {"clients": args.clients, "seed": seed, "server": where}

@@ -37,7 +37,7 @@ def final_checks(
     client: Client, loads: Sequence[Load], stats: Stats, before: set[int]
 ) -> tuple[list[Invariant], Groups, dict[int, list[int]]]:
     """The invariants; also the final groups and their members."""
-    groups = client.call("list", [["uid", "name", "customerCount"]])
+    groups = client.call("list", [["uid", "name", "customerCount", "version"]])
     final = {group["uid"]: group for group in groups}
     found = list(group_invariants(client, groups))
     found.append(owned_invariant(client, loads, final))

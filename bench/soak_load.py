@@ -151,7 +151,9 @@ class Load(threading.Thread):
     ) -> list[tuple[Any, dict[str, Any]]] | None:
         """The answered members (member, answer) by the contract; None if it was broken."""
         token = self.target.token if token is DEFAULT else token
-        scope = {self.target.token: "manage", self.target.view_token: "view"}.get(token)
+        scopes = {self.target.token: "manage", self.target.view_token: "view"}
+        # No token has no scope, also when there is no view token (whose key is then None).
+        scope = None if token is None else scopes.get(token)
         try:
             doc = contract.Sent(ok=sent is not None, doc=sent)
             checked = contract.check_reply(doc, reply, scope, size=len(body), max_body=MAX_BODY)

@@ -21,7 +21,7 @@ MAX_OWNED = 14  # a client deletes instead of creating when it owns this many gr
 SHARED_NAMES = 6  # names every client races to create
 WEIGHTS = {"count": 5, "get": 9, "get_schema": 3, "list": 7, "list_customers": 6, "create": 9}
 WEIGHTS |= {"set": 11, "validate": 5, "delete": 4, "add": 8, "remove": 5, "move": 4}
-WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 8}
+WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 8, "changes": 3}
 SORTS = ("uid", "name", "created", "changed", "customerCount")
 
 
@@ -111,6 +111,14 @@ class Mix:
         if pick < 0.8 and gone is not None:
             return Call("listCustomers", [gone], fails=GONE)
         return Call("listCustomers", [m.any_uid(), *tail], lambda _: None, GONE)
+
+    def op_changes(self) -> Call:
+        """The feed: of an own group (every event names it), or a page of everyone's."""
+        m, rng, uid = self.m, self.rng, self.m.own()
+        if uid is not None and rng.random() < 0.5:
+            limit = rng.choice((None, 5))
+            return Call("changes", [None, limit, uid], partial(m.events_of, uid, limit))
+        return Call("changes", rng.choice(([None, 20], [0, 0], [None, 1])))
 
     # -- writes ---------------------------------------------------------------------------
 

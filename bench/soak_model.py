@@ -260,6 +260,15 @@ class Owned:
         self.members[source] -= moving
         self.members[target] |= moving
 
+    def events_of(self, uid: int, limit: int | None, found: dict[str, Any]) -> None:
+        """changes of an own group: only its events, in position order, within the limit;
+        its events begin with its creation unless retention dropped that."""
+        events = found["events"]
+        need(all(uid in (e["uid"], e.get("toUid")) for e in events), "events of", uid, events)
+        positions = [e["position"] for e in events]
+        need(positions == sorted(set(positions)), "not in order:", positions)
+        need(limit is None or len(events) <= limit, len(events), "events over", limit)
+
     def deleted_group(self, uid: int, done: bool) -> None:
         del self.live[uid], self.members[uid]
         self.deleted.add(uid)

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from .browser import origin
 from .pg_tokens import PgTokenAdmin
 from .redact import log_to
 from .shops import LANGUAGES, ShopError, ShopFile, shop_file, shop_id
-from .store import StoreError
+from .store import Retention, StoreError
 from .store.postgres import is_url, shown
 from .tokens import SCOPES, TokenError, Tokens, environment_problem, token_path
 
@@ -90,6 +91,20 @@ def _parser() -> argparse.ArgumentParser:
         help="a browser origin (https://host[:port]) that may call the endpoint; repeatable; "
         "CUSTOMERGROUP_RPC_CORS_ORIGINS, comma-separated (none)",
     )
+    serve.add_argument(
+        "--keep-changes",
+        type=_positive,
+        default=Retention.keep,
+        metavar="COUNT",
+        help=f"events of the change feed kept, at least ({Retention.keep:,})",
+    )
+    serve.add_argument(
+        "--keep-changes-days",
+        type=_days,
+        default=None,
+        metavar="DAYS",
+        help="events older than this many days are dropped (none: kept by count alone)",
+    )
     _operations(serve)
     serve.set_defaults(run=_serve)
 
@@ -97,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     actions = token.add_subparsers(required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a token; prints it once on stdout")
     create.add_argument("--scope", choices=SCOPES, default="manage")
+    create.add_argument(
+        "--label", default="", help="a name for people: who or what uses it (token list shows it)"
+    )
     where = create.add_mutually_exclusive_group()
     where.add_argument(
         "--shop",
@@ -243,6 +261,13 @@ def _drain(text: str) -> float:
     return value
 
 
+def _days(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 36500:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 36500 days")
+    return value
+
+
 def _origin(text: str) -> str:
     try:
         return origin(text)
@@ -288,6 +313,10 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=_cors_origins(args),
         metrics=args.metrics,
         log_json=json_logs,
+        retention=Retention(
+            keep=args.keep_changes,
+            max_age=None if args.keep_changes_days is None else timedelta(args.keep_changes_days),
+        ),
     )
     many = f" ({args.workers} workers)" if args.workers > 1 else ""
     db = shown(args.db) if is_url(args.db) else args.db
@@ -513,7 +542,11 @@ def _token_shops(args: argparse.Namespace) -> list[int] | None:
 def _token_create(args: argparse.Namespace) -> int:
     tokens = _tokens(args)
     shops = _token_shops(args)
-    record, token = tokens.create(args.scope, shops=shops)
+    try:
+        record, token = tokens.create(args.scope, shops=shops, label=args.label)
+    except ValueError as exc:
+        print(f"customergroup-rpc: {exc}", file=sys.stderr)
+        return 2
     tokens.settle()  # a running server takes it from the next request on
     print(
         f"Created token {record.id} with scope {record.scope} for {_shops_of(record.shops)}.",
@@ -533,7 +566,7 @@ def _shops_of(shops: tuple[int, ...] | None) -> str:
 def _token_list(args: argparse.Namespace) -> int:
     records = _tokens(args).list()
     for r in records:
-        print(f"{r.id}  {r.scope:<6}  {r.created}  {_shops_of(r.shops)}")
+        print(f"{r.id}  {r.scope:<6}  {r.created}  {_shops_of(r.shops)}  {r.label}".rstrip())
     if not records:
         print("No tokens yet.", file=sys.stderr)
     return 0

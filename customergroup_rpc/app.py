@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
@@ -26,6 +26,7 @@ from .accesslog import LineBuffer
 from .browser import Cors, add_console
 from .codec import dumps
 from .errors import Forbidden, InternalError, InvalidRequest, RpcError, Unavailable
+from .follow import Follower
 from .i18n import N_, Message
 from .metrics import CONTENT_TYPE, FOLD_EVERY, UNKNOWN, Metrics
 from .pg_tokens import PgTokens
@@ -36,7 +37,7 @@ from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
 from .service import Clock, Customergroups, utc_now
 from .shops import FIRST, Deployment, ShopFile, shop_file
-from .store import Store, open_store, shop_path
+from .store import Retention, Store, open_store, shop_path
 from .store.postgres import PgStore, is_url
 from .tokens import Registry, Tokens, token_path
 
@@ -75,6 +76,8 @@ class Config:
     log_json: bool = False
     # A span per HTTP request and per call (serve --tracing); None: no tracing at all.
     tracing: Tracing | None = None
+    # How many events of the change feed are kept, and for how long.
+    retention: Retention = field(default_factory=Retention)
 
 
 class Sockets:
@@ -188,7 +191,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     # One file per shop: shop 1's is the database file (see store.shop_path).
     shops = Deployment(
         ShopFile(None if db is None else shop_file(db)),
-        lambda shop: open_store(None if db is None else shop_path(db, shop.id)),
+        lambda shop: open_store(None if db is None else shop_path(db, shop.id), config.retention),
         serve,
     )
     try:
@@ -203,7 +206,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def _postgres(url: str, config: Config) -> AsyncIterator[tuple[PgStore, PgTokens]]:
-    store = await PgStore.open(url, pool_size=config.pool_size)
+    store = await PgStore.open(url, pool_size=config.pool_size, retention=config.retention)
     try:
         tokens = await PgTokens.open(url)
         try:
@@ -351,18 +354,23 @@ def _webshop(request: web.Request) -> str | None:
 
 
 def _identify(
-    request: web.Request, context: Context, token: str | None, webshop: str | None
+    request: web.Request,
+    context: Context,
+    token: str | None,
+    webshop: str | None,
+    feed: Follower | None = None,
 ) -> None:
-    """Who calls (its token's scope), on which shop (its groups, or why it has none), and in
-    which language its answers are.
+    """Who calls (its token's scope and id), on which shop (its groups, or why it has none),
+    in which language its answers are, and a WebSocket's follower of the change feed.
 
     The shop is looked at only for a valid token: a caller without one learns nothing of the
     shops (1004 comes first). Its default language applies only where the token opens it."""
     app = request.app
     grant = app[TOKENS].grant_of(token) if token else None
     default = i18n.ENGLISH
+    context.feed = feed
     if grant is not None:
-        context.scope = grant.scope
+        context.scope, context.token = grant.scope, grant.token or None
         try:
             shop, groups = app[SHOPS].select(webshop)
         except RpcError as exc:
@@ -405,7 +413,9 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     The token comes from the upgrade request and is checked again for every message, so a
     revoked token stops working at once. Messages over ``max_body`` close the socket (1009).
     When the server stops, the socket is closed with 1001 (going away) after any answer it
-    is sending (``Sockets``).
+    is sending (``Sockets``). ``Customergroup.subscribe`` makes the socket follow the change
+    feed (``follow.py``): its notifications and the answers share the socket, one message at
+    a time.
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
@@ -421,13 +431,26 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     if metrics is not None:
         metrics.opened()
     token, webshop = _token(request), _webshop(request)
+    sending = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with sending:  # an answer and a notification never interleave their frames
+            await socket.send_str(text)
+
+    tokens = request.app[TOKENS]
+    follower = Follower(
+        send,
+        lambda: token is not None and tokens.scope_of(token) is not None,
+        counted=metrics.following if metrics is not None else lambda change: None,
+    )
     try:
         async for message in socket:
             if message.type not in (web.WSMsgType.TEXT, web.WSMsgType.BINARY):
                 continue
             sockets.busy.add(socket)
             try:
-                await _ws_answer(request, socket, (token, webshop), message.data)
+                await _ws_answer(request, send, (token, webshop, follower), message.data)
+                follower.begin()  # after the answer to subscribe, if that was asked
             finally:
                 sockets.busy.discard(socket)
             if sockets.closing:  # the server began stopping while this message was answered
@@ -436,17 +459,19 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         sockets.open.discard(socket)
         if metrics is not None:
             metrics.closed()
+        await follower.close()
     return socket
 
 
 async def _ws_answer(
     request: web.Request,
-    socket: web.WebSocketResponse,
-    caller: tuple[str | None, str | None],
+    send: Callable[[str], Awaitable[None]],
+    caller: tuple[str | None, str | None, Follower],
     data: Any,
 ) -> None:
     """Answer one message; ``caller`` is the upgrade request's token and webshop, looked at
-    again for every message (a token revoked, a shop made meanwhile)."""
+    again for every message (a token revoked, a shop made meanwhile), and the socket's
+    follower of the change feed."""
     started = time.perf_counter()
     app = request.app
     context = Context(scope=None)
@@ -461,7 +486,7 @@ async def _ws_answer(
         if metrics is not None:
             metrics.finished(context.methods, context.timings, context.batch)
     if answer is not None:
-        await socket.send_str(answer.decode("utf-8"))
+        await send(answer.decode("utf-8"))
     tracing = app[CONFIG].tracing
     if tracing is not None:
         tracing.calls(context.methods, context.timings)

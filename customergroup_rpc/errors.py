@@ -13,7 +13,9 @@
     ├── InvalidLanguage     1003  the language parameter names no language the service has
     ├── BadAuthToken        1004  missing, unknown or revoked token
     ├── Forbidden           1006  the token lacks the scope, or does not open the shop
-    └── ObjectNotFound      9003  no customer group with that uid
+    ├── ObjectNotFound      9003  no customer group with that uid
+    ├── Conflict            9004  the group's version is not the expected one (ifVersion)
+    └── ResyncNeeded        9005  a feed position whose events are no longer kept
 
 Every error object a client receives is built by ``RpcError.response``, from these classes;
 ``rpc.py`` is the one place exceptions become responses (``app.py`` answers the HTTP-level
@@ -21,7 +23,8 @@ refusals with ``InvalidRequest`` and a bug outside dispatch with ``InternalError
 error table and the OpenRPC document list ``ERRORS``, and tests hold them equal.
 
 The service and the stores raise ``DomainError``s, which speak of the data, not of the
-request (``GroupMissing``, ``NameTaken``, ``NotMembers``, ``SameGroup``); ``rpc.py`` turns
+request (``GroupMissing``, ``NameTaken``, ``NotMembers``, ``SameGroup``, ``VersionConflict``,
+``FeedGone``); ``rpc.py`` turns
 each into its ``RpcError`` with ``DomainError.rpc``, giving it the pointers of the params.
 
 Bad-input errors carry a list of
@@ -72,6 +75,8 @@ def words(data: object, language: str = ENGLISH) -> object:
         return render(data, language)
     if isinstance(data, list):
         return worded(data, language)
+    if isinstance(data, dict):  # an object with a message in it (9005)
+        return {key: words(value, language) for key, value in data.items()}
     return data
 
 
@@ -402,6 +407,47 @@ class ObjectNotFound(RpcError):
         self.uid = uid
 
 
+class Conflict(RpcError):
+    code = 9004
+    message = "Conflict"
+    when = "`ifVersion` is not the group's version: it changed since it was read; nothing changed"
+    shows = '`{"current": {...}}`: the whole group as it is now, to merge and retry'
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__({"current": current})
+
+
+class ResyncNeeded(RpcError):
+    code = 9005
+    message = "Resync needed"
+    when = (
+        "`changes` or `subscribe` from a position whose events are no longer kept (retention), "
+        "or past the newest one (another or a new database)"
+    )
+    shows = '`{"since", "oldest", "last", "message"}`: read the groups again with `list`'
+
+    def __init__(self, since: int, horizon: int, last: int) -> None:
+        if since > last:
+            message = N_(
+                "Position {since} is past the newest event ({last}): this is another feed. "
+                "Read every customer group again with Customergroup.list, then follow the "
+                "changes after position {last}.",
+                since=since,
+                last=last,
+            )
+        else:
+            message = N_(
+                "The events after position {since} are no longer kept (kept: after {horizon}). "
+                "Read every customer group again with Customergroup.list, then follow the "
+                "changes after position {last}.",
+                since=since,
+                horizon=horizon,
+                last=last,
+            )
+        data = {"since": since, "oldest": horizon + 1, "last": last, "message": message}
+        super().__init__(data)
+
+
 class DomainError(Exception):
     """Something about the data that stops an operation; ``rpc`` makes it a client's error."""
 
@@ -469,6 +515,28 @@ class Unavailable(DomainError):
         return StoreUnavailable()
 
 
+class VersionConflict(DomainError):
+    """The group's version is not the one the write expected; ``current`` is the group."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(f"Customer group {current['uid']} has version {current['version']}")
+        self.current = current
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        return Conflict(self.current)
+
+
+class FeedGone(DomainError):
+    """A feed position whose following events are not all kept, or past the newest."""
+
+    def __init__(self, since: int, horizon: int, last: int) -> None:
+        super().__init__(f"No events kept after position {since}")
+        self.since, self.horizon, self.last = since, horizon, last
+
+    def rpc(self, at: Callable[[str], str]) -> RpcError:
+        return ResyncNeeded(self.since, self.horizon, self.last)
+
+
 class SameGroup(DomainError):
     """A move from a group to itself."""
 
@@ -490,6 +558,8 @@ ERRORS: tuple[type[RpcError], ...] = (
     BadAuthToken,
     Forbidden,
     ObjectNotFound,
+    Conflict,
+    ResyncNeeded,
 )
 """Every error a client can receive, in the order the README and OpenRPC list them."""
 
@@ -497,7 +567,7 @@ ERRORS: tuple[type[RpcError], ...] = (
 def table() -> str:
     """The README's table of errors, made from ``ERRORS``.
 
-    >>> print(table().splitlines()[-3])
+    >>> print(table().splitlines()[-5])
     | 1004 | Bad auth token | no token, or an unknown or revoked one | none |
     """
     rows = [f"| {e.code} | {e.message} | {e.when} | {e.shows} |" for e in ERRORS]

@@ -137,6 +137,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._subscriptions = Gauge(
+            "customergroup_rpc_subscriptions",
+            "WebSockets following the change feed now (Customergroup.subscribe).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self._batches = self._histogram(
             "customergroup_rpc_batch_size", "Requests in each batch request.", _BATCH
         )
@@ -150,7 +156,7 @@ class Metrics:
             "Writes each commit acknowledged (more than 1: group commit at work).",
             _WRITES,
         )
-        self.in_flight = self.sockets = 0
+        self.in_flight = self.sockets = self.subscriptions = 0
         self._snapshot = _Snapshot()
         if shared is None:
             registry.register(self._snapshot)
@@ -186,6 +192,10 @@ class Metrics:
     def closed(self) -> None:
         self.sockets -= 1
 
+    def following(self, change: int) -> None:
+        """A socket began (+1) or stopped (-1) following the change feed."""
+        self.subscriptions += change
+
     def committed(self, seconds: float, writes: int) -> None:
         """The store made ``writes`` writes durable in one commit of ``seconds``."""
         self._commits.observe(seconds)
@@ -204,6 +214,7 @@ class Metrics:
             tally.fold()
         self._in_flight.set(self.in_flight)
         self._sockets.set(self.sockets)
+        self._subscriptions.set(self.subscriptions)
 
     def scrape(self, totals: Totals) -> bytes:
         """The text a scrape gets; ``totals`` are each shop's groups and memberships now."""

@@ -9,8 +9,8 @@ validator refuses what the server refuses (it treats ``readOnly`` as a rule on w
 
 >>> from customergroup_rpc.schemas import Schemas
 >>> doc = document(Schemas.load())
->>> doc["openrpc"], [m["name"] for m in doc["methods"]][-2:]
-('1.2.6', ['Customergroup.validate', 'rpc.discover'])
+>>> doc["openrpc"], [m["name"] for m in doc["methods"]][-3:]
+('1.2.6', ['Customergroup.subscribe', 'Customergroup.unsubscribe', 'rpc.discover'])
 >>> doc["methods"][0]["result"]["schema"]
 {'type': 'integer', 'minimum': 0}
 >>> sorted(doc["components"]["schemas"]["CustomergroupNew"]["properties"])
@@ -46,6 +46,7 @@ def document(schemas: Schemas) -> dict[str, Any]:
     """The OpenRPC document: every method of ``schemas``, then ``rpc.discover`` itself."""
     group = copy.deepcopy(dict(schemas.object_schema))
     methods = [_method(m, group) for m in schemas.methods.values()]
+    methods += [_socket(_method(m, group)) for m in schemas.socket_methods.values()]
     return {
         "openrpc": VERSION,
         "info": {
@@ -103,6 +104,13 @@ def _method(method: Method, group: Mapping[str, Any]) -> dict[str, Any]:
         "result": _descriptor(method.result["name"], _refer(method.result["schema"], group)),
         "errors": [{"code": code, "message": _MESSAGES[code]} for code in method.errors],
     }
+
+
+def _socket(method: dict[str, Any]) -> dict[str, Any]:
+    """A method only a WebSocket on the endpoint can call."""
+    method["description"] = f"{method['description']} Only over a WebSocket on the endpoint."
+    method["x-transport"] = "websocket"
+    return method
 
 
 def _scope(scope: str) -> str:

@@ -131,6 +131,11 @@ class Args:
         """A uid param: an integer or a string of digits (the schema checked which)."""
         return int(self._values[name])
 
+    def integer(self, name: str) -> int | None:
+        """An integer param, or None (JSON Schema counts 5.0 as an integer; Python does not)."""
+        value = self._values.get(name)
+        return None if value is None else int(value)
+
     def uid_or_none(self, name: str) -> int | None:
         return None if self._values.get(name) is None else self.uid(name)
 

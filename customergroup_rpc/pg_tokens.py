@@ -36,6 +36,7 @@ from .tokens import (
     Grant,
     TokenError,
     TokenRecord,
+    check_label,
     check_scope,
     digest,
     environment_problem,
@@ -117,11 +118,15 @@ class PgTokens:
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
     async def create(
-        self, scope: str, token: str | None = None, shops: Iterable[int] | None = None
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
         """Add a token (a new random one unless given) for ``shops`` (None: every shop);
         return its record and the token."""
-        return await self._edit(lambda c: _create(c, scope, token, shops))
+        return await self._edit(lambda c: _create(c, scope, token, shops, label))
 
     async def create_shop(self, shop: int, name: str, language: str = "en") -> Shop:
         """Record a new shop (``shops.new_shop``)."""
@@ -192,8 +197,11 @@ class PgTokens:
         """Read the table every ``reread`` seconds; reconnect when the connection is lost."""
         down = False
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancel of
+            # aclose() when the event is set in the same turn (the connection lost at a stop).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), RETRY if down else self._reread_every)
+                async with asyncio.timeout(RETRY if down else self._reread_every):
+                    await self._lost.wait()
             self._lost.clear()
             try:
                 if self._connection is None or self._connection.is_closed():
@@ -237,9 +245,13 @@ class PgTokenAdmin:
         return sorted(records.values(), key=lambda r: (r.created, r.id))
 
     def create(
-        self, scope: str, token: str | None = None, shops: Iterable[int] | None = None
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
-        return self._run(lambda c: _create(c, scope, token, shops))
+        return self._run(lambda c: _create(c, scope, token, shops, label))
 
     def list_shops(self) -> tuple[Shop, ...]:
         return tuple(self._run(pg_shops.read).values())
@@ -271,7 +283,7 @@ class PgTokenAdmin:
 
 
 async def _read(connection: asyncpg.Connection) -> dict[str, TokenRecord]:
-    rows = await connection.fetch("SELECT id, scope, sha256, created, shops FROM tokens")
+    rows = await connection.fetch("SELECT id, scope, sha256, created, shops, label FROM tokens")
     return {row["id"]: _record(row) for row in rows}
 
 
@@ -282,7 +294,7 @@ async def _snapshot(
     cancelled in its first query must not start a second one on the connection)."""
     row = await connection.fetchrow(
         "SELECT (SELECT coalesce(json_agg(t), '[]') FROM"
-        " (SELECT id, scope, sha256, created, shops FROM tokens) t) AS tokens,"
+        " (SELECT id, scope, sha256, created, shops, label FROM tokens) t) AS tokens,"
         " (SELECT coalesce(json_agg(s), '[]') FROM"
         " (SELECT id, name, language, created FROM shops) s) AS shops"
     )
@@ -300,6 +312,7 @@ def _record(row: Any) -> TokenRecord:
         sha256=row["sha256"],
         created=row["created"],
         shops=None if shops is None else tuple(shops),
+        label=row["label"],
     )
 
 
@@ -308,10 +321,12 @@ async def _create(
     scope: str,
     token: str | None = None,
     shops: Iterable[int] | None = None,
+    label: str = "",
 ) -> tuple[TokenRecord, str]:
     check_scope(scope)
+    check_label(label)
     token = token or new_token()
-    record = new_record(scope, digest(token), shops=shops)
+    record = new_record(scope, digest(token), shops=shops, label=label)
     async with connection.transaction():
         try:
             await _insert(connection, record)
@@ -364,12 +379,14 @@ async def _lock(connection: asyncpg.Connection) -> None:
 
 async def _insert(connection: asyncpg.Connection, record: TokenRecord) -> None:
     await connection.execute(
-        "INSERT INTO tokens (id, scope, sha256, created, shops) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO tokens (id, scope, sha256, created, shops, label)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         record.id,
         record.scope,
         record.sha256,
         record.created,
         None if record.shops is None else list(record.shops),
+        record.label,
     )
 
 

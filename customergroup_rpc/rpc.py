@@ -14,6 +14,11 @@ that cost every request several µs and do nothing for us (see ``_one`` and ``_r
 >>> body = b'{"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}'
 >>> asyncio.run(rpc.handle(body, Context(scope="view")))
 b'{"jsonrpc":"2.0","result":0,"id":1}'
+
+Writes pass the caller's token (its id and scope: ``Context.actor``) to the service, which
+has the store record it in the change feed. ``Customergroup.subscribe`` and ``unsubscribe``
+need the ``Follower`` of a WebSocket (``Context.feed``, set by ``app.py``); over HTTP they are
+-32600.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jsonrpcserver import Error, Success
 from jsonrpcserver.async_dispatcher import call
@@ -50,6 +55,7 @@ from .errors import (
     RpcError,
     StoreUnavailable,
     Unavailable,
+    VersionConflict,
     Worded,
     response,
     words,
@@ -57,7 +63,7 @@ from .errors import (
 from .i18n import N_, Message
 from .params import Args, Binder
 from .schemas import Method, Schemas
-from .service import Customergroups
+from .service import Actor, Customergroups
 from .store import WriteFailed
 from .tokens import GRANTS
 
@@ -67,18 +73,32 @@ _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 PROBLEM_BYTES = 2048
 
 
+class Follower(Protocol):
+    """A WebSocket's subscription to the change feed (``follow.py``)."""
+
+    def subscribe(self, groups: Customergroups, since: int) -> None:
+        """Follow the feed after ``since`` once the answer is sent; ``InvalidRequest`` if the
+        socket follows it already."""
+
+    async def unsubscribe(self) -> bool:
+        """Stop following; whether the socket followed the feed."""
+
+
 @dataclass(slots=True)
 class Context:
     """One HTTP request's caller: the scope of its token (None: no valid token), and the
     customer groups of the shop it selected (``webshop``), or the error every method call of
     the request gets instead (1001, 1002, 1006 for a shop the token does not open; -32000), as
     each gets 1004 for a bad token; None: the dispatcher's own (a deployment of one shop); and
-    the language its answers are in."""
+    the language its answers are in; the id of its token (for the change feed) and, on a
+    WebSocket, the socket's ``Follower``."""
 
     scope: str | None
     shop: Customergroups | RpcError | None = None
     shop_id: int | None = None  # the shop it works on, once selected and opened to its token
     language: i18n.Language = i18n.DEFAULT
+    token: str | None = None
+    feed: Follower | None = None
     methods: list[str] = field(default_factory=list)
     # Each call's outcome (None: a result; else its error code) and when it started and ended
     # (perf_counter), in the order of ``methods``: for metrics, logs and traces.
@@ -101,6 +121,11 @@ class Context:
             raise self.shop.with_traceback(None)  # one error for every call of the request
         if needed not in GRANTS[self.scope]:
             raise Forbidden
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who writes, for the change feed."""
+        return None if self.scope is None or self.token is None else Actor(self.token, self.scope)
 
     def groups(self, default: Customergroups) -> Customergroups:
         """The customer groups this request works on (``default`` if it selected no shop)."""
@@ -148,7 +173,7 @@ def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-Call = Callable[[Customergroups, Args], Awaitable[Any]]
+Call = Callable[[Customergroups, Args, Context], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,62 +183,120 @@ class _Texts:
     schema: Any
 
 
-async def _count(groups: Customergroups, args: Args) -> Any:
+async def _count(groups: Customergroups, args: Args, context: Context) -> Any:
     return await groups.count(args.filters("filters"))
 
 
-async def _get(groups: Customergroups, args: Args) -> Any:
+async def _get(groups: Customergroups, args: Args, context: Context) -> Any:
     shape = args.query("query")
     return query.apply(shape, await groups.get(args.uid("uid")))
 
 
-async def _get_schema(groups: Customergroups, args: Args) -> Any:
+async def _get_schema(groups: Customergroups, args: Args, context: Context) -> Any:
     return _Texts(await groups.schema(args.uid_or_none("uid")))
 
 
-async def _list(groups: Customergroups, args: Args) -> Any:
+async def _list(groups: Customergroups, args: Args, context: Context) -> Any:
     shape, selection = args.query("query"), args.selection("selection")
     return [query.apply(shape, group) for group in await groups.select(selection)]
 
 
-async def _validate(groups: Customergroups, args: Args) -> Any:
+async def _validate(groups: Customergroups, args: Args, context: Context) -> Any:
     # A Problems result is capped like an error's problems (Context.share).
     return Problems(await groups.validate(args.uid_or_none("uid"), args.raw("patch")))
 
 
-async def _list_customers(groups: Customergroups, args: Args) -> Any:
+async def _list_customers(groups: Customergroups, args: Args, context: Context) -> Any:
     return await groups.list_customers(args.uid("uid"), args.page("selection"))
 
 
-async def _create(groups: Customergroups, args: Args) -> Any:
+# How many events one changes call answers when it does not say (methods.json: 10,000 at most).
+EVENTS = 1_000
+
+
+async def _changes(groups: Customergroups, args: Args, context: Context) -> Any:
+    limit = args.integer("limit")
+    found = await groups.changes(
+        args.integer("since"),
+        EVENTS if limit is None else limit,
+        args.uid_or_none("uid"),
+        args.raw("token"),
+    )
+    return {"events": found.events, "last": found.last}
+
+
+async def _create(groups: Customergroups, args: Args, context: Context) -> Any:
     shape = args.query("query")
-    return query.apply(shape, await groups.set(None, args.raw("patch")))
+    return query.apply(shape, await groups.set(None, args.raw("patch"), actor=context.actor))
 
 
-async def _delete(groups: Customergroups, args: Args) -> Any:
-    await groups.delete(args.uid("uid"))
+async def _delete(groups: Customergroups, args: Args, context: Context) -> Any:
+    await groups.delete(args.uid("uid"), actor=context.actor, expected=args.integer("ifVersion"))
     return True
 
 
-async def _set(groups: Customergroups, args: Args) -> Any:
-    shape = args.query("query")
-    return query.apply(shape, await groups.set(args.uid_or_none("uid"), args.raw("patch")))
+async def _set(groups: Customergroups, args: Args, context: Context) -> Any:
+    shape, uid, expected = args.query("query"), args.uid_or_none("uid"), args.integer("ifVersion")
+    if uid is None and expected is not None:
+        message = N_("ifVersion is for an existing group; leave it out (or null) to create one.")
+        raise InvalidParams.at(args.at("ifVersion"), message)
+    group = await groups.set(uid, args.raw("patch"), actor=context.actor, expected=expected)
+    return query.apply(shape, group)
 
 
-async def _add_customers(groups: Customergroups, args: Args) -> Any:
-    return await groups.add_customers(args.uid("uid"), args.customers("customers"))
+async def _add_customers(groups: Customergroups, args: Args, context: Context) -> Any:
+    return await groups.add_customers(
+        args.uid("uid"),
+        args.customers("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
 
 
-async def _remove_customers(groups: Customergroups, args: Args) -> Any:
-    return await groups.remove_customers(args.uid("uid"), args.customers("customers"))
+async def _remove_customers(groups: Customergroups, args: Args, context: Context) -> Any:
+    return await groups.remove_customers(
+        args.uid("uid"),
+        args.customers("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
 
 
-async def _move_customers(groups: Customergroups, args: Args) -> Any:
+async def _move_customers(groups: Customergroups, args: Args, context: Context) -> Any:
     source, target = args.uid("fromUid"), args.uid("toUid")
-    return await groups.move_customers(source, target, args.customers_or_none("customers"))
+    return await groups.move_customers(
+        source,
+        target,
+        args.customers_or_none("customers"),
+        actor=context.actor,
+        expected=args.integer("ifVersion"),
+    )
+
+
+async def _subscribe(groups: Customergroups, args: Args, context: Context) -> Any:
+    if context.feed is None:
+        raise InvalidRequest(_socket_only("Customergroup.subscribe"))
+    since = args.integer("since") or 0
+    head = await groups.changes(since, 0)  # FeedGone now, rather than in the first read
+    context.feed.subscribe(groups, since)
+    return {"since": since, "last": head.last}
+
+
+async def _unsubscribe(groups: Customergroups, args: Args, context: Context) -> Any:
+    if context.feed is None:
+        raise InvalidRequest(_socket_only("Customergroup.unsubscribe"))
+    return await context.feed.unsubscribe()
+
+
+def _socket_only(method: str) -> Message:
+    return N_(
+        "{method} works over a WebSocket: open one on this endpoint and send it there.",
+        method=method,
+    )
 
 
 READS: Mapping[str, Call] = {
+    "Customergroup.changes": _changes,
     "Customergroup.count": _count,
     "Customergroup.get": _get,
     "Customergroup.getSchema": _get_schema,
@@ -229,16 +312,21 @@ WRITES: Mapping[str, Call] = {
     "Customergroup.removeCustomers": _remove_customers,
     "Customergroup.set": _set,
 }
+# Over a WebSocket only (methods.json's websocketMethods).
+SOCKET: Mapping[str, Call] = {
+    "Customergroup.subscribe": _subscribe,
+    "Customergroup.unsubscribe": _unsubscribe,
+}
 # Every method a client can call, rpc.discover included.
-KNOWN_METHODS = frozenset({*READS, *WRITES, openrpc.DISCOVER})
+KNOWN_METHODS = frozenset({*READS, *WRITES, *SOCKET, openrpc.DISCOVER})
 
 
 class Dispatcher:
     """Answers request bodies: parse, split batches, check members, dispatch, serialise."""
 
     def __init__(self, groups: Customergroups, schemas: Schemas, max_batch: int = 100) -> None:
-        if {*READS, *WRITES} != set(schemas.methods):
-            raise RuntimeError("methods.json and rpc.READS, rpc.WRITES disagree")
+        if {*READS, *WRITES} != set(schemas.methods) or set(SOCKET) != set(schemas.socket_methods):
+            raise RuntimeError("methods.json and rpc.READS, rpc.WRITES, rpc.SOCKET disagree")
         self.max_batch = max_batch
         self._binder = Binder(schemas)
         self._groups = groups
@@ -246,6 +334,8 @@ class Dispatcher:
             name: self._method(schemas.methods[name], run)
             for name, run in [*READS.items(), *WRITES.items()]
         }
+        for name, run in SOCKET.items():
+            self._methods[name] = self._method(schemas.socket_methods[name], run)
         # Not in methods.json: it needs no token and no service (SPEC 11).
         self._methods[openrpc.DISCOVER] = _discover(openrpc.document(schemas))
 
@@ -340,12 +430,15 @@ class Dispatcher:
             try:
                 context.authorize(scope)
                 args = binder.bind(spec, named or params)
-                result = await run(context.groups(groups), args)
+                result = await run(context.groups(groups), args, context)
                 if isinstance(result, Problems):
                     result = context.share(result)
                 elif isinstance(result, _Texts):
                     result = i18n.localise(result.schema, context.language.code)
                 return Success(result)
+            except VersionConflict as exc:  # the group shown as get shows it
+                whole = query.apply(binder.query(None, ""), exc.current)
+                return _failed(spec, VersionConflict(whole).rpc(args.at), context)
             except DomainError as exc:  # about the data: the params say where
                 return _failed(spec, exc.rpc(args.at), context)
             except Exception as exc:

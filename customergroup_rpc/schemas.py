@@ -3,7 +3,9 @@
 ``customergroup.json`` is the object schema: ``getSchema`` returns it, and ``create``, ``set`` and
 ``validate`` check patches with it (``readOnly`` is enforced on writes), so client-side and
 server-side validation cannot drift. ``methods.json`` holds every method's params, result and
-scope; params are validated with it and discovery documents are generated from it.
+scope; params are validated with it and discovery documents are generated from it. Its
+``websocketMethods`` are the methods only a WebSocket can call (``subscribe``,
+``unsubscribe``), described alike.
 
 Every message is a ``Message`` (``i18n``), jsonschema's own English never reaches a client; the
 texts in the schema files (titles, descriptions, ``errorMessage``) are message ids too.
@@ -21,7 +23,7 @@ import copy
 import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -131,6 +133,7 @@ class Schemas:
     _patch: Any
     _new_patch_quick: Check | None
     _patch_quick: Check | None
+    socket_methods: Mapping[str, Method] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: Path | None = None) -> Schemas:
@@ -142,6 +145,7 @@ class Schemas:
             Draft7Validator.check_schema(schema)
         resolved = _inline_refs(doc, doc["definitions"], {OBJECT_ID: obj})
         methods = {name: _method(name, spec) for name, spec in resolved["methods"].items()}
+        sockets = resolved.get("websocketMethods", {})
         new = {**obj, "required": ["name"]}
         return cls(
             obj,
@@ -150,6 +154,7 @@ class Schemas:
             _Validator(obj, format_checker=_FORMATS),
             compile_check(new),
             compile_check(obj),
+            {name: _method(name, spec) for name, spec in sockets.items()},
         )
 
     def object_for(self, *, new: bool) -> dict[str, Any]:

@@ -10,6 +10,11 @@ at ``/name``, as the uniqueness check before it would have said.
 Errors about the data are ``DomainError``s naming the param they concern (``fromUid``,
 ``customers``), never a pointer: ``rpc.py`` knows where each param is in the request.
 
+Writes take the ``Actor`` (the caller's token) that the store records in the change feed, and
+an ``expected`` version (``ifVersion``): the store checks it in the write's commit (the
+service, once the patch is valid, also before a write that would change nothing).
+A feed read from a position whose events are not all kept, or past the newest, is ``FeedGone``.
+
 >>> import asyncio
 >>> from customergroup_rpc.schemas import Schemas
 >>> from customergroup_rpc.store import open_store
@@ -28,12 +33,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import filters
-from .errors import GroupMissing, NameTaken, PatchInvalid, Problem, SameGroup
+from .errors import (
+    FeedGone,
+    GroupMissing,
+    NameTaken,
+    PatchInvalid,
+    Problem,
+    SameGroup,
+    VersionConflict,
+)
 from .schemas import Schemas
-from .store import Group, Page, Selection, Store
+from .store import Actor, Changes, Group, Page, Selection, Store
 from .text import SPACES
 
-__all__ = ["Clock", "Customergroups", "Group", "Page", "Selection", "timestamp", "utc_now"]
+__all__ = [
+    "Actor",
+    "Changes",
+    "Clock",
+    "Customergroups",
+    "Group",
+    "Page",
+    "Selection",
+    "timestamp",
+    "utc_now",
+]
 
 Clock = Callable[[], datetime]
 
@@ -95,50 +118,112 @@ class Customergroups:
             await self.get(uid)
         return await self._problems(uid, patch)
 
+    async def changes(
+        self,
+        since: int | None,
+        limit: int | None,
+        uid: int | None = None,
+        token: str | None = None,
+    ) -> Changes:
+        """The committed events after ``since`` (None or 0: from the oldest kept); ``FeedGone``
+        when some of them are no longer kept, or ``since`` is past the newest."""
+        found = await self._store.changes(since or 0, limit, uid, token)
+        if since and not found.horizon <= since <= found.last:
+            raise FeedGone(since, found.horizon, found.last)
+        return found
+
+    def feed_tick(self) -> int:
+        """A number that moves on when events may have committed (see ``feed_wait``)."""
+        return self._store.feed_tick()
+
+    async def feed_wait(self, tick: int) -> None:
+        """Return once ``feed_tick()`` moved on from ``tick``."""
+        await self._store.feed_wait(tick)
+
     # --- writes ---
 
     def writes_together(self) -> AbstractAsyncContextManager[None]:
         """Writes inside commit together when the block ends."""
         return self._store.together()
 
-    async def set(self, uid: int | None, patch: Mapping[str, Any]) -> Group:
+    async def set(
+        self,
+        uid: int | None,
+        patch: Mapping[str, Any],
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> Group:
         """Create (uid None) or update a group with a patch; return the group as stored."""
         current = None if uid is None else await self.get(uid)
         problems = await self._problems(uid, patch)
-        if problems:
+        if problems:  # what the params say first, as for every other call
             raise PatchInvalid(problems)
+        if current is not None and expected is not None and current["version"] != expected:
+            raise VersionConflict(current)
         name = _normalised(patch).get("name")
         try:
             if uid is None:
-                return await self._store.create(str(name), self._now())
+                return await self._store.create(str(name), self._now(), actor=actor)
             if name is not None:
-                return await self._store.rename(uid, name, self._now())
+                return await self._store.rename(
+                    uid, name, self._now(), actor=actor, expected=expected
+                )
         except NameTaken as taken:  # a write in flight took it since the check
             raise PatchInvalid([taken.problem()]) from None
         assert current is not None
         return current
 
-    async def delete(self, uid: int) -> None:
+    async def delete(
+        self, uid: int, *, actor: Actor | None = None, expected: int | None = None
+    ) -> None:
         """Remove a group and unassign its customers; its uid is not handed out again."""
-        await self._store.delete(uid)
+        await self._store.delete(uid, self._now(), actor=actor, expected=expected)
 
-    async def add_customers(self, uid: int, customers: Sequence[int]) -> int:
+    async def add_customers(
+        self,
+        uid: int,
+        customers: Sequence[int],
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
         """Make customers members of a group; how many were not members before."""
-        return await self._store.add(uid, frozenset(customers), self._now())
+        return await self._store.add(
+            uid, frozenset(customers), self._now(), actor=actor, expected=expected
+        )
 
-    async def remove_customers(self, uid: int, customers: Sequence[int]) -> int:
+    async def remove_customers(
+        self,
+        uid: int,
+        customers: Sequence[int],
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
         """Take customers out of a group; how many were members."""
-        return await self._store.remove(uid, frozenset(customers), self._now())
+        return await self._store.remove(
+            uid, frozenset(customers), self._now(), actor=actor, expected=expected
+        )
 
     async def move_customers(
-        self, source: int, target: int, customers: Sequence[int] | None
+        self,
+        source: int,
+        target: int,
+        customers: Sequence[int] | None,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
     ) -> int:
-        """Move customers (None: all) from one group to another, all or nothing; how many."""
+        """Move customers (None: all) from one group to another, all or nothing; how many.
+        ``expected`` is the version the source group must have."""
         if source == target:
             await self.get(source, "fromUid")
             raise SameGroup
         try:
-            return await self._store.move(source, target, customers, self._now())
+            return await self._store.move(
+                source, target, customers, self._now(), actor=actor, expected=expected
+            )
         except GroupMissing as missing:
             raise GroupMissing(
                 missing.uid, "fromUid" if missing.uid == source else "toUid"

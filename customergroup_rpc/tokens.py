@@ -67,10 +67,12 @@ MIN_ENVIRONMENT_LENGTH = 16
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What a valid token may do: its scope, in its shops (None: in every shop)."""
+    """What a valid token may do: its scope, in its shops (None: in every shop); ``token`` is
+    its id (the change feed records it)."""
 
     scope: str
     shops: frozenset[int] | None = None
+    token: str = ""
 
     def opens(self, shop: int) -> bool:
         return self.shops is None or shop in self.shops
@@ -83,25 +85,39 @@ class Registry(Protocol):
     def grant_of(self, token: str) -> Grant | None: ...
 
 
+# The longest label a token may have (token create --label).
+MAX_LABEL = 200
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """One token as stored: never the token itself. ``shops``: the shops it opens, sorted;
-    None: every shop."""
+    None: every shop. ``label`` names it for people (``token create --label``)."""
 
     id: str
     scope: str
     sha256: str
     created: str
     shops: tuple[int, ...] | None = None
+    label: str = ""
 
     def stored(self) -> dict[str, object]:
-        """The record as the token file keeps it (no ``shops`` for a token of every shop)."""
+        """The record as the token file keeps it (no ``shops`` for a token of every shop, no
+        empty ``label``: a file without labels still loads in a version before them)."""
         fields = asdict(self)
         if self.shops is None:
             del fields["shops"]
         else:
             fields["shops"] = list(self.shops)
+        if not self.label:
+            del fields["label"]
         return fields
+
+
+def check_label(label: str) -> None:
+    """Refuse a label people could not read in ``token list`` (ValueError)."""
+    if len(label) > MAX_LABEL or not label.isprintable():
+        raise ValueError(f"A label is at most {MAX_LABEL} printable characters, on one line.")
 
 
 class TokenError(Exception):
@@ -164,7 +180,9 @@ def new_record(
     token_digest: str,
     prefix: str = "",
     created: str | None = None,
+    *,
     shops: Iterable[int] | None = None,
+    label: str = "",
 ) -> TokenRecord:
     """A new record of a token (by its digest), made now unless ``created`` is given, for
     ``shops`` (None: every shop)."""
@@ -174,6 +192,7 @@ def new_record(
         sha256=token_digest,
         created=created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         shops=None if shops is None else tuple(sorted(set(shops))),
+        label=label,
     )
 
 
@@ -220,7 +239,7 @@ def grants(records: Iterable[TokenRecord], refused: set[tuple[str, str]]) -> dic
     for record in records:
         if record.scope in GRANTS:
             shops = None if record.shops is None else frozenset(record.shops)
-            by_hash[record.sha256] = Grant(record.scope, shops)
+            by_hash[record.sha256] = Grant(record.scope, shops, record.id)
         elif (record.id, record.scope) not in refused:
             # Once per record, not per request: records are read again only when they change.
             refused.add((record.id, record.scope))
@@ -275,14 +294,19 @@ class Tokens:
         return sorted(self._records.values(), key=lambda r: (r.created, r.id))
 
     def create(
-        self, scope: str, token: str | None = None, shops: Iterable[int] | None = None
+        self,
+        scope: str,
+        token: str | None = None,
+        shops: Iterable[int] | None = None,
+        label: str = "",
     ) -> tuple[TokenRecord, str]:
         """Add a token (a new random one unless given) for ``shops`` (None: every shop);
         return its record and the token."""
         check_scope(scope)
+        check_label(label)
         token = token or new_token()
         with self._editing():
-            record = new_record(scope, digest(token), shops=shops)
+            record = new_record(scope, digest(token), shops=shops, label=label)
             self._records[record.id] = record
         return record, token
 

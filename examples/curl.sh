@@ -63,6 +63,16 @@ call moveCustomers "$staff" "$students" '[42]'
 call listCustomers "$staff" '{"limit": 10}'
 call delete "$students" # its customers stay customers, in their other groups
 
+# Versions: change a group only if nobody changed it since you read its version (5 here:
+# created, renamed, and three changes of its customers). A stale one is 9004 Conflict, with
+# the group as it is now.
+call set "$staff" "{\"name\": \"Staff $suffix\"}" '["name", "version"]' 5
+call set "$staff" "{\"name\": \"Again $suffix\"}" '["name", "version"]' 5
+
+# The change feed: what changed after a position, who changed it; pass "last" next time.
+call changes 0 3
+call changes null 10 "$staff" # only this group's events
+
 echo "Batch: Customergroup.get($staff, \"name\") and Customergroup.count()"
 post "[{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"Customergroup.get\", \"params\": [$staff, \"name\"]},
        {\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": \"Customergroup.count\"}]"

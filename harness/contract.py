@@ -9,7 +9,8 @@ params, not the data. Every check raises ``Broken`` (an AssertionError) with wha
   order, notifications left out; an empty batch, or one over ``max_batch``, is one -32600;
 - each answer has ``"jsonrpc": "2.0"`` and its request's id, exactly; never -32603; every error
   has a code documented for its method, its message and the documented ``data``: none, a string
-  (-32600, -32601), or a non-empty list of ``{"pointer", "message"}`` (-32602, 9003) whose
+  (-32600, -32601), the current group (9004), where the feed's kept events are (9005), or a
+  non-empty list of ``{"pointer", "message"}`` (-32602, 9003) whose
   RFC 6901 pointers point into the params or the patch;
 - no token is 1004, a view token writing is 1006, an unknown method is -32601, and what the
   params alone make fail (``methods.verdict``) fails; a result is as ``methods.check_result``
@@ -31,6 +32,7 @@ from .methods import (
     METHODS,
     NOT_FOUND,
     bound,
+    check_group,
     check_problems,
     check_result,
     need,
@@ -42,6 +44,7 @@ from .methods import (
 
 PARSE, INVALID_REQUEST, NO_METHOD, INTERNAL = -32700, -32600, -32601, -32603
 BAD_TOKEN, FORBIDDEN = 1004, 1006
+CONFLICT, RESYNC = 9004, 9005
 MESSAGES = {
     PARSE: "Parse error",
     INVALID_REQUEST: "Invalid Request",
@@ -50,6 +53,8 @@ MESSAGES = {
     BAD_TOKEN: "Bad auth token",
     FORBIDDEN: "Forbidden",
     NOT_FOUND: "Object not found",
+    CONFLICT: "Conflict",
+    RESYNC: "Resync needed",
 }
 
 
@@ -232,6 +237,14 @@ def check_error(answer: Any, id_: Any, message: str | None = None) -> dict[str, 
         need("data" not in error, "data in", error)
     elif code in (INVALID_REQUEST, NO_METHOD):
         need("data" not in error or isinstance(error["data"], str), "data not a string:", error)
+    elif code == CONFLICT:  # the group as it is now
+        need(isinstance(error.get("data"), dict) and error["data"].keys() == {"current"}, error)
+        check_group(error["data"]["current"], {})
+    elif code == RESYNC:  # where the kept events begin and end, and what to do
+        data = error.get("data")
+        need(
+            isinstance(data, dict) and data.keys() == {"since", "oldest", "last", "message"}, error
+        )
     else:
         check_problems(error.get("data"), allow_empty=False)
     need(message is None or error["message"] == message, "expected", message, "got", error)

@@ -421,7 +421,7 @@ async def test_members_of_a_missing_group_is_9003(call: Call) -> None:
 async def test_whole_object_shows_customer_count_in_property_order(call: Call) -> None:
     await call("create", {"name": "Staff"})
     result = (await call("get", 1))["result"]
-    assert list(result) == ["changed", "created", "customerCount", "name", "uid"]
+    assert list(result) == ["changed", "created", "customerCount", "name", "uid", "version"]
     schema = (await call("getSchema", None))["result"]
     assert schema["properties"]["customerCount"]["readOnly"] is True
 

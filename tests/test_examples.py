@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,3 +240,25 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+# -- follow.py ----------------------------------------------------------------------------------
+
+
+def test_follow_py_prints_events_and_goes_on_from_its_cursor(
+    server: Endpoint, tmp_path: Path
+) -> None:
+    for name in ("Follow A", "Follow B", "Follow C"):  # events to follow, whatever ran before
+        body = json.dumps({"jsonrpc": "2.0", "method": "Customergroup.create", "id": 1})
+        body = body[:-1] + f', "params": [{{"name": "{name} {tmp_path.name}"}}]}}'
+        request = urllib.request.Request(f"{server.url}?auth={TOKEN}", body.encode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "result" in json.load(response)
+    cursor = tmp_path / "cursor"
+    follow = [sys.executable, str(EXAMPLES / "follow.py"), "--cursor", str(cursor), "--count"]
+    first = run([*follow, "2"], server)
+    assert first.returncode == 0, first.stderr
+    assert [line.split()[0] for line in first.stdout.splitlines()] == ["1", "2"]
+    assert cursor.read_text() == "2"
+    again = run([*follow, "1"], server)
+    assert [line.split()[0] for line in again.stdout.splitlines()] == ["3"]

@@ -87,7 +87,7 @@ def test_unknown_pointer_lists_filterable_pointers() -> None:
     [problem] = problems_of({"/nme": 1})
     assert problem["message"] == (
         "Unknown filter pointer '/nme'. Filterable: /changed, /created, /customerCount,"
-        " /customers, /name, /uid."
+        " /customers, /name, /uid, /version."
     )
 
 

@@ -407,6 +407,15 @@ customer_lists = mostly(
 )
 
 
+# changes(since, limit, uid, token) and every write's ifVersion; uid is a uid param.
+FEED_PARAMS: dict[str, st.SearchStrategy[Any]] = {
+    "since": mostly(st.integers(0, 8), st.none(), one_in=3),
+    "limit": mostly(st.integers(0, 20), st.none(), one_in=3),
+    "token": mostly(st.sampled_from(["env-1a2b3c4d", "1a2b3c4d"]), st.none(), one_in=3),
+    "ifVersion": mostly(st.integers(1, 4), st.none(), one_in=3),
+}
+
+
 def value_for(method: Method, param: Param, hostile: bool = True) -> st.SearchStrategy[Any]:
     """Well-formed values of one parameter, now and then (if hostile) junk."""
     nullable = "null" in param.schema.get("type", [])
@@ -416,6 +425,8 @@ def value_for(method: Method, param: Param, hostile: bool = True) -> st.SearchSt
         good = mostly(customer_lists, st.none(), one_in=3) if nullable else customer_lists
     elif param.name == "selection":
         good = member_selections if method.name.endswith("listCustomers") else selections
+    elif param.name in FEED_PARAMS:
+        good = FEED_PARAMS[param.name]
     else:
         good = {"query": queries, "patch": patches, "filters": filters}[param.name]
     return mostly(good, junk) if hostile else good

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tinydb import TinyDB
 
 from customergroup_rpc.files import FileLocked
-from customergroup_rpc.store import StoreError
+from customergroup_rpc.store import Retention, StoreError
 from customergroup_rpc.store.journal import (
     MAGIC,
     Corrupt,
@@ -41,6 +41,8 @@ RECORDS: list[list[list[Any]]] = [
     [["add", "members", "1", "customers", [5, 3]], ["put", "meta", "1", {"last_uid": 1}]],
     [["remove", "members", "1", "customers", [5]]],
 ]
+
+AT = "2014-01-16T14:14:18Z"
 
 
 def doc(name: str) -> dict[str, str]:
@@ -577,3 +579,26 @@ async def test_a_clean_stop_logs_nothing(path: Path, caplog: pytest.LogCaptureFi
         await store.aclose()
     assert caplog.records == []
     assert not path_of(path).exists()
+
+
+async def test_the_feed_is_journaled_with_its_changes_and_survives_a_crash_and_a_fold(
+    path: Path,
+) -> None:
+    store = TinyStore.open(path, retention=Retention(keep=3, slack=1))
+    for name in "ABCDE":
+        await store.create(name, AT)
+    await store.add(1, frozenset({7, 8}), AT)
+    await store.rename(2, "Z", AT, expected=1)
+    kept = await store.changes(0, None)
+    store.close()  # a crash: what is not folded is only in the journal
+    assert json.loads(path.read_text())["events"] == {}  # only in the journal so far
+    again = TinyStore.open(path, retention=Retention(keep=3, slack=1))
+    assert await again.changes(0, None) == kept
+    assert [e["type"] for e in kept.events][-2:] == ["customersAdded", "renamed"]
+    assert (await again.get(1) or {})["version"] == 2
+    await again.aclose()  # folds the rest: a plain TinyDB file with the feed's tables
+    plain = TinyDB(path)
+    positions = sorted(int(k) for k in json.loads(path.read_text())["events"])
+    assert positions == [e["position"] for e in kept.events]
+    assert plain.table("feed").get(doc_id=1) == {"last_position": 7}
+    plain.close()

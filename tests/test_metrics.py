@@ -169,6 +169,27 @@ async def test_open_websockets_are_counted(aiohttp_client: Any) -> None:
     assert value(await scrape(client), "customergroup_rpc_websockets_open") == 0
 
 
+async def test_subscriptions_to_the_change_feed_are_counted(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(Config(admin_token=MANAGE)))
+    async with client.ws_connect(f"{ENDPOINT}?auth={MANAGE}") as ws:
+        assert value(await scrape(client), "customergroup_rpc_subscriptions") == 0
+        await ws.send_str(json.dumps(req("subscribe", [0])))
+        assert "result" in await ws.receive_json()
+        for _ in range(100):  # the subscription starts once its answer is sent
+            if value(await scrape(client), "customergroup_rpc_subscriptions") == 1:
+                break
+        assert value(await scrape(client), "customergroup_rpc_subscriptions") == 1
+        await ws.send_str(json.dumps(req("unsubscribe", [], 2)))
+        assert (await ws.receive_json())["result"] is True
+        assert value(await scrape(client), "customergroup_rpc_subscriptions") == 0
+        await ws.send_str(json.dumps(req("subscribe", [0], 3)))
+        assert "result" in await ws.receive_json()
+    for _ in range(100):  # closing the socket ends its subscription
+        if value(await scrape(client), "customergroup_rpc_subscriptions") == 0:
+            break
+    assert value(await scrape(client), "customergroup_rpc_subscriptions") == 0
+
+
 async def test_without_metrics_there_is_no_metrics_route(aiohttp_client: Any) -> None:
     client = await aiohttp_client(create_app(Config(admin_token=MANAGE, metrics=False)))
     assert (await client.get("/metrics")).status == 404

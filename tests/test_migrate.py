@@ -17,7 +17,9 @@ from customergroup_rpc.store.migrate import (
     migrations,
 )
 
-TABLES = ["customergroups", "memberships", "schema_migrations", "shops", "tokens", "uid_counters"]
+TABLES = ["customergroups", "events", "feed_heads", "memberships", "schema_migrations"]
+TABLES += ["shops", "tokens", "uid_counters"]
+VERSIONS = [m.version for m in migrations()]
 
 
 @pytest.fixture
@@ -44,10 +46,10 @@ async def recorded(connection: asyncpg.Connection) -> list[tuple[int, object]]:
 async def test_a_fresh_database_gets_every_table_index_and_version(
     connection: asyncpg.Connection,
 ) -> None:
-    assert await migrate(connection) == [1, 2]
+    assert await migrate(connection) == VERSIONS
 
     assert await tables(connection) == TABLES
-    assert [version for version, _ in await recorded(connection)] == [1, 2]
+    assert [version for version, _ in await recorded(connection)] == VERSIONS
     assert await connection.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
     indexes = await connection.fetch(
         "SELECT indexname FROM pg_indexes WHERE tablename = $1", "customergroups"
@@ -133,8 +135,8 @@ async def test_concurrent_migrates_apply_each_file_once(postgres_url: str) -> No
     connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in connections))
-        assert sorted(results) == [[], [], [], [1, 2]]
-        assert [version for version, _ in await recorded(connections[0])] == [1, 2]
+        assert sorted(results) == [[], [], [], VERSIONS]
+        assert [version for version, _ in await recorded(connections[0])] == VERSIONS
         # Each released the lock: another migrate does not wait forever.
         assert await asyncio.wait_for(migrate(connections[0]), 30) == []
     finally:
@@ -149,7 +151,19 @@ async def test_a_failing_file_keeps_nothing_of_itself_and_is_named(
     with pytest.raises(MigrationFailed, match=r"0099_broken\.sql"):
         await migrate(connection, [*migrations(), broken])
     assert "half" not in await tables(connection)
-    assert [version for version, _ in await recorded(connection)] == [1, 2]  # those before stay
+    assert [version for version, _ in await recorded(connection)] == VERSIONS  # those stay
+
+
+async def test_a_gap_in_the_numbers_is_no_problem_and_a_file_filling_it_runs_later(
+    connection: asyncpg.Connection,
+) -> None:
+    """0003_feed.sql was made beside 0002_shops.sql, on another branch: a database that
+    has 1 and 3 gets 2 when it arrives."""
+    one, three = (Migration(n, f"000{n}_x.sql", f"CREATE TABLE t{n} (x int);") for n in (1, 3))
+    assert await migrate(connection, [one, three]) == [1, 3]
+    two = Migration(2, "0002_x.sql", "CREATE TABLE t2 (x int);")
+    assert await migrate(connection, [one, two, three]) == [2]
+    assert await tables(connection) == ["schema_migrations", "t1", "t2", "t3"]
 
 
 def test_files_are_found_by_version_and_a_duplicate_version_is_refused(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from jsonschema import Draft7Validator
 from customergroup_rpc import __version__
 from customergroup_rpc.errors import ERRORS
 from customergroup_rpc.openrpc import DISCOVER, GROUP_REF, document
-from customergroup_rpc.rpc import READS, WRITES
+from customergroup_rpc.rpc import READS, SOCKET, WRITES
 from customergroup_rpc.schemas import Schemas
 
 from .conftest import ENDPOINT
@@ -151,7 +151,7 @@ def test_every_dispatched_method_is_in_the_document_and_nothing_else(
 ) -> None:
     names = [method["name"] for method in doc["methods"]]
     assert len(names) == len(set(names)), "method names must be unique"
-    assert set(names) == {*READS, *WRITES, DISCOVER}
+    assert set(names) == {*READS, *WRITES, *SOCKET, DISCOVER}
 
 
 def test_params_and_results_are_the_schemas_the_service_validates_with(

@@ -30,7 +30,7 @@ async def test_a_read_is_one_statement_with_no_reset_after_it(postgres_url: str)
         await watcher.close()
         await store.aclose()
     assert [row["query"] for row in latest] == [
-        "SELECT uid, name, created, changed, customer_count FROM customergroups"
+        "SELECT uid, name, created, changed, customer_count, version FROM customergroups"
         " WHERE shop = $1 AND uid = $2"
     ]
 

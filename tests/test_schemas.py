@@ -41,6 +41,7 @@ def test_get_schema_marks_read_only_properties(schemas: Schemas) -> None:
         "created",
         "changed",
         "customerCount",
+        "version",
     }
     # 255 counts the trimmed name (a pattern); maxLength bounds the name as sent.
     assert props["name"]["maxLength"] == 1024

@@ -52,6 +52,7 @@ async def test_create_sets_created_and_changed_to_now(groups: Customergroups) ->
         "changed": "2014-01-16T14:14:18Z",
         "customerCount": 0,
         "uid": 1,
+        "version": 1,
     }
 
 

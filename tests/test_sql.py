@@ -89,6 +89,7 @@ VOCABULARY = frozenset(
         *["ORDER", "BY", "COLLATE", "DESC", "LIMIT", "OFFSET", "GROUP BY 1", "HAVING", "count"],
         *["customergroups", "memberships", "g", "m", "g.shop", "m.shop", "m.group_uid"],
         *["g.uid", "g.name", "g.name_key", "g.created", "g.changed", "g.customer_count"],
+        "g.version",
         *["m.customer", '"C"', "E'\\\\'", "(", ")", ",", "=", ">=", "<=", "<", "*"],
     }
 )
@@ -375,6 +376,7 @@ class Group:
             "changed": self.changed.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customerCount": len(self.customers),
             "customers": self.customers,
+            "version": 1,  # as stored: the rows are inserted with the column's default
         }
 
 
@@ -422,7 +424,7 @@ def values(draw: st.DrawFn, field: str, data: list[Group], op: str = "equals") -
     """One raw operand for a field and an operator: mostly a value in the data or next to it
     (so bounds fall on values, and a fraction of a second matters), sometimes an edge."""
     edge = one_in(6, draw)
-    if field in ("uid", "customerCount"):
+    if field in ("uid", "customerCount", "version"):
         if edge:
             return draw(st.integers(-2, 32) | st.sampled_from(EXTREME_INTEGERS))
         there = [g.record()[field] for g in data]
@@ -657,7 +659,8 @@ def check(
             assert [row["uid"] for row in got] == expected(data, raw, order), (raw, order)
             for row in got:
                 group = by_uid[row["uid"]]
-                stored = (group.uid, group.name, group.created, group.changed, len(group.customers))
+                count = len(group.customers)
+                stored = (group.uid, group.name, group.created, group.changed, count, 1)
                 assert tuple(row) == stored
 
 

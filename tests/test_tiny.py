@@ -106,6 +106,8 @@ async def test_file_is_plain_tinydb_with_the_uid_stored_once(path: Path) -> None
         "customergroups": {"1": doc("A")},
         "members": {"1": {"customers": [17, 42]}},
         "meta": {"1": {"last_uid": 1}},
+        "events": {},
+        "feed": {"1": {"last_position": 0}},
     }
     plain = TinyDB(path, access_mode="r")
     assert plain.table("customergroups").get(doc_id=1) == doc("A")
@@ -481,6 +483,7 @@ async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path 
             "changed": LATER,
             "customerCount": 2,
             "uid": 2,
+            "version": 2,
         }
         assert await store.get(3) is None
     assert (await store.get(2) or {}).get("customerCount") == 2
@@ -507,6 +510,7 @@ async def test_moving_changes_both_groups_but_not_a_target_that_holds_them_all(
         "customerCount",
         "name",
         "uid",
+        "version",
     ]
     await store.aclose()
 

@@ -5,8 +5,10 @@
 //   token.js     the saved token                     history.js    earlier calls
 //   reference.js methods from rpc.discover,          storage.js    localStorage, quietly
 //                the object from getSchema           language.js   the language of answers
+//   feed.js      the live change feed over a WebSocket
 
 import { askFirst, questionFor } from "./confirm.js";
+import { startFeed } from "./feed.js";
 import { remember, startHistory } from "./history.js";
 import { currentLanguage, startLanguage } from "./language.js";
 import { NotationError, parseCall } from "./notation.js";
@@ -103,6 +105,7 @@ function start() {
   });
   startHistory((call) => useCall(call));
   startReference(useCall);
+  startFeed();
 }
 
 // Module scripts run after the document is parsed.

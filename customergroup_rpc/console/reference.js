@@ -96,7 +96,10 @@ function templateFor(doc, method) {
       return formatCall(method.name, values);
     }
   }
-  return formatCall(method.name, params.map((p) => exampleFor(doc, p)));
+  // ifVersion (the optional last param of the writes) stays out: templates show the
+  // documented forms, which work without it.
+  const shown = params.filter((p) => p.name !== "ifVersion");
+  return formatCall(method.name, shown.map((p) => exampleFor(doc, p)));
 }
 
 function signature(params) {

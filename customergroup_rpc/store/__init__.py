@@ -6,6 +6,12 @@ under the conditions that make them safe (the name still free, the group still t
 add, remove, list and move members. Each write is atomic and durable when it returns, unless it
 runs inside ``together()``, whose writes become durable together when the block ends.
 
+Each write that changes a group moves its ``version`` on by one and records one event of the
+change feed (``feed.py``) in the same commit, with the ``Actor`` that made it; given an
+``expected`` version, a write first checks that the group still has it (``VersionConflict``
+with the group as it is, otherwise). ``changes`` reads the feed; ``feed_tick`` and
+``feed_wait`` let a follower sleep until new events may have committed.
+
 Engines, one module each: ``tiny.py`` (a TinyDB file, or memory) and ``postgres.py``. They
 raise the domain errors of ``errors.py`` (``GroupMissing``, ``NameTaken``, ``NotMembers``),
 never JSON-RPC errors, and see neither pointers nor messages.
@@ -18,7 +24,7 @@ never JSON-RPC errors, and see neither pointers nor messages.
 ...     return added, await store.get(staff["uid"])
 >>> asyncio.run(demo())  # doctest: +NORMALIZE_WHITESPACE
 (2, {'name': 'Staff', 'created': '2014-01-16T14:14:18Z', 'changed': '2014-01-16T14:15:00Z',
-     'customerCount': 2, 'uid': 1})
+     'customerCount': 2, 'uid': 1, 'version': 2})
 """
 
 from __future__ import annotations
@@ -31,9 +37,13 @@ from typing import Any, Protocol
 
 from .. import filters
 from ..files import resolved
+from .feed import Actor, Changes, Retention
+
+__all__ = ["Actor", "Changes", "Retention"]  # with the names defined here
 
 Group = dict[str, Any]
-"""A group as clients see it: name, created, changed, customerCount, uid (in this order)."""
+"""A group as clients see it: name, created, changed, customerCount, uid, version (in this
+order)."""
 
 SORTS = ("uid", "name", "created", "changed", "customerCount")
 """The orderings of ``list`` (SPEC 6); each breaks ties by uid."""
@@ -75,6 +85,7 @@ def group(uid: int, fields: dict[str, Any], count: int) -> Group:
         "changed": fields["changed"],
         "customerCount": count,
         "uid": uid,
+        "version": fields.get("version", 1),  # a group stored before versions: 1
     }
 
 
@@ -100,25 +111,79 @@ class Store(Protocol):
     async def members(self, uid: int, page: Page) -> list[int] | None:
         """A page of a group's customer uids; None when there is no such group."""
 
-    async def create(self, name: str, at: str) -> Group:
+    async def create(self, name: str, at: str, *, actor: Actor | None = None) -> Group:
         """A new group with the next uid; ``NameTaken`` if the name is not free."""
 
-    async def rename(self, uid: int, name: str, at: str) -> Group:
-        """The group renamed (``changed`` moves only if the name differs); ``GroupMissing``,
-        ``NameTaken``."""
+    async def rename(
+        self,
+        uid: int,
+        name: str,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> Group:
+        """The group renamed (``changed`` and ``version`` move only if the name differs);
+        ``GroupMissing``, ``NameTaken``, ``VersionConflict``."""
 
-    async def delete(self, uid: int) -> None:
-        """Remove a group and unassign its customers; ``GroupMissing``."""
+    async def delete(
+        self,
+        uid: int,
+        at: str | None = None,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> None:
+        """Remove a group and unassign its customers; ``GroupMissing``, ``VersionConflict``."""
 
-    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
+    async def add(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
         """Make customers members; how many were not before."""
 
-    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
+    async def remove(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
         """Take customers out; how many were members."""
 
-    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
+    async def move(
+        self,
+        source: int,
+        target: int,
+        customers: Sequence[int] | None,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
         """Move customers (None: all) from one group to another, all or nothing; how many left
-        ``source``. ``NotMembers`` names the positions in ``customers`` not in ``source``."""
+        ``source``. ``NotMembers`` names the positions in ``customers`` not in ``source``;
+        ``expected`` is the version ``source`` must have."""
+
+    async def changes(
+        self, since: int, limit: int | None, uid: int | None = None, token: str | None = None
+    ) -> Changes:
+        """The committed events after ``since`` (or after the horizon, if later), in position
+        order, at most ``limit``, of group ``uid`` and token id ``token`` if given."""
+
+    def feed_tick(self) -> int:
+        """A number that moves on whenever events may have committed (here or, with
+        PostgreSQL, in any process)."""
+
+    async def feed_wait(self, tick: int) -> None:
+        """Return once ``feed_tick()`` is no longer ``tick`` (at once, if it is not)."""
 
     async def ping(self) -> bool:
         """Whether the database answers now (``/health``)."""
@@ -149,17 +214,19 @@ def shop_path(db: Path, shop: int) -> Path:
     return db.with_name(f"{db.name}.shop-{shop}.json")
 
 
-def open_store(db: Path | None) -> Store:
+def open_store(db: Path | None, retention: Retention | None = None) -> Store:
     """The embedded store: a TinyDB file, or ``None`` for memory."""
     from .tiny import TinyStore  # noqa: PLC0415  (the engines import this module)
 
-    return TinyStore.open(db)
+    return TinyStore.open(db, retention=retention)
 
 
-async def connect(db: Path | str | None, *, pool_size: int = 10) -> Store:
+async def connect(
+    db: Path | str | None, *, pool_size: int = 10, retention: Retention | None = None
+) -> Store:
     """The store a ``--db`` value names: a PostgreSQL URL, a file path, ``None`` for memory."""
     from .postgres import PgStore, is_url  # noqa: PLC0415  (the engines import this module)
 
     if is_url(db):
-        return await PgStore.open(str(db), pool_size=pool_size)
-    return open_store(None if db is None else Path(db))
+        return await PgStore.open(str(db), pool_size=pool_size, retention=retention)
+    return open_store(None if db is None else Path(db), retention)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from ..text import fold
-from .state import NONE, Change, Drop, Fields, Join, Leave, Members, Put
+from .state import NONE, Change, Drop, Event, Fields, Forget, Join, Leave, Members, Put
 
 _EMPTY: frozenset[int] = frozenset()
 
@@ -31,7 +31,11 @@ class View(Protocol):
     """What writes ask of the data: the committed ``State`` and every ``Layer`` answer it."""
 
     last_uid: int
+    last_position: int
 
+    @property
+    def horizon(self) -> int: ...
+    def event(self, position: int) -> Fields | None: ...
     def get(self, uid: int) -> Fields | None: ...
     def named(self, name: str) -> int | None: ...
     def holder(self, key: str) -> int | None: ...
@@ -53,6 +57,18 @@ class Layer:
         self._joined: dict[int, set[int]] = {}  # customers made members here
         self._left: dict[int, set[int]] = {}  # members below, taken out here
         self._cleared: set[int] = set()  # groups whose members below no longer count
+        self.last_position = below.last_position
+        self._events: dict[int, Fields] = {}  # the feed's events added here
+        self._horizon = below.horizon  # events up to here are forgotten
+
+    @property
+    def horizon(self) -> int:
+        return max(self._horizon, self.below.horizon)
+
+    def event(self, position: int) -> Fields | None:
+        if position <= self.horizon:
+            return None
+        return self._events[position] if position in self._events else self.below.event(position)
 
     def get(self, uid: int) -> Fields | None:
         return self._fields[uid] if uid in self._fields else self.below.get(uid)
@@ -100,25 +116,14 @@ class Layer:
     def apply(self, change: Change) -> None:
         """Stage a change: a Join's customers must be absent, a Leave's present."""
         self.changes.append(change)
-        uid = change.uid
+        if isinstance(change, Event | Forget):
+            self._feed(change)
+            return
         if isinstance(change, Put | Drop):
-            old = self.get(uid)
-            new = change.fields if isinstance(change, Put) else None
-            old_key = None if old is None else fold(old["name"])
-            new_key = None if new is None else fold(new["name"])
-            if old_key != new_key:
-                if old_key is not None and self.holder(old_key) == uid:
-                    self._keys[old_key] = None
-                if new_key is not None:
-                    self._keys[new_key] = uid
-            self._fields[uid] = new
-            if new is None:
-                self._cleared.add(uid)
-                self._joined.pop(uid, None)
-                self._left.pop(uid, None)
-            else:
-                self.last_uid = max(self.last_uid, uid)
-        elif isinstance(change, Members):
+            self._fields_of(change)
+            return
+        uid = change.uid
+        if isinstance(change, Members):
             self._cleared.add(uid)
             self._joined[uid] = set(change.customers)
             self._left.pop(uid, None)
@@ -136,3 +141,29 @@ class Layer:
             rest = change.customers - here
             if rest:
                 self._left.setdefault(uid, set()).update(rest)
+
+    def _fields_of(self, change: Put | Drop) -> None:
+        uid = change.uid
+        old = self.get(uid)
+        new = change.fields if isinstance(change, Put) else None
+        old_key = None if old is None else fold(old["name"])
+        new_key = None if new is None else fold(new["name"])
+        if old_key != new_key:
+            if old_key is not None and self.holder(old_key) == uid:
+                self._keys[old_key] = None
+            if new_key is not None:
+                self._keys[new_key] = uid
+        self._fields[uid] = new
+        if new is None:
+            self._cleared.add(uid)
+            self._joined.pop(uid, None)
+            self._left.pop(uid, None)
+        else:
+            self.last_uid = max(self.last_uid, uid)
+
+    def _feed(self, change: Event | Forget) -> None:
+        if isinstance(change, Event):
+            self._events[change.position] = change.fields
+            self.last_position = max(self.last_position, change.position)
+        else:
+            self._horizon = max(self._horizon, change.upto)

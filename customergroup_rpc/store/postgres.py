@@ -12,6 +12,12 @@ transaction as the memberships it counts. Membership changes lock their group's 
 parallel changes to one group queue instead of losing an update. Reads and counts run the SQL
 that ``sql.py`` makes of a parsed filter, with every value a bound parameter.
 
+The change feed: every write transaction first locks its shop's ``feed_heads`` row (so writes
+are serialised per shop, and positions follow commit order: no reader sees position n + 1
+before n), then appends its event, moves the head, drops what retention no longer keeps and
+NOTIFYs, in one statement at its end (``_log``); PostgreSQL delivers the NOTIFY at the commit,
+to every process (``listen.py``). ``version`` moves in the statement that changes the group.
+
 A lost connection (PostgreSQL restarting, unreachable) is ``Unavailable``, answered as a
 JSON-RPC error; the pool reconnects by itself on the next call. The log says once that the
 database is unavailable and once that it is back, not once per call, and without tracebacks:
@@ -20,6 +26,7 @@ a database that is down is no bug.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -34,16 +41,26 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from .. import filters
-from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable
+from ..codec import dumps, loads
+from ..errors import GroupMissing, NameTaken, NotMembers, Unavailable, VersionConflict
 from ..text import fold
-from . import CommitHook, Group, Page, Selection, StoreError, WriteFailed, no_hook, sql
+from . import CommitHook, Group, Page, Selection, StoreError, WriteFailed, feed, no_hook, sql
+from .feed import Actor, Changes, Retention
+from .listen import CHANNEL, Listener
 from .migrate import SchemaError, migrate
 
 log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the shop of a database made before shops (the shop column leads every key)
-_GROUP = "uid, name, created, changed, customer_count"
+_GROUP = "uid, name, created, changed, customer_count, version"
+
+
+class _Head:
+    """The shop's feed head as a write transaction locked it: newest position, horizon."""
+
+    def __init__(self, last: int, horizon: int) -> None:
+        self.last, self.horizon = last, horizon
 
 
 class _Health:
@@ -64,6 +81,7 @@ class _Shared:
         self.db: Db | None = None
         self.transaction: Transaction | None = None
         self.writes = 0  # the writes it will commit
+        self.head: _Head | None = None  # locked when the transaction starts
 
 
 # The together() block of this task, else None.
@@ -108,20 +126,33 @@ def is_url(db: object) -> bool:
 class PgStore:
     """The store over a pool of connections to one database."""
 
-    def __init__(self, pool: asyncpg.Pool, shop: int = SHOP, health: _Health | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        shop: int = SHOP,
+        health: _Health | None = None,
+        *,
+        url: str | None = None,
+        retention: Retention | None = None,
+    ) -> None:
         self._pool, self._shop = pool, shop
         # Shared by the stores of every shop on the pool (for_shop): the database is down or
         # back once for all of them. None: this store's own, and the pool is its to close.
         self._owner = health is None
         self._health = health or _Health()
         self.on_commit: CommitHook = no_hook
+        self._url, self._retention = url, retention or Retention()
+        # Wakes followers of the shop's feed; connects when the first one asks.
+        self._listener = Listener(url, shop) if url else None
 
     def for_shop(self, shop: int) -> PgStore:
         """The store of another shop of the database, on the same pool (closed with this one)."""
-        return PgStore(self._pool, shop, self._health)
+        return PgStore(self._pool, shop, self._health, url=self._url, retention=self._retention)
 
     @classmethod
-    async def open(cls, url: str, *, pool_size: int = 10) -> PgStore:
+    async def open(
+        cls, url: str, *, pool_size: int = 10, retention: Retention | None = None
+    ) -> PgStore:
         """Connect, bring the schema up to date (or refuse a newer one), make the pool."""
         try:
             async with _connection(url) as connection:
@@ -131,13 +162,16 @@ class PgStore:
                     " ON CONFLICT (shop) DO NOTHING",
                     SHOP,
                 )
+                await connection.execute(
+                    "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT (shop) DO NOTHING", SHOP
+                )
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, reset=_kept)
         except SchemaError as exc:
             raise StoreError(str(exc)) from None
         except (*_DOWN, asyncpg.PostgresError) as exc:
             raise StoreError(f"Cannot use PostgreSQL at {shown(url)}: {exc}") from None
         assert pool is not None
-        return cls(pool)
+        return cls(pool, url=url, retention=retention)
 
     async def ping(self) -> bool:
         """Whether the database answers now (``/health``)."""
@@ -208,12 +242,54 @@ class PgStore:
             )
         return [row["customer"] for row in rows]
 
+    async def changes(
+        self, since: int, limit: int | None, uid: int | None = None, token: str | None = None
+    ) -> Changes:
+        # One statement, one snapshot: the head and the events agree.
+        conditions = ""
+        params: list[Any] = [self._shop, since, limit]
+        if uid is not None:
+            params.append(uid)
+            conditions += f" AND (uid = ${len(params)} OR to_uid = ${len(params)})"
+        if token is not None:
+            params.append(token)
+            conditions += f" AND token_id = ${len(params)}"
+        async with self._reading() as db:
+            rows = await db.fetch(
+                "SELECT h.last_position, h.horizon, e.position, e.event FROM feed_heads h"
+                " LEFT JOIN LATERAL (SELECT position, event FROM events WHERE shop = h.shop"
+                f" AND position > GREATEST($2::bigint, h.horizon){conditions}"
+                " ORDER BY position LIMIT $3::bigint) e ON true"
+                " WHERE h.shop = $1 ORDER BY e.position",
+                *params,
+            )
+        last, horizon = (rows[0]["last_position"], rows[0]["horizon"]) if rows else (0, 0)
+        events = [
+            feed.shown(row["position"], loads(row["event"].encode()))
+            for row in rows
+            if row["position"] is not None
+        ]
+        if limit == 0:
+            return Changes([], last, horizon)
+        if limit is not None and len(events) == limit:
+            return Changes(events, events[-1]["position"], horizon, cut=True)
+        return Changes(events, last, horizon)
+
+    def feed_tick(self) -> int:
+        return 0 if self._listener is None else self._listener.tick()
+
+    async def feed_wait(self, tick: int) -> None:
+        if self._listener is None:
+            await asyncio.Event().wait()  # no listener: only the follower's own timeout
+        else:
+            await self._listener.wait(tick)
+
     # --- writes: each in a transaction (a savepoint inside together) ---
 
-    async def create(self, name: str, at: str) -> Group:
-        async with self._writing() as db:
+    async def create(self, name: str, at: str, *, actor: Actor | None = None) -> Group:
+        async with self._writing() as (db, head):
             # The uid and the row in one statement: a refused name takes back the uid too.
-            return await self._named(
+            made = await self._named(
                 db,
                 "WITH next AS (UPDATE uid_counters SET last_uid = last_uid + 1 WHERE shop = $1"
                 " RETURNING last_uid)"
@@ -222,62 +298,123 @@ class PgStore:
                 name,
                 _moment(at),
             )
+            await self._log(db, head, feed.created(made["uid"], at, actor, name=name))
+        return made
 
-    async def rename(self, uid: int, name: str, at: str) -> Group:
-        async with self._writing() as db:
-            current = await self._locked(db, uid)
+    async def rename(
+        self,
+        uid: int,
+        name: str,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> Group:
+        async with self._writing() as (db, head):
+            current = await self._locked(db, uid, expected)
             if current["name"] == name:
                 return _group(current)
-            return await self._named(
+            made = await self._named(
                 db,
-                "UPDATE customergroups SET name = $2, name_key = $3, changed = $4"
-                f" WHERE shop = $1 AND uid = $5 RETURNING {_GROUP}",
+                "UPDATE customergroups SET name = $2, name_key = $3, changed = $4,"
+                f" version = version + 1 WHERE shop = $1 AND uid = $5 RETURNING {_GROUP}",
                 name,
                 _moment(at),
                 uid,
             )
+            old = current["name"]
+            version = made["version"]
+            await self._log(
+                db, head, feed.renamed(uid, at, actor, version=version, name=name, old=old)
+            )
+        return made
 
-    async def delete(self, uid: int) -> None:
-        async with self._writing() as db:
-            status = await db.execute(
+    async def delete(
+        self,
+        uid: int,
+        at: str | None = None,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> None:
+        at = at or feed.now()
+        async with self._writing() as (db, head):
+            current = await self._locked(db, uid, expected)
+            await db.execute(
                 "DELETE FROM customergroups WHERE shop = $1 AND uid = $2", self._shop, uid
             )
-        if status == "DELETE 0":
-            raise GroupMissing(uid)
+            version, name = current["version"], current["name"]
+            await self._log(db, head, feed.deleted(uid, at, actor, version=version, name=name))
 
-    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
-        async with self._writing() as db:
-            await self._locked(db, uid)
-            status = await db.execute(
+    async def add(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        async with self._writing() as (db, head):
+            await self._locked(db, uid, expected)
+            rows = await db.fetch(
                 "INSERT INTO memberships (shop, group_uid, customer)"
-                " SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
+                " SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING RETURNING customer",
                 self._shop,
                 uid,
                 sorted(customers),
             )
-            added = _rows(status)
-            await self._counted(db, uid, added, at)
-        return added
+            added = [row["customer"] for row in rows]
+            if added:
+                version = await self._counted(db, uid, len(added), at)
+                kind = "customersAdded"
+                event = feed.members(kind, uid, at, actor, version=version, customers=added)
+                await self._log(db, head, event)
+        return len(added)
 
-    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
-        async with self._writing() as db:
-            await self._locked(db, uid)
-            status = await db.execute(
+    async def remove(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        async with self._writing() as (db, head):
+            await self._locked(db, uid, expected)
+            rows = await db.fetch(
                 "DELETE FROM memberships WHERE shop = $1 AND group_uid = $2"
-                " AND customer = ANY($3::bigint[])",
+                " AND customer = ANY($3::bigint[]) RETURNING customer",
                 self._shop,
                 uid,
                 sorted(customers),
             )
-            removed = _rows(status)
-            await self._counted(db, uid, -removed, at)
-        return removed
+            removed = [row["customer"] for row in rows]
+            if removed:
+                version = await self._counted(db, uid, -len(removed), at)
+                kind = "customersRemoved"
+                event = feed.members(kind, uid, at, actor, version=version, customers=removed)
+                await self._log(db, head, event)
+        return len(removed)
 
-    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
-        async with self._writing() as db:
+    async def move(
+        self,
+        source: int,
+        target: int,
+        customers: Sequence[int] | None,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        async with self._writing() as (db, head):
+            locked = {}
             for uid in sorted({source, target}):  # one order for every mover: no deadlock
-                await self._locked(db, uid)
+                locked[uid] = await self._locked(db, uid, expected if uid == source else None)
             moving = await self._moving(db, source, customers)
+            if not moving:
+                return 0
             status = await db.execute(
                 "DELETE FROM memberships WHERE shop = $1 AND group_uid = $2"
                 " AND customer = ANY($3::bigint[])",
@@ -293,8 +430,21 @@ class PgStore:
                 target,
                 moving,
             )
-            await self._counted(db, source, -left, at)
-            await self._counted(db, target, _rows(status), at)
+            joined = _rows(status)
+            version = await self._counted(db, source, -left, at)
+            to = (
+                await self._counted(db, target, joined, at) if joined else locked[target]["version"]
+            )
+            event = feed.members(
+                "customersMoved",
+                source,
+                at,
+                actor,
+                version=version,
+                customers=moving,
+                to=(target, to),
+            )
+            await self._log(db, head, event)
         return left
 
     @contextlib.asynccontextmanager
@@ -339,6 +489,8 @@ class PgStore:
         self._back(shared.since)
 
     async def aclose(self) -> None:
+        if self._listener is not None:
+            await self._listener.aclose()
         if self._owner:
             await self._pool.close()
 
@@ -378,6 +530,8 @@ class PgStore:
                 transaction = shared.db.transaction()
                 await transaction.start()
                 shared.transaction = transaction
+            if shared.head is None:  # (again, if the connection was lost under it)
+                shared.head = await self._head(shared.db)
         except _DOWN as exc:
             self._lost(exc, shared.since)
             raise Unavailable from None
@@ -399,20 +553,22 @@ class PgStore:
             raise Unavailable from None
 
     @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[Db]:
-        """A transaction of its own, or a savepoint in the together() transaction."""
+    async def _writing(self) -> AsyncIterator[tuple[Db, _Head]]:
+        """A transaction of its own, or a savepoint in the together() transaction; with the
+        shop's feed head, locked first (see the module)."""
         shared = _TOGETHER.get()
         if shared is None:
             async with self._connected() as db:
                 async with db.transaction():
-                    yield db
+                    yield db, await self._head(db)
                     started = time.perf_counter()  # the commit: leaving the block
                 self.on_commit(time.perf_counter() - started, 1)
             return
         db = await self._shared(shared)
+        assert shared.head is not None
         try:
             async with db.transaction():
-                yield db
+                yield db, shared.head
             shared.writes += 1  # one more the commit acknowledges (a refused one is undone)
         except _DOWN as exc:
             self._lost(exc, shared.since)
@@ -420,14 +576,55 @@ class PgStore:
 
     # --- helpers inside a transaction ---
 
+    async def _head(self, db: Db) -> _Head:
+        """The shop's feed head, locked until the transaction ends."""
+        lock = "SELECT last_position, horizon FROM feed_heads WHERE shop = $1 FOR UPDATE"
+        row = await db.fetchrow(lock, self._shop)
+        if row is None:  # a shop's first write (open() makes the row of the default shop)
+            await db.execute(
+                "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT DO NOTHING", self._shop
+            )
+            row = await db.fetchrow(lock, self._shop)
+        assert row is not None
+        return _Head(row["last_position"], row["horizon"])
+
+    async def _log(self, db: Db, head: _Head, event: feed.Fields) -> None:
+        """Append the event, move the head, drop what retention no longer keeps (never the
+        new event: it is not there yet for the statement's other parts), and NOTIFY."""
+        position = head.last + 1
+        cutoff = self._retention.cutoff(event["at"])
+        token = event["token"]
+        upto = await db.fetchval(
+            "WITH old AS (SELECT COALESCE(max(position), 0) AS upto FROM events"
+            " WHERE shop = $1 AND (position <= $8::bigint OR at < $9::timestamptz)),"
+            " gone AS (DELETE FROM events WHERE shop = $1 AND position <= (SELECT upto FROM old)),"
+            " added AS (INSERT INTO events (shop, position, uid, to_uid, token_id, at, event)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)),"
+            " moved AS (UPDATE feed_heads SET last_position = $2,"
+            " horizon = GREATEST(horizon, (SELECT upto FROM old)) WHERE shop = $1)"
+            " SELECT (SELECT upto FROM old), pg_notify($10, $1::text)",
+            self._shop,
+            position,
+            event["uid"],
+            event.get("toUid"),
+            None if token is None else token["id"],
+            _moment(event["at"]),
+            dumps(event).decode(),
+            self._retention.cut(head.horizon + 1, position) or 0,
+            _moment(cutoff) if cutoff else datetime.min.replace(tzinfo=UTC),
+            CHANNEL,
+        )
+        head.last, head.horizon = position, max(head.horizon, upto)
+
     async def _exists(self, db: Db, uid: int) -> bool:
         found = await db.fetchval(
             "SELECT 1 FROM customergroups WHERE shop = $1 AND uid = $2", self._shop, uid
         )
         return found is not None
 
-    async def _locked(self, db: Db, uid: int) -> asyncpg.Record:
-        """The group's row, locked until the transaction ends; ``GroupMissing`` if none."""
+    async def _locked(self, db: Db, uid: int, expected: int | None = None) -> asyncpg.Record:
+        """The group's row, locked until the transaction ends; ``GroupMissing`` if none,
+        ``VersionConflict`` unless it has the ``expected`` version (None: any)."""
         row = await db.fetchrow(
             f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2 FOR UPDATE",
             self._shop,
@@ -435,6 +632,8 @@ class PgStore:
         )
         if row is None:
             raise GroupMissing(uid)
+        if expected is not None and row["version"] != expected:
+            raise VersionConflict(_group(row))
         return row
 
     async def _named(self, db: Db, statement: str, name: str, at: datetime, *more: object) -> Group:
@@ -479,17 +678,18 @@ class PgStore:
             raise NotMembers(source, strangers)
         return listed
 
-    async def _counted(self, db: Db, uid: int, delta: int, at: str) -> None:
-        """Keep the group's count with its memberships; ``changed`` moves if they changed."""
-        if delta:
-            await db.execute(
-                "UPDATE customergroups SET customer_count = customer_count + $3, changed = $4"
-                " WHERE shop = $1 AND uid = $2",
-                self._shop,
-                uid,
-                delta,
-                _moment(at),
-            )
+    async def _counted(self, db: Db, uid: int, delta: int, at: str) -> int:
+        """Keep the group's count with its memberships, which changed: ``changed`` and
+        ``version`` move; the new version."""
+        version: int = await db.fetchval(
+            "UPDATE customergroups SET customer_count = customer_count + $3, changed = $4,"
+            " version = version + 1 WHERE shop = $1 AND uid = $2 RETURNING version",
+            self._shop,
+            uid,
+            delta,
+            _moment(at),
+        )
+        return version
 
 
 @contextlib.asynccontextmanager
@@ -515,6 +715,7 @@ def _group(row: Any) -> Group:
         "changed": _stamp(row["changed"]),
         "customerCount": row["customer_count"],
         "uid": row["uid"],
+        "version": row["version"],
     }
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from .. import filters
 from . import Group, Page, Selection, group
+from .feed import Changes, matches, shown
 from .state import State
 
 CHUNK = 2_000  # groups tested between two turns of the event loop
@@ -112,6 +113,32 @@ async def _cut(found: AsyncIterator[int], start: int, end: int | None) -> AsyncI
         if at >= start:
             yield uid
         at += 1
+
+
+async def changes(
+    state: State, since: int, limit: int | None, uid: int | None, token: str | None
+) -> Changes:
+    """The kept events after ``since``, oldest first: at most ``limit`` of those that match.
+    ``last`` is the last one's position when there are ``limit``, else the newest position.
+    A filtered walk hands the event loop back every ``CHUNK`` events."""
+    if limit == 0:
+        return Changes([], state.last_position, state.horizon)
+    found: list[dict[str, Any]] = []
+    position = max(since, state.horizon)
+    while position < state.last_position:
+        upto = min(position + CHUNK, state.last_position)
+        for at in range(position + 1, upto + 1):
+            event = state.event(at)
+            if event is not None and matches(event, uid, token):
+                found.append(shown(at, event))
+                if len(found) == limit:
+                    return Changes(found, at, state.horizon, cut=True)
+        position = upto
+        if position < state.last_position:
+            await asyncio.sleep(0)
+            if state.horizon > position:  # retention dropped events not yet read: resync
+                return Changes(found, state.last_position, state.horizon)
+    return Changes(found, state.last_position, state.horizon)
 
 
 async def _matching(

@@ -5,14 +5,14 @@ No client value is ever part of the text: each is a parameter (``$1, $2, ...`` a
 numbers them), and the text depends only on the filter's shape. ``$1`` is always the shop, and
 every statement starts its condition with ``g.shop = $1``. Each operator's SQL is its entry in
 ``filters.OPERATORS``; this module says where each field is and how results are ordered. The
-rows come as ``uid, name, created, changed, customer_count``, ``created`` and ``changed`` as
-timestamptz.
+rows come as ``uid, name, created, changed, customer_count, version``, ``created`` and
+``changed`` as timestamptz.
 
 >>> from customergroup_rpc.filters import FieldType, parse
 >>> where = parse({"/name": {"contains": "50%"}}, {"/name": FieldType.STRING}, "")
 >>> query = select(1, where, sort="name", descending=True, limit=10)
 >>> print(query.text)  # doctest: +NORMALIZE_WHITESPACE
-SELECT g.uid, g.name, g.created, g.changed, g.customer_count FROM customergroups g
+SELECT g.uid, g.name, g.created, g.changed, g.customer_count, g.version FROM customergroups g
 WHERE g.shop = $1 AND g.name_key LIKE $2::text ESCAPE E'\\\\'
 ORDER BY g.name_key COLLATE "C" DESC, g.uid DESC LIMIT $3::bigint OFFSET $4::bigint
 >>> query.params
@@ -34,6 +34,7 @@ COLUMNS: Mapping[str, Column] = {
     "created": Column(FieldType.DATETIME, "g.created"),
     "changed": Column(FieldType.DATETIME, "g.changed"),
     "customerCount": Column(FieldType.INTEGER, "g.customer_count"),
+    "version": Column(FieldType.INTEGER, "g.version"),
     # Uncorrelated, so the planner reads the customers through memberships (shop, customer)
     # once: a semi-join at the top of a filter, a hashed subplan under ``not``.
     "customers": Column(
@@ -54,7 +55,7 @@ ORDERINGS: Mapping[str, str] = {
 }
 """The sort key of each ordering; ties go by uid, in the same direction."""
 
-GROUP = "g.uid, g.name, g.created, g.changed, g.customer_count"
+GROUP = "g.uid, g.name, g.created, g.changed, g.customer_count, g.version"
 """What a selected row holds."""
 
 

@@ -9,6 +9,8 @@ The indexes: each group's folded name (``text.fold``, computed once per name, ne
 the folded names in order, with ties by uid (a ``SortedList``: pages by name and prefix
 ranges in O(log n + page)); folded name -> uid (uniqueness); trigrams of folded names
 (``contains``); each group's customers (``index.SortedInts``).
+The change feed is kept beside the groups, one document per event: ``Event`` adds one (in the
+same staged changes as the change it records), ``Forget`` drops the oldest (retention).
 
 >>> state = State()
 >>> state.apply(Put(1, {"name": "Staff", "created": "x", "changed": "x"}))
@@ -72,7 +74,23 @@ class Leave:
     customers: frozenset[int]
 
 
-Change = Put | Drop | Members | Join | Leave
+@dataclass(frozen=True)
+class Event:
+    """Add the event at ``position`` (the next one) to the feed."""
+
+    position: int
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Drop the feed's events ``first`` to ``upto`` (its oldest ones)."""
+
+    first: int
+    upto: int
+
+
+Change = Put | Drop | Members | Join | Leave | Event | Forget
 
 
 class State:
@@ -89,6 +107,18 @@ class State:
         self._keys: SortedList[tuple[Any, ...]] = SortedList()  # (folded name, uid)
         self._grams = Trigrams()
         self.last_uid = 0
+        # The feed: position -> event, oldest first; positions run on from last_position.
+        self.events: dict[int, Fields] = {}
+        self.last_position = 0
+
+    @property
+    def horizon(self) -> int:
+        """The position up to which events are no longer kept."""
+        return next(iter(self.events), self.last_position + 1) - 1
+
+    def event(self, position: int) -> Fields | None:
+        """The kept event at ``position``, if any."""
+        return self.events.get(position)
 
     def get(self, uid: int) -> Fields | None:
         return self.groups.get(uid)
@@ -166,6 +196,9 @@ class State:
         return self._grams.candidates(text)
 
     def apply(self, change: Change) -> None:
+        if isinstance(change, Event | Forget):
+            self._feed(change)
+            return
         uid = change.uid
         if isinstance(change, Put):
             old = self.folded.get(uid)
@@ -180,7 +213,12 @@ class State:
             del self.groups[uid]
             self._unindex(self.folded.pop(uid), uid)
             self._members.pop(uid, None)
-        elif isinstance(change, Members):
+        else:
+            self._membership(change)
+
+    def _membership(self, change: Members | Join | Leave) -> None:
+        uid = change.uid
+        if isinstance(change, Members):
             if change.customers:
                 self._members[uid] = SortedInts(change.customers)
             else:
@@ -199,6 +237,14 @@ class State:
         """A group's customers as read from the database file (ascending, at start)."""
         self._members[uid] = SortedInts(customers)
 
+    def _feed(self, change: Event | Forget) -> None:
+        if isinstance(change, Event):
+            self.events[change.position] = change.fields
+            self.last_position = max(self.last_position, change.position)
+        else:
+            for position in range(change.first, change.upto + 1):
+                self.events.pop(position, None)
+
     def copy(self) -> State:
         """An independent copy, built again from the data (O(database): tests and tools)."""
         twin = State()
@@ -207,6 +253,7 @@ class State:
             if uid in self._members:
                 twin.apply(Members(uid, frozenset(self._members[uid].as_set())))
         twin.last_uid = self.last_uid
+        twin.events, twin.last_position = dict(self.events), self.last_position
         return twin
 
     def _span(self, folded: str) -> tuple[int, int]:

@@ -42,10 +42,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .. import filters
 from ..codec import dumps
-from ..errors import GroupMissing, NameTaken, NotMembers
+from ..errors import GroupMissing, NameTaken, NotMembers, VersionConflict
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
 from . import (
     CommitHook,
@@ -54,13 +55,15 @@ from . import (
     Selection,
     StoreError,
     WriteFailed,
+    feed,
     group,
     no_hook,
     queries,
 )
+from .feed import Actor, Changes, Retention
 from .journal import Journal, Op, fold, install, path_of, record
 from .overlay import Layer
-from .state import Change, Drop, Join, Leave, Put, State
+from .state import Change, Drop, Event, Forget, Join, Leave, Put, State
 from .tinyfile import document, load, operations
 
 log = logging.getLogger(__name__)
@@ -79,10 +82,18 @@ class TinyStore:
     """The store; ``path=None`` keeps everything in memory (``--db :memory:``)."""
 
     def __init__(
-        self, path: Path | None, state: State, lock: Lock | None, journal: Journal | None
+        self,
+        path: Path | None,
+        state: State,
+        lock: Lock | None,
+        journal: Journal | None,
+        retention: Retention | None = None,
     ) -> None:
         self.path = path  # resolved: the file itself, never a link to it
         self._lock, self._journal = lock, journal
+        self._retention = retention or Retention()
+        # Moves on at every commit, when followers of the feed read again (feed_wait).
+        self._tick, self._ticked = 0, asyncio.Event()
         self.committed = state
         self.working = Layer(state)
         self._ops: list[Op] = []  # the journal's operations for the working layer
@@ -96,7 +107,7 @@ class TinyStore:
         self.on_commit: CommitHook = no_hook
 
     @classmethod
-    def open(cls, path: Path | None) -> TinyStore:
+    def open(cls, path: Path | None, *, retention: Retention | None = None) -> TinyStore:
         """Lock the file (one server per database), read and check it and its journal, or
         start empty."""
         lock = None
@@ -124,7 +135,7 @@ class TinyStore:
             if isinstance(exc, LockLost | FileLocked):  # another server created the file meanwhile
                 raise _in_use(path) from None
             raise
-        return cls(path, state, lock, journal)
+        return cls(path, state, lock, journal, retention)
 
     # --- reads: the committed state (get, in a together() block: the writes before it too) ---
 
@@ -150,40 +161,107 @@ class TinyStore:
         fields = None if uid is None else self.working.get(uid)
         return None if uid is None or fields is None else (uid, fields["name"])
 
+    async def changes(
+        self, since: int, limit: int | None, uid: int | None = None, token: str | None = None
+    ) -> Changes:
+        return await queries.changes(self.committed, since, limit, uid, token)
+
+    def feed_tick(self) -> int:
+        return self._tick
+
+    async def feed_wait(self, tick: int) -> None:
+        while self._tick == tick:
+            await self._ticked.wait()
+
     # --- writes: checked and staged against the working state, then made durable ---
 
-    async def create(self, name: str, at: str) -> Group:
+    async def create(self, name: str, at: str, *, actor: Actor | None = None) -> Group:
         self._free(name, None)
         uid = self.working.last_uid + 1
-        return await self._write(uid, [Put(uid, {"name": name, "created": at, "changed": at})])
+        fields = {"name": name, "created": at, "changed": at, "version": 1}
+        event = feed.created(uid, at, actor, name=name)
+        return await self._write(uid, [Put(uid, fields), *self._logged(event, at)])
 
-    async def rename(self, uid: int, name: str, at: str) -> Group:
-        current = self._existing(uid)
+    async def rename(
+        self,
+        uid: int,
+        name: str,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> Group:
+        current = self._existing(uid, expected)
         if current["name"] == name:
             return self._group(uid)
         self._free(name, uid)
-        return await self._write(uid, [Put(uid, {**current, "name": name, "changed": at})])
+        version = _version(current) + 1
+        event = feed.renamed(uid, at, actor, version=version, name=name, old=current["name"])
+        fields = {**current, "name": name, "changed": at, "version": version}
+        return await self._write(uid, [Put(uid, fields), *self._logged(event, at)])
 
-    async def delete(self, uid: int) -> None:
-        self._existing(uid)
-        await self.stage([Drop(uid)])
+    async def delete(
+        self,
+        uid: int,
+        at: str | None = None,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> None:
+        current = self._existing(uid, expected)
+        at = at or feed.now()
+        event = feed.deleted(uid, at, actor, version=_version(current), name=current["name"])
+        await self.stage([Drop(uid), *self._logged(event, at)])
 
-    async def add(self, uid: int, customers: frozenset[int], at: str) -> int:
-        fields = self._existing(uid)
+    async def add(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        fields = self._existing(uid, expected)
         new = self.working.absent(uid, customers)
         if new:
-            await self.stage([Join(uid, new), Put(uid, {**fields, "changed": at})])
+            version = _version(fields) + 1
+            event = feed.members("customersAdded", uid, at, actor, version=version, customers=new)
+            touched = Put(uid, {**fields, "changed": at, "version": version})
+            await self.stage([Join(uid, new), touched, *self._logged(event, at)])
         return len(new)
 
-    async def remove(self, uid: int, customers: frozenset[int], at: str) -> int:
-        fields = self._existing(uid)
+    async def remove(
+        self,
+        uid: int,
+        customers: frozenset[int],
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        fields = self._existing(uid, expected)
         gone = customers - self.working.absent(uid, customers)
         if gone:
-            await self.stage([Leave(uid, gone), Put(uid, {**fields, "changed": at})])
+            version = _version(fields) + 1
+            event = feed.members(
+                "customersRemoved", uid, at, actor, version=version, customers=gone
+            )
+            touched = Put(uid, {**fields, "changed": at, "version": version})
+            await self.stage([Leave(uid, gone), touched, *self._logged(event, at)])
         return len(gone)
 
-    async def move(self, source: int, target: int, customers: Sequence[int] | None, at: str) -> int:
-        fields = self._existing(source)
+    async def move(
+        self,
+        source: int,
+        target: int,
+        customers: Sequence[int] | None,
+        at: str,
+        *,
+        actor: Actor | None = None,
+        expected: int | None = None,
+    ) -> int:
+        fields = self._existing(source, expected)
         into = self._existing(target)
         if customers is None:
             moving = self.working.everyone(source)
@@ -195,10 +273,21 @@ class TinyStore:
         if not moving:
             return 0
         joining = self.working.absent(target, moving)
-        changes: list[Change] = [Leave(source, moving), Put(source, {**fields, "changed": at})]
+        version = _version(fields) + 1
+        to = (target, _version(into) + bool(joining))
+        event = feed.members(
+            "customersMoved", source, at, actor, version=version, customers=moving, to=to
+        )
+        changes: list[Change] = [
+            Leave(source, moving),
+            Put(source, {**fields, "changed": at, "version": version}),
+        ]
         if joining:
-            changes += [Join(target, joining), Put(target, {**into, "changed": at})]
-        await self.stage(changes)
+            changes += [
+                Join(target, joining),
+                Put(target, {**into, "changed": at, "version": to[1]}),
+            ]
+        await self.stage([*changes, *self._logged(event, at)])
         return len(moving)
 
     @contextlib.asynccontextmanager
@@ -256,10 +345,14 @@ class TinyStore:
 
     # --- the commit path ---
 
-    def _existing(self, uid: int) -> dict[str, str]:
+    def _existing(self, uid: int, expected: int | None = None) -> dict[str, Any]:
+        """The group's fields in the working state; ``GroupMissing``, and ``VersionConflict``
+        unless it has the ``expected`` version (None: any)."""
         fields = self.working.get(uid)
         if fields is None:
             raise GroupMissing(uid)
+        if expected is not None and _version(fields) != expected:
+            raise VersionConflict(self._group(uid))
         return fields
 
     def _free(self, name: str, uid: int | None) -> None:
@@ -278,6 +371,19 @@ class TinyStore:
         written = self._group(uid)  # as this write left it, whatever comes while it is written
         await durable
         return written
+
+    def _logged(self, event: feed.Fields, at: str) -> list[Change]:
+        """The changes that add an event to the feed, and drop what retention no longer keeps
+        (never the new event)."""
+        view = self.working
+        position, first = view.last_position + 1, view.horizon + 1
+        upto = self._retention.cut(first, position) or first - 1
+        cutoff = self._retention.cutoff(at)
+        if cutoff is not None:
+            while upto + 1 < position and (view.event(upto + 1) or {}).get("at", "") < cutoff:
+                upto += 1
+        forget: list[Change] = [Forget(first, upto)] if upto >= first else []
+        return [Event(position, event), *forget]
 
     def stage(self, changes: Sequence[Change]) -> asyncio.Future[None]:
         """Apply changes to the working state now; the result resolves once they are durable
@@ -323,6 +429,9 @@ class TinyStore:
             for future in futures:
                 if not future.done():
                     future.set_result(None)
+            self._tick += 1
+            self._ticked.set()
+            self._ticked = asyncio.Event()
             self._fold_if_due()
 
     async def _append(self, data: bytes) -> None:
@@ -406,6 +515,10 @@ async def _fold_in_child(db: Path, journal: Path, upto: int, new: Path) -> None:
     _, said = await child.communicate()
     if child.returncode != 0:
         raise RuntimeError(f"exit {child.returncode}: {said.decode(errors='replace')[-2000:]}")
+
+
+def _version(fields: dict[str, Any]) -> int:
+    return int(fields.get("version", 1))  # a group stored before versions: 1
 
 
 def _resolved(path: Path) -> Path:

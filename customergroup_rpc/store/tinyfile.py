@@ -1,10 +1,18 @@
 """The TinyDB file of a store and its journal: read and checked at open, changes journaled.
 
-The file is an ordinary TinyDB database with three tables::
+The file is an ordinary TinyDB database with these tables::
 
-    {"customergroups": {"1": {"name": "Staff", "created": "...", "changed": "..."}},
+    {"customergroups": {"1": {"name": "Staff", "created": "...", "changed": "...",
+                              "version": 2}},
      "members": {"1": {"customers": [17, 42]}},
-     "meta": {"1": {"last_uid": 1}}}
+     "meta": {"1": {"last_uid": 1}},
+     "events": {"1": {"type": "created", "uid": 1, ...}, "2": {...}},
+     "feed": {"1": {"last_position": 2}}}
+
+The change feed's events are documents of their own (their id is their position), and
+``feed`` keeps the newest position, so that positions are not reused when retention dropped
+every event. A file written before versions and the feed has neither table, and groups without
+``version`` (read as 1).
 
 A group's uid is its TinyDB id, stored once; its customers are one ascending list; ``last_uid``
 keeps uids from being reused. Commits go to the journal beside it (``journal.py``) as
@@ -33,12 +41,14 @@ from tinydb.storages import Storage
 from ..codec import dumps
 from ..files import Lock, write_atomic
 from . import StoreError
+from .feed import compact
 from .journal import Corrupt, Op, path_of, replay, scan
 from .overlay import View
-from .state import Change, Drop, Join, Leave, Members, Put, State
+from .state import Change, Drop, Event, Forget, Join, Leave, Members, Put, State
 
 log = logging.getLogger(__name__)
 TABLE, MEMBERS, META = "customergroups", "members", "meta"
+EVENTS, FEED = "events", "feed"
 
 
 class AtomicStorage(Storage):
@@ -138,6 +148,10 @@ def _load(db: TinyDB, path: Path | None) -> State:
             state.load(doc.doc_id, doc["customers"])
     meta = db.table(META).get(doc_id=1)
     state.last_uid = max(state.last_uid, meta["last_uid"] if meta else 0)
+    for doc in sorted(db.table(EVENTS).all(), key=lambda d: d.doc_id):
+        state.apply(Event(doc.doc_id, compact(dict(doc))))
+    feed = db.table(FEED).get(doc_id=1)
+    state.last_position = max(state.last_position, feed["last_position"] if feed else 0)
     return state
 
 
@@ -149,11 +163,20 @@ def document(state: State) -> dict[str, Any]:
         TABLE: groups,
         MEMBERS: {k: v for k, v in members.items() if v["customers"]},
         META: {"1": {"last_uid": state.last_uid}},
+        EVENTS: {str(position): event for position, event in state.events.items()},
+        FEED: {"1": {"last_position": state.last_position}},
     }
 
 
 def operations(view: View, change: Change) -> list[Op]:
     """The journal's operations for a change, staged next on ``view`` (not yet applied)."""
+    if isinstance(change, Event):
+        return [
+            ["put", EVENTS, str(change.position), change.fields],
+            ["put", FEED, "1", {"last_position": change.position}],
+        ]
+    if isinstance(change, Forget):
+        return [["delete", EVENTS, str(p)] for p in range(change.first, change.upto + 1)]
     key = str(change.uid)
     if isinstance(change, Put):
         ops: list[Op] = [["put", TABLE, key, change.fields]]
@@ -176,6 +199,25 @@ def operations(view: View, change: Change) -> list[Op]:
     return [["remove", MEMBERS, key, "customers", sorted(change.customers)]]
 
 
+def _feed_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the feed's tables, if anything."""
+    events, feed = data.get(EVENTS, {}), data.get(FEED, {})
+    if not isinstance(events, dict) or not isinstance(feed, dict):
+        return f"{EVENTS} or {FEED} is not a table"
+    for key, event in events.items():
+        if (
+            not key.isdigit()
+            or not isinstance(event, dict)
+            or not isinstance(event.get("type"), str)
+        ):
+            return f"entry {key!r} of {EVENTS} is malformed"
+    record = feed.get("1", {})
+    last = record.get("last_position", 0) if isinstance(record, dict) else None
+    if not isinstance(last, int) or isinstance(last, bool):
+        return "feed.last_position is not an integer"
+    return None
+
+
 def _shape_problem(data: Any) -> str | None:
     if not isinstance(data, dict):
         return "the top level is not an object"
@@ -187,6 +229,9 @@ def _shape_problem(data: Any) -> str | None:
             return f"entry {key!r} of {TABLE} is malformed"
         if not all(isinstance(doc.get(p), str) for p in ("name", "created", "changed")):
             return f"customer group {key} lacks name, created or changed"
+        version = doc.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            return f"the version of customer group {key} is not a positive integer"
     for key, doc in members.items():
         customers = doc.get("customers") if isinstance(doc, dict) else None
         if key not in groups or not isinstance(customers, list):
@@ -196,4 +241,4 @@ def _shape_problem(data: Any) -> str | None:
     last = meta.get("1", {}).get("last_uid", 0) if isinstance(meta.get("1", {}), dict) else None
     if not isinstance(last, int) or isinstance(last, bool):
         return "meta.last_uid is not an integer"
-    return None
+    return _feed_problem(data)
