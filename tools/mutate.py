@@ -64,7 +64,8 @@ COPIED = (PACKAGE, "tests", "harness", "schemas", "pyproject.toml")
 # Each module against the tests that target it: its own test files and its doctests. The store
 # is a package: the embedded store is store/tiny.py over the journal (store/journal.py) in its
 # file (store/tinyfile.py), with the uncommitted changes (store/overlay.py), the name index
-# (store/index.py) and the reads (store/queries.py); its data store/state.py; files.py writes
+# (store/index.py), the reads (store/queries.py) and the change feed (store/feed.py, which
+# the PostgreSQL store shares); its data store/state.py; files.py writes
 # and locks the database file (and the token file) for it. An entry that
 # starts with "-" is a pytest option: service and store tests run on memory and a file, not on
 # PostgreSQL (the code mutated here never runs there). ``make mutate`` without names runs these.
@@ -75,10 +76,16 @@ MODULES: dict[str, tuple[str, ...]] = {
     "text": ("tests/test_text.py",),
     "store/state": ("tests/test_state.py",),
     "tokens": ("tests/test_tokens.py",),
-    "service": ("tests/test_service.py", "tests/test_members.py", *NOT_POSTGRESQL),
+    "service": (
+        "tests/test_service.py",
+        "tests/test_members.py",
+        "tests/test_feed.py",
+        *NOT_POSTGRESQL,
+    ),
     "store/tiny": (
         "tests/test_tiny.py",
         "tests/test_journal.py",
+        "tests/test_feed.py",
         "tests/test_service.py",
         "tests/test_members.py",
         *NOT_POSTGRESQL,
@@ -93,6 +100,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "store/journal": ("tests/test_journal.py", "tests/test_tiny.py"),
     "store/overlay": ("tests/test_overlay.py", "tests/test_tiny.py"),
+    "store/feed": ("tests/test_feed.py", *NOT_POSTGRESQL),  # the change feed's events
     "store/index": (
         "tests/test_index.py",
         "tests/test_tiny.py",
