@@ -53,6 +53,26 @@ def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
         ({"meta": {"1": {"last_uid": "7"}}}, "meta.last_uid is not an integer"),
         ({"meta": {"1": {"last_uid": True}}}, "meta.last_uid is not an integer"),
         ({"meta": {"1": {"last_uid": 7.0}}}, "meta.last_uid is not an integer"),
+        ({"events": []}, "events or feed is not a table"),
+        ({"feed": []}, "events or feed is not a table"),
+        ({"events": {"x": {"type": "created"}}}, "entry 'x' of events is malformed"),
+        ({"events": {"1": 5}}, "entry '1' of events is malformed"),
+        ({"events": {"1": {"type": 5}}}, "entry '1' of events is malformed"),
+        ({"feed": {"1": 5}}, "feed.last_position is not an integer"),
+        ({"feed": {"1": {"last_position": "7"}}}, "feed.last_position is not an integer"),
+        ({"feed": {"1": {"last_position": True}}}, "feed.last_position is not an integer"),
+        (
+            {"customergroups": {"1": {**DOC, "version": 0}}},
+            "the version of customer group 1 is not a positive integer",
+        ),
+        (
+            {"customergroups": {"1": {**DOC, "version": "2"}}},
+            "the version of customer group 1 is not a positive integer",
+        ),
+        (
+            {"customergroups": {"1": {**DOC, "version": True}}},
+            "the version of customer group 1 is not a positive integer",
+        ),
     ],
 )
 def test_a_file_of_another_shape_is_refused_naming_the_file_and_the_problem(
@@ -140,6 +160,16 @@ def test_groups_that_are_one_name_are_warned_about_naming_the_file(
     assert names(["rename one of them"], warning)
 
 
+async def test_a_file_that_lost_its_events_still_hands_out_positions_after_its_last(
+    path: Path,
+) -> None:
+    path.write_text(json.dumps({"events": {}, "feed": {"1": {"last_position": 7}}}))
+    store = TinyStore.open(path)
+    await store.create("A", DOC["created"])
+    assert [e["position"] for e in (await store.changes(0, None)).events] == [8]
+    await store.aclose()
+
+
 async def test_removing_a_groups_last_customers_journals_no_members_entry(path: Path) -> None:
     store = TinyStore.open(path)
     await store.stage([Put(1, doc("A")), Join(1, frozenset({5, 6}))])
@@ -152,18 +182,23 @@ async def test_removing_a_groups_last_customers_journals_no_members_entry(path: 
     again.close()
 
 
-async def test_a_database_deleted_while_it_runs_is_written_again_with_every_groups_customers(
+async def test_a_database_deleted_while_it_runs_is_written_again_with_customers_and_events(
     path: Path,
 ) -> None:
     store = TinyStore.open(path)
-    await store.stage([Put(1, doc("A")), Put(2, doc("B")), Join(1, frozenset({4, 2}))])
-    await store.stage([Join(2, frozenset({9}))])
+    at = DOC["created"]
+    await store.create("A", at)
+    await store.create("B", at)
+    await store.add(1, frozenset({4, 2}), at)
+    await store.add(2, frozenset({9}), at)
     path.unlink()
-    await store.stage([Put(3, doc("C"))])
+    await store.create("C", at)
     store.close()
     written = json.loads(path.read_text())
     assert written["members"] == {"1": {"customers": [2, 4]}, "2": {"customers": [9]}}
     assert sorted(written["customergroups"]) == ["1", "2"]
+    assert sorted(written["events"]) == ["1", "2", "3", "4"]  # each under its position
+    assert written["feed"] == {"1": {"last_position": 4}}
 
 
 def test_a_tinydb_write_through_the_storage_is_atomic_and_keeps_the_lock(path: Path) -> None:
