@@ -7,6 +7,8 @@ import json
 import os
 import re
 import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import Page, StoreError, WriteFailed
+from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed
 from customergroup_rpc.store.journal import Journal, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
 from customergroup_rpc.store.tiny import TinyStore
@@ -565,3 +567,68 @@ async def test_a_fold_that_fails_in_its_process_is_logged_with_what_the_process_
     assert "it stays in the journal" in caplog.text
     assert "JSONDecodeError" in caplog.text  # the child's own words
     store.close()
+
+
+# Versions and the feed in the embedded store (issue 17).
+
+DAY_LATER, TWO_DAYS_LATER = "2014-01-17T14:14:18Z", "2014-01-18T14:14:18Z"
+
+
+@pytest.mark.parametrize("write", ["rename", "delete", "add", "remove", "move"])
+async def test_every_kind_of_write_drops_the_events_older_than_retention_keeps(
+    db: Path | None, write: str
+) -> None:
+    store = TinyStore.open(db, retention=Retention(keep=1000, max_age=timedelta(days=1)))
+    await store.create("A", AT)
+    await store.create("B", AT)
+    await store.add(1, frozenset({5}), DAY_LATER)  # a day old at the write below: kept
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "rename": lambda: store.rename(1, "Z", TWO_DAYS_LATER),
+        "delete": lambda: store.delete(2, TWO_DAYS_LATER),
+        "add": lambda: store.add(2, frozenset({6}), TWO_DAYS_LATER),
+        "remove": lambda: store.remove(1, frozenset({5}), TWO_DAYS_LATER),
+        "move": lambda: store.move(1, 2, None, TWO_DAYS_LATER),
+    }
+    await writes[write]()
+    kept = await store.changes(0, None)
+    assert ([e["position"] for e in kept.events], kept.horizon) == ([3, 4], 2)
+    await store.aclose()
+
+
+async def test_removing_customers_is_a_new_version_of_the_group(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    await store.add(1, frozenset({5, 6}), AT)
+    await store.remove(1, frozenset({5}), LATER)
+    assert (await store.get(1) or {}).get("version") == 3
+    await store.aclose()
+
+
+@pytest.mark.parametrize("write", ["rename", "add", "remove", "move"])
+async def test_a_group_stored_before_versions_is_version_1_and_its_next_write_2(
+    path: Path, write: str
+) -> None:
+    groups = {"1": DOC, "2": doc("B")}  # no version: written before versions
+    path.write_text(json.dumps({"customergroups": groups, "members": {"1": {"customers": [5]}}}))
+    store = TinyStore.open(path)
+    assert (await store.get(1) or {}).get("version") == 1
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "rename": lambda: store.rename(1, "Z", LATER),
+        "add": lambda: store.add(1, frozenset({6}), LATER),
+        "remove": lambda: store.remove(1, frozenset({5}), LATER),
+        "move": lambda: store.move(1, 2, None, LATER),
+    }
+    await writes[write]()
+    assert (await store.get(1) or {}).get("version") == 2
+    store.close()
+
+
+async def test_waiting_for_the_feed_ends_at_the_next_commit_not_before(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    waiting = asyncio.ensure_future(store.feed_wait(store.feed_tick()))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    await store.create("A", AT)
+    await asyncio.wait_for(waiting, 30)  # a failure, never a hang
+    await store.aclose()
