@@ -579,9 +579,9 @@ async def test_every_kind_of_write_drops_the_events_older_than_retention_keeps(
     db: Path | None, write: str
 ) -> None:
     store = TinyStore.open(db, retention=Retention(keep=1000, max_age=timedelta(days=1)))
-    await store.create("A", AT)
-    await store.create("B", AT)
-    await store.add(1, frozenset({5}), DAY_LATER)  # a day old at the write below: kept
+    for name in "ABC":
+        await store.create(name, AT)  # two days old at the write below: dropped
+    await store.add(1, frozenset({5}), DAY_LATER)  # a day old, to the second: kept
     writes: dict[str, Callable[[], Awaitable[object]]] = {
         "rename": lambda: store.rename(1, "Z", TWO_DAYS_LATER),
         "delete": lambda: store.delete(2, TWO_DAYS_LATER),
@@ -591,7 +591,44 @@ async def test_every_kind_of_write_drops_the_events_older_than_retention_keeps(
     }
     await writes[write]()
     kept = await store.changes(0, None)
-    assert ([e["position"] for e in kept.events], kept.horizon) == ([3, 4], 2)
+    assert ([e["position"] for e in kept.events], kept.horizon) == ([4, 5], 3)
+    await store.aclose()
+
+
+async def test_retention_by_count_lets_the_slack_pile_up_then_keeps_keep(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db, retention=Retention(keep=3, slack=2))
+    for name in "ABCD":
+        await store.create(name, AT)
+    assert [e["position"] for e in (await store.changes(0, None)).events] == [1, 2, 3, 4]
+    await store.create("E", AT)
+    kept = await store.changes(0, None)
+    assert ([e["position"] for e in kept.events], kept.horizon) == ([3, 4, 5], 2)
+    await store.aclose()
+
+
+async def test_a_new_group_is_stored_as_version_1(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    stored = on_disk(path)["customergroups"]["1"]
+    assert stored == {"name": "A", "created": AT, "changed": AT, "version": 1}
+    await store.aclose()
+
+
+async def test_after_a_fold_writes_go_on_fold_again_and_the_new_file_stays_locked(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    for name in ("A", "B"):
+        await store.create(name, AT)  # each commit is due a fold
+        assert store._folder is not None
+        await store._folder
+    assert sorted(json.loads(path.read_text())["customergroups"]) == ["1", "2"]  # both folded
+    os.unlink(path.with_name(path.name + ".lock"))  # only the database file's lock is left
+    with pytest.raises(StoreError, match="in use by another"):
+        TinyStore.open(path)
     await store.aclose()
 
 
