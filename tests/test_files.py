@@ -3,6 +3,7 @@ what it refuses and says, a database replaced or deleted under it)."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -83,6 +84,17 @@ def test_a_lock_held_elsewhere_is_refused_naming_its_file(path: Path) -> None:
         first.release()
 
 
+def test_a_database_file_locked_elsewhere_is_refused_naming_it(path: Path) -> None:
+    path.write_text("{}")
+    fd = os.open(path, os.O_RDONLY)  # another server's lock on the file itself, not <db>.lock
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(FileLocked, match=f"^{re.escape(str(path))}$"):
+            Lock(path).acquire()
+    finally:
+        os.close(fd)
+
+
 def test_a_lock_let_go_can_be_let_go_again_and_taken_again(path: Path) -> None:
     path.write_text("{}")
     lock = Lock(path)
@@ -103,12 +115,13 @@ def test_taking_the_lock_of_a_fifo_put_in_place_of_the_database_does_not_wait(
     taking = threading.Thread(target=lock.acquire, daemon=True)
     taking.start()
     taking.join(60)
-    if taking.is_alive():  # waiting for a writer: give it one, so the thread ends
+    waited = taking.is_alive()
+    if waited:  # waiting for a writer: give it one, so the thread ends
         with path.open("wb"):
             pass
         taking.join()
     lock.release()
-    assert not taking.is_alive()
+    assert not waited
 
 
 def test_a_database_replaced_between_its_open_and_its_lock_is_looked_at_again(
