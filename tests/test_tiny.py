@@ -16,8 +16,8 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed
-from customergroup_rpc.store.journal import Journal, replayed
+from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
+from customergroup_rpc.store.journal import Journal, path_of, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
 from customergroup_rpc.store.tiny import TinyStore
 
@@ -564,9 +564,137 @@ async def test_a_fold_that_fails_in_its_process_is_logged_with_what_the_process_
     await store.stage([Put(1, doc("A"))])
     assert store._folder is not None
     await store._folder
-    assert "it stays in the journal" in caplog.text
-    assert "JSONDecodeError" in caplog.text  # the child's own words
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    said = f"Folding {path_of(path)} into {path} failed; it stays in the journal"
+    assert error.getMessage() == said
+    assert error.exc_info is not None
+    assert "JSONDecodeError" in str(error.exc_info[1])  # the child's own words
     store.close()
+
+
+async def test_after_a_failed_fold_the_next_waits_until_the_journal_holds_twice_as_much(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    with path.open("r+b") as same_file:  # no longer JSON: every fold fails
+        same_file.write(b"[")
+    await store.create("A" * 200, AT)
+    failed = store._folder
+    assert failed is not None
+    await failed
+    assert store._journal is not None
+    held = store._journal.size
+    await store.create("B", AT)  # much less than the journal held at the failure
+    assert store._folder is failed
+    while store._journal.size < 2 * held:
+        await store.create(f"C{store._journal.size}", AT)
+        if store._journal.size < 2 * held:
+            assert store._folder is failed
+    assert store._folder is not failed  # due again
+    await store._folder
+    store.close()
+
+
+async def test_a_fold_is_due_when_the_journal_holds_exactly_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trial = TinyStore.open(tmp_path / "trial.json")
+    await trial.create("A", AT)
+    assert trial._journal is not None
+    size = trial._journal.size
+    trial.close()
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", str(size))
+    store = TinyStore.open(tmp_path / "groups.json")
+    await store.create("A", AT)  # the same record: the journal holds exactly ``size``
+    assert store._folder is not None
+    await store._folder
+    store.close()
+
+
+async def test_a_fold_refused_because_the_database_was_replaced_is_logged_without_traceback(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    real = tiny._fold_in_child
+
+    async def then_replaced(db: Path, journal: Path, upto: int, new: Path) -> None:
+        await real(db, journal, upto, new)
+        other = path.with_name("other.json")
+        other.write_text("{}")
+        os.replace(other, path)  # another file put in its place before the rename
+
+    monkeypatch.setattr(tiny, "_fold_in_child", then_replaced)
+    await store.create("A", AT)
+    assert store._folder is not None
+    await store._folder
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.exc_info is None
+    assert error.getMessage().endswith(" The journal is not folded into it.")
+    assert names(
+        [str(path), "was replaced by a file this server did not write"], error.getMessage()
+    )
+    assert path.read_text() == "{}"
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")) == []
+    store.close()
+
+
+def names(parts: list[str], message: str) -> bool:
+    """Whether a message names every part, each as words of its own."""
+    return all(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", message) for part in parts)
+
+
+async def test_a_fold_that_fails_at_the_stop_is_logged_and_leaves_the_journal(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    with path.open("r+b") as same_file:  # no longer JSON: the fold fails
+        same_file.write(b"[")
+    await store.aclose()
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    said = "Folding the journal at the stop failed; it is read at the next start"
+    assert error.getMessage() == said
+    assert error.exc_info is not None
+    assert path_of(path).exists()
+
+
+async def test_a_journal_that_broke_is_not_folded_at_the_stop(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    before = path.read_bytes()
+
+    def fail(*_: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", fail)
+    monkeypatch.setattr(os, "ftruncate", fail)
+    with pytest.raises(WriteFailed):
+        await store.create("B", AT)
+    monkeypatch.undo()
+    await store.aclose()
+    assert path_of(path).exists()  # left as it is, to be read at the next start
+    assert path.read_bytes() == before
+
+
+async def test_writes_that_arrive_while_a_commit_is_in_flight_share_the_next_one(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    first = asyncio.ensure_future(store.create("A", AT))
+    while not writes:  # the first commit is in flight, held at the gate
+        await asyncio.sleep(0.01)
+    later = [asyncio.ensure_future(store.create(name, AT)) for name in ("B", "C")]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 30)  # a failure, never a hang
+    assert len(writes) == 2
+    await store.aclose()
 
 
 # Versions and the feed in the embedded store (issue 17).
