@@ -74,7 +74,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "filters": ("tests/test_filters.py", "tests/test_sql.py"),  # test_sql: its SQL half
     "query": ("tests/test_query.py",),
     "text": ("tests/test_text.py",),
-    "store/state": ("tests/test_state.py",),
+    # store/state: its indexes and the feed answer through the overlay, the reads and the store.
+    "store/state": (
+        "tests/test_state.py",
+        "tests/test_overlay.py",
+        "tests/test_queries.py",
+        "tests/test_tiny.py",
+    ),
     "tokens": ("tests/test_tokens.py",),
     "service": (
         "tests/test_service.py",
