@@ -797,3 +797,33 @@ async def test_waiting_for_the_feed_ends_at_the_next_commit_not_before(db: Path 
     await store.create("A", AT)
     await asyncio.wait_for(waiting, 30)  # a failure, never a hang
     await store.aclose()
+
+
+async def test_a_failed_write_is_logged_naming_the_file_and_that_nothing_was_kept(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed):
+        await store.create("A", AT)
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.getMessage() == f"Writing {path} failed; the changes in flight are undone"
+    assert error.exc_info is not None  # an unexpected failure: with its traceback
+    await store.aclose()
+
+
+async def test_a_lost_lock_is_logged_saying_the_changes_in_flight_are_undone(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    other = path.with_name("other.json")
+    other.write_text("{}")
+    os.replace(other, path)
+    with pytest.raises(WriteFailed):
+        await store.create("A", AT)
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    message = error.getMessage()
+    assert message.startswith(f"{path} was replaced by a file this server did not write")
+    assert message.endswith(". The changes in flight are undone.")
+    await store.aclose()
