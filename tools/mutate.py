@@ -113,10 +113,12 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_service.py",
         *NOT_POSTGRESQL,
     ),
-    "store/queries": (
+    "store/queries": (  # the reads: lists and counts, a group's customers, the feed
         "tests/test_queries.py",
         "tests/test_tiny.py",
         "tests/test_service.py",
+        "tests/test_members.py",
+        "tests/test_feed.py",
         *NOT_POSTGRESQL,
     ),
 }
