@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -790,12 +791,28 @@ async def test_a_group_stored_before_versions_is_version_1_and_its_next_write_2(
 
 async def test_waiting_for_the_feed_ends_at_the_next_commit_not_before(db: Path | None) -> None:
     store = TinyStore.open(db)
-    waiting = asyncio.ensure_future(store.feed_wait(store.feed_tick()))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert not waiting.done()
-    await store.create("A", AT)
-    await asyncio.wait_for(waiting, 30)  # a failure, never a hang
+    for name in ("A", "B"):  # at the first commit and at any later one
+        waiting = asyncio.ensure_future(store.feed_wait(store.feed_tick()))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        await store.create(name, AT)
+        await asyncio.wait_for(waiting, 30)  # a failure, never a hang
+    await store.aclose()
+
+
+async def test_each_commit_tells_its_hook_how_long_it_took_and_how_many_writes_it_made_durable(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    told: list[tuple[float, int]] = []
+    store.on_commit = lambda seconds, writes: told.append((seconds, writes))
+    before = time.perf_counter()
+    await asyncio.gather(store.create("A", AT), store.create("B", AT))
+    took = time.perf_counter() - before
+    [(seconds, writes)] = told
+    assert 0 <= seconds <= took
+    assert writes == 2
     await store.aclose()
 
 
