@@ -99,12 +99,38 @@ def test_customers_leaving_in_a_layer_over_the_committed_state_are_gone_from_eve
     assert layer.members(2) == {7}
     layer.apply(Join(1, frozenset({3})))  # one comes back
     assert (layer.count(1), layer.everyone(1)) == (2, frozenset({1, 3}))
+    assert layer.absent(1, frozenset({2, 3})) == {2}
     layer.apply(Drop(2))
     assert layer.members(2) == frozenset()
     assert [uid for uid, _ in layer.items()] == [1]
     assert dict(layer.items())[1] == {"name": "A", "created": "x", "changed": "x"}
     layer.apply(Members(1, frozenset({9})))
     assert (layer.count(1), layer.everyone(1)) == (1, frozenset({9}))
+    layer.apply(Join(1, frozenset({2})))  # left before the set, joins after it
+    assert (layer.count(1), layer.everyone(1)) == (2, frozenset({2, 9}))
+
+
+def test_groups_made_renamed_or_made_and_deleted_in_a_layer_are_listed_as_they_are_now() -> None:
+    committed = State()
+    committed.apply(Put(1, {"name": "A", "created": "x", "changed": "x"}))
+    layer = Layer(committed)
+    layer.apply(Put(1, {"name": "Z", "created": "x", "changed": "y"}))
+    layer.apply(Put(2, {"name": "B", "created": "x", "changed": "x"}))
+    layer.apply(Put(3, {"name": "C", "created": "x", "changed": "x"}))
+    layer.apply(Drop(3))  # made and deleted in this layer
+    assert list(layer.items()) == [
+        (1, {"name": "Z", "created": "x", "changed": "y"}),
+        (2, {"name": "B", "created": "x", "changed": "x"}),
+    ]
+
+
+def test_renaming_the_second_of_two_groups_of_one_name_leaves_the_name_taken() -> None:
+    committed = State()  # a file written before names compared as they do now
+    committed.apply(Put(1, {"name": "Gold", "created": "x", "changed": "x"}))
+    committed.apply(Put(2, {"name": "GOLD", "created": "x", "changed": "x"}))
+    layer = Layer(committed)
+    layer.apply(Put(2, {"name": "Silver", "created": "x", "changed": "x"}))
+    assert (layer.named("gold"), layer.named("silver")) == (1, 2)
 
 
 def test_a_layer_answers_the_events_staged_in_it_and_below_and_forgets_up_to_its_horizon() -> None:
