@@ -728,3 +728,10 @@ def test_a_grant_names_the_token_it_came_from(path: Path) -> None:
     assert grant is not None
     assert (grant.scope, grant.shops, grant.token) == ("view", frozenset({1}), made.id)
     assert grant.opens(1)
+
+
+def test_the_environment_token_is_stored_without_a_label(path: Path) -> None:
+    Tokens(path).from_environment("an-admin-token-long-enough")
+    [stored] = json.loads(path.read_text())["tokens"]
+    assert stored["id"].startswith("env-")
+    assert "label" not in stored
