@@ -240,3 +240,40 @@ def test_walking_the_name_index_in_steps_lists_every_name_with_the_prefix_once(
     assert [uid for _, uid in state.name_keys("ab", descending, None, 1)] == [wanted[0][1]]
     assert list(state.by_name("ab", descending)) == [uid for _, uid in wanted]
     assert state.count_prefixed("ab") == 4
+
+
+def test_the_holder_of_a_name_shared_by_two_groups_passes_to_the_other_when_it_goes() -> None:
+    state = _state("Gold", "GOLD", "Silver")  # written before names compared as they do now
+    assert (state.holder("gold"), state.named(" gold ")) == (1, 1)
+    state.apply(Drop(1))
+    assert state.holder("gold") == 2
+    state.apply(Put(2, {"name": "Bronze", "created": "x", "changed": "x"}))
+    assert (state.holder("gold"), state.holder("bronze")) == (None, 2)
+
+
+def test_trigrams_follow_renames_and_deletes() -> None:
+    state = _state("Staff", "Stuff", "Others")
+    assert state.name_candidates("taf") == {1}
+    state.apply(Put(2, {"name": "Staffers", "created": "x", "changed": "x"}))
+    assert state.name_candidates("taf") == {1, 2}
+    state.apply(Drop(1))
+    assert state.name_candidates("taf") == {2}
+    assert state.name_candidates("ta") is None  # too short to narrow
+
+
+def test_the_name_index_walk_starts_at_the_prefix_and_lists_ascending_by_default() -> None:
+    state = _state("aa", "ab1", "ab2", "b")
+    assert list(state.by_name("ab")) == [2, 3]
+    assert [uid for _, uid in state.name_keys("ab", False, None, 10)] == [2, 3]
+
+
+def test_members_read_at_start_and_a_copy_keep_every_customer() -> None:
+    state = _state("A", "B")
+    state.load(1, [3, 5])
+    state.apply(Event(1, {"type": "created"}))
+    twin = state.copy()
+    assert list(twin.members(1)) == [3, 5]
+    assert twin.members(2) == frozenset()
+    assert (twin.memberships(), twin.last_uid, twin.last_position) == (2, 2, 1)
+    state.apply(Join(1, frozenset({9})))
+    assert list(twin.members(1)) == [3, 5]  # independent
