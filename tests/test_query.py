@@ -295,3 +295,19 @@ def test_a_value_that_is_no_selection_names_it_and_what_fits_the_property() -> N
     assert "'uid'" in scalar
     assert "the number 1" in scalar
     assert "query" not in scalar  # a single value: only true or false fit
+
+
+def test_a_query_of_no_kind_says_what_a_query_may_be_naming_the_value() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse(5, GROUP_SHAPE, "/1")
+    [message] = [p["message"] for p in worded(caught.value.problems)]
+    assert message.startswith("A query is true for the whole object, a property name, ")
+    assert message.endswith(", not the number 5.")
+
+
+def test_a_sub_object_given_a_number_says_true_false_or_a_query_naming_it() -> None:
+    with pytest.raises(InvalidParams) as caught:
+        parse({"address": 5}, SHAPE, "/1")
+    [message] = [p["message"] for p in worded(caught.value.problems)]
+    assert message.startswith("Use true to select 'address', false to leave it out or a query ")
+    assert message.endswith(", not the number 5.")

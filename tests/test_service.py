@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from customergroup_rpc import filters
-from customergroup_rpc.errors import GroupMissing, PatchInvalid, worded
+from customergroup_rpc.errors import GroupMissing, PatchInvalid, VersionConflict, worded
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Customergroups, Page, Selection, timestamp, utc_now
 from customergroup_rpc.store import connect
@@ -36,7 +37,17 @@ def names(found: list[dict[str, object]]) -> list[object]:
 def test_a_star_import_of_the_service_gives_the_use_cases_and_their_types() -> None:
     exported: dict[str, object] = {}
     exec("from customergroup_rpc.service import *", exported)
-    expected = {"Clock", "Customergroups", "Group", "Page", "Selection", "timestamp", "utc_now"}
+    expected = {
+        "Actor",
+        "Changes",
+        "Clock",
+        "Customergroups",
+        "Group",
+        "Page",
+        "Selection",
+        "timestamp",
+        "utc_now",
+    }
     assert expected <= exported.keys()
 
 
@@ -508,3 +519,25 @@ async def test_changes_filtered_by_what_no_event_can_hold_answers_none(
     await groups.set(None, {"name": "A"})
     found = await groups.changes(0, None, **filters)  # type: ignore[arg-type]
     assert (found.events, found.last) == ([], 1)
+
+
+async def test_an_update_that_changes_nothing_still_refuses_a_stale_version(
+    groups: Customergroups,
+) -> None:
+    await groups.set(None, {"name": "Staff"})
+    await groups.set(1, {"name": "Staff 2"})
+    with pytest.raises(VersionConflict):
+        await groups.set(1, {}, expected=1)
+    assert (await groups.set(1, {}, expected=2))["version"] == 2
+    assert (await groups.set(None, {"name": "New"}, expected=7))["version"] == 1
+
+
+async def test_waiting_for_the_feed_ends_at_the_next_write_not_before(
+    groups: Customergroups,
+) -> None:
+    waiting = asyncio.ensure_future(groups.feed_wait(groups.feed_tick()))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    await groups.set(None, {"name": "Staff"})
+    await asyncio.wait_for(waiting, 30)  # a failure, never a hang

@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customergroup_rpc.store.state import Change, Drop, Members, Put, State
+from customergroup_rpc.store.state import (
+    Change,
+    Drop,
+    Event,
+    Forget,
+    Join,
+    Leave,
+    Members,
+    Put,
+    State,
+)
 from customergroup_rpc.text import fold, successor
 
 TOP = "\U0010ffff"
@@ -169,3 +179,101 @@ def test_a_change_is_an_immutable_value(change: Change, field: str) -> None:
     """The store keeps changes queued and written: nobody may alter one after it is made."""
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(change, field, 2)
+
+
+# Counts, the feed and walks of the name index, as the store and the reads ask (issue 17).
+
+
+def _state(*names: str) -> State:
+    state = State()
+    for uid, name in enumerate(names, 1):
+        state.apply(Put(uid, {"name": name, "created": "x", "changed": "x"}))
+    return state
+
+
+def test_counts_absent_everyone_and_memberships_follow_joins_leaves_and_sets() -> None:
+    state = _state("A", "B", "C")
+    assert (state.count(1), state.everyone(1), state.memberships()) == (0, frozenset(), 0)
+    assert state.absent(1, frozenset({1, 2})) == {1, 2}
+    state.apply(Join(1, frozenset({1, 2, 3})))
+    state.apply(Join(2, frozenset({3})))
+    state.apply(Leave(1, frozenset({2})))
+    state.apply(Leave(3, frozenset({2})))  # a group without customers: nothing to take
+    assert (state.count(1), state.everyone(1), state.memberships()) == (2, frozenset({1, 3}), 3)
+    assert state.absent(1, frozenset({1, 2})) == {2}
+    state.apply(Members(2, frozenset()))
+    state.apply(Join(3, frozenset()))
+    assert (state.count(2), state.count(3), state.memberships()) == (0, 0, 2)
+    state.apply(Members(3, frozenset({5, 4})))
+    assert list(state.members(3)) == [4, 5]
+    state.apply(Drop(1))
+    assert (state.count(1), state.memberships()) == (0, 2)
+
+
+def test_the_feed_keeps_events_from_past_its_horizon_to_its_last_position() -> None:
+    state = State()
+    assert (state.horizon, state.last_position, state.event(1)) == (0, 0, None)
+    for position in (1, 2, 3):
+        state.apply(Event(position, {"type": "created", "uid": position}))
+    state.apply(Forget(1, 2))
+    assert (state.horizon, state.last_position) == (2, 3)
+    assert [state.event(p) for p in (1, 2, 3)] == [None, None, {"type": "created", "uid": 3}]
+    state.apply(Forget(3, 3))
+    assert (state.horizon, state.last_position, state.events) == (3, 3, {})
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_walking_the_name_index_in_steps_lists_every_name_with_the_prefix_once(
+    descending: bool,
+) -> None:
+    state = _state("ab1", "ab2", "AB3", "ac", "b", "ab4")
+    expected = sorted(((fold(g["name"]), uid) for uid, g in state.items()), reverse=descending)
+    wanted = [key for key in expected if key[0].startswith("ab")]
+    walked: list[tuple[str, int]] = []
+    after = None
+    while keys := state.name_keys("ab", descending, after, 2):
+        assert len(keys) <= 2
+        walked += keys
+        after = keys[-1]
+    assert walked == wanted
+    assert state.name_keys("", descending, None, 10) == expected
+    assert [uid for _, uid in state.name_keys("ab", descending, None, 1)] == [wanted[0][1]]
+    assert list(state.by_name("ab", descending)) == [uid for _, uid in wanted]
+    assert state.count_prefixed("ab") == 4
+
+
+def test_the_holder_of_a_name_shared_by_two_groups_passes_to_the_other_when_it_goes() -> None:
+    state = _state("Aaa", "Gold", "GOLD")  # written before names compared as they do now
+    assert (state.holder("gold"), state.named(" gold ")) == (2, 2)
+    state.apply(Drop(2))
+    assert state.holder("gold") == 3
+    state.apply(Put(3, {"name": "Bronze", "created": "x", "changed": "x"}))
+    assert (state.holder("gold"), state.holder("bronze")) == (None, 3)
+
+
+def test_trigrams_follow_renames_and_deletes() -> None:
+    state = _state("Staff", "Stuff", "Others")
+    assert state.name_candidates("taf") == {1}
+    state.apply(Put(2, {"name": "Staffers", "created": "x", "changed": "x"}))
+    assert state.name_candidates("taf") == {1, 2}
+    state.apply(Drop(1))
+    assert state.name_candidates("taf") == {2}
+    assert state.name_candidates("ta") is None  # too short to narrow
+
+
+def test_the_name_index_walk_starts_at_the_prefix_and_lists_ascending_by_default() -> None:
+    state = _state("aa", "ab1", "ab2", "b")
+    assert list(state.by_name("ab")) == [2, 3]
+    assert [uid for _, uid in state.name_keys("ab", False, None, 10)] == [2, 3]
+
+
+def test_members_read_at_start_and_a_copy_keep_every_customer() -> None:
+    state = _state("A", "B")
+    state.load(1, [3, 5])
+    state.apply(Event(1, {"type": "created"}))
+    twin = state.copy()
+    assert list(twin.members(1)) == [3, 5]
+    assert twin.members(2) == frozenset()
+    assert (twin.memberships(), twin.last_uid, twin.last_position) == (2, 2, 1)
+    state.apply(Join(1, frozenset({9})))
+    assert list(twin.members(1)) == [3, 5]  # independent

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +17,8 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
-from customergroup_rpc.store import StoreError, WriteFailed
-from customergroup_rpc.store.journal import Journal, replayed
+from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
+from customergroup_rpc.store.journal import Journal, path_of, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
 from customergroup_rpc.store.tiny import TinyStore
 
@@ -506,4 +510,381 @@ async def test_a_write_after_a_failed_one_writes_the_committed_members_only(
     monkeypatch.undo()
     await store.stage([Put(3, doc("C"))])
     assert members_in_file(path) == {"1": {"customers": [4]}}
+    await store.aclose()
+
+
+# What the store answers inside a together() block, moves, its health and totals (issue 17).
+
+AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
+
+
+async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    await store.create("Before", AT)
+    async with store.together():
+        await store.create("Staff", AT)
+        await store.add(2, frozenset({5, 6}), LATER)
+        assert await store.get(2) == {
+            "name": "Staff",
+            "created": AT,
+            "changed": LATER,
+            "customerCount": 2,
+            "uid": 2,
+            "version": 2,
+        }
+        assert await store.get(3) is None
+    assert (await store.get(2) or {}).get("customerCount") == 2
+    await store.aclose()
+
+
+async def test_moving_changes_both_groups_but_not_a_target_that_holds_them_all(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    for name in ("A", "B", "C"):
+        await store.create(name, AT)
+    await store.add(1, frozenset({1, 2}), AT)
+    await store.add(3, frozenset({1, 2}), AT)
+    assert await store.move(1, 2, None, LATER) == 2
+    assert [(await store.get(uid) or {}).get("changed") for uid in (1, 2)] == [LATER, LATER]
+    assert await store.members(2, Page()) == [1, 2]
+    await store.add(1, frozenset({1}), AT)
+    assert await store.move(1, 3, [1], LATER) == 1  # C holds 1 already: C is unchanged
+    assert (await store.get(3) or {}).get("changed") == AT
+    assert sorted(await store.get(3) or {}) == [
+        "changed",
+        "created",
+        "customerCount",
+        "name",
+        "uid",
+        "version",
+    ]
+    await store.aclose()
+
+
+async def test_moving_every_customer_of_an_empty_group_moves_none_and_changes_nothing(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    await store.create("B", AT)
+    assert await store.move(1, 2, None, LATER) == 0
+    assert [(await store.get(uid) or {}).get("changed") for uid in (1, 2)] == [AT, AT]
+    await store.aclose()
+
+
+async def test_the_embedded_store_is_always_healthy_and_counts_groups_and_memberships(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    assert await store.ping() is True
+    assert await store.totals() == (0, 0)
+    for name in ("A", "B"):
+        await store.create(name, AT)
+    await store.add(1, frozenset({1, 2}), AT)
+    await store.add(2, frozenset({2}), AT)
+    assert await store.totals() == (2, 3)
+    await store.aclose()
+
+
+async def test_a_failed_write_says_the_change_could_not_be_written_to_disk(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed) as caught:
+        await store.create("A", AT)
+    assert re.fullmatch(r"The change could not be written to disk\.", str(caught.value))
+    await store.aclose()
+
+
+async def test_a_fold_that_fails_in_its_process_is_logged_with_what_the_process_said(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    with path.open("r+b") as same_file:  # the file this server holds, no longer JSON
+        same_file.write(b"[")
+    await store.stage([Put(1, doc("A"))])
+    assert store._folder is not None
+    await store._folder
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    said = f"Folding {path_of(path)} into {path} failed; it stays in the journal"
+    assert error.getMessage() == said
+    assert error.exc_info is not None
+    assert "JSONDecodeError" in str(error.exc_info[1])  # the child's own words
+    store.close()
+
+
+async def test_after_a_failed_fold_the_next_waits_until_the_journal_holds_twice_as_much(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    with path.open("r+b") as same_file:  # no longer JSON: every fold fails
+        same_file.write(b"[")
+    await store.create("A" * 200, AT)
+    failed = store._folder
+    assert failed is not None
+    await failed
+    assert store._journal is not None
+    held = store._journal.size
+    await store.create("B", AT)  # much less than the journal held at the failure
+    assert store._folder is failed
+    while store._journal.size < 2 * held:
+        await store.create(f"C{store._journal.size}", AT)
+        if store._journal.size < 2 * held:
+            assert store._folder is failed
+    assert store._folder is not failed  # due again
+    await store._folder
+    store.close()
+
+
+async def test_a_fold_is_due_when_the_journal_holds_exactly_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trial = TinyStore.open(tmp_path / "trial.json")
+    await trial.create("A", AT)
+    assert trial._journal is not None
+    size = trial._journal.size
+    trial.close()
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", str(size))
+    store = TinyStore.open(tmp_path / "groups.json")
+    await store.create("A", AT)  # the same record: the journal holds exactly ``size``
+    assert store._folder is not None
+    await store._folder
+    store.close()
+
+
+async def test_a_fold_refused_because_the_database_was_replaced_is_logged_without_traceback(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    real = tiny._fold_in_child
+
+    async def then_replaced(db: Path, journal: Path, upto: int, new: Path) -> None:
+        await real(db, journal, upto, new)
+        other = path.with_name("other.json")
+        other.write_text("{}")
+        os.replace(other, path)  # another file put in its place before the rename
+
+    monkeypatch.setattr(tiny, "_fold_in_child", then_replaced)
+    await store.create("A", AT)
+    assert store._folder is not None
+    await store._folder
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.exc_info is None
+    assert error.getMessage().endswith(" The journal is not folded into it.")
+    assert names(
+        [str(path), "was replaced by a file this server did not write"], error.getMessage()
+    )
+    assert path.read_text() == "{}"
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")) == []
+    store.close()
+
+
+def names(parts: list[str], message: str) -> bool:
+    """Whether a message names every part, each as words of its own."""
+    return all(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", message) for part in parts)
+
+
+async def test_a_fold_that_fails_at_the_stop_is_logged_and_leaves_the_journal(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    with path.open("r+b") as same_file:  # no longer JSON: the fold fails
+        same_file.write(b"[")
+    await store.aclose()
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    said = "Folding the journal at the stop failed; it is read at the next start"
+    assert error.getMessage() == said
+    assert error.exc_info is not None
+    assert path_of(path).exists()
+
+
+async def test_a_journal_that_broke_is_not_folded_at_the_stop(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    before = path.read_bytes()
+
+    def fail(*_: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", fail)
+    monkeypatch.setattr(os, "ftruncate", fail)
+    with pytest.raises(WriteFailed):
+        await store.create("B", AT)
+    monkeypatch.undo()
+    await store.aclose()
+    assert path_of(path).exists()  # left as it is, to be read at the next start
+    assert path.read_bytes() == before
+
+
+async def test_writes_that_arrive_while_a_commit_is_in_flight_share_the_next_one(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    first = asyncio.ensure_future(store.create("A", AT))
+    while not writes:  # the first commit is in flight, held at the gate
+        await asyncio.sleep(0.01)
+    later = [asyncio.ensure_future(store.create(name, AT)) for name in ("B", "C")]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 30)  # a failure, never a hang
+    assert len(writes) == 2
+    await store.aclose()
+
+
+# Versions and the feed in the embedded store (issue 17).
+
+DAY_LATER, TWO_DAYS_LATER = "2014-01-17T14:14:18Z", "2014-01-18T14:14:18Z"
+
+
+@pytest.mark.parametrize("write", ["rename", "delete", "add", "remove", "move"])
+async def test_every_kind_of_write_drops_the_events_older_than_retention_keeps(
+    db: Path | None, write: str
+) -> None:
+    store = TinyStore.open(db, retention=Retention(keep=1000, max_age=timedelta(days=1)))
+    for name in "ABC":
+        await store.create(name, AT)  # two days old at the write below: dropped
+    await store.add(1, frozenset({5}), DAY_LATER)  # a day old, to the second: kept
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "rename": lambda: store.rename(1, "Z", TWO_DAYS_LATER),
+        "delete": lambda: store.delete(2, TWO_DAYS_LATER),
+        "add": lambda: store.add(2, frozenset({6}), TWO_DAYS_LATER),
+        "remove": lambda: store.remove(1, frozenset({5}), TWO_DAYS_LATER),
+        "move": lambda: store.move(1, 2, None, TWO_DAYS_LATER),
+    }
+    await writes[write]()
+    kept = await store.changes(0, None)
+    assert ([e["position"] for e in kept.events], kept.horizon) == ([4, 5], 3)
+    await store.aclose()
+
+
+async def test_retention_by_count_lets_the_slack_pile_up_then_keeps_keep(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db, retention=Retention(keep=3, slack=2))
+    for name in "ABCD":
+        await store.create(name, AT)
+    assert [e["position"] for e in (await store.changes(0, None)).events] == [1, 2, 3, 4]
+    await store.create("E", AT)
+    kept = await store.changes(0, None)
+    assert ([e["position"] for e in kept.events], kept.horizon) == ([3, 4, 5], 2)
+    await store.aclose()
+
+
+async def test_a_new_group_is_stored_as_version_1(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    stored = on_disk(path)["customergroups"]["1"]
+    assert stored == {"name": "A", "created": AT, "changed": AT, "version": 1}
+    await store.aclose()
+
+
+async def test_after_a_fold_writes_go_on_fold_again_and_the_new_file_stays_locked(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    store = TinyStore.open(path)
+    for name in ("A", "B"):
+        await store.create(name, AT)  # each commit is due a fold
+        assert store._folder is not None
+        await store._folder
+    assert sorted(json.loads(path.read_text())["customergroups"]) == ["1", "2"]  # both folded
+    os.unlink(path.with_name(path.name + ".lock"))  # only the database file's lock is left
+    with pytest.raises(StoreError, match="in use by another"):
+        TinyStore.open(path)
+    await store.aclose()
+
+
+async def test_removing_customers_is_a_new_version_of_the_group(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    await store.add(1, frozenset({5, 6}), AT)
+    await store.remove(1, frozenset({5}), LATER)
+    assert (await store.get(1) or {}).get("version") == 3
+    await store.aclose()
+
+
+@pytest.mark.parametrize("write", ["rename", "add", "remove", "move"])
+async def test_a_group_stored_before_versions_is_version_1_and_its_next_write_2(
+    path: Path, write: str
+) -> None:
+    groups = {"1": DOC, "2": doc("B")}  # no version: written before versions
+    path.write_text(json.dumps({"customergroups": groups, "members": {"1": {"customers": [5]}}}))
+    store = TinyStore.open(path)
+    assert (await store.get(1) or {}).get("version") == 1
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "rename": lambda: store.rename(1, "Z", LATER),
+        "add": lambda: store.add(1, frozenset({6}), LATER),
+        "remove": lambda: store.remove(1, frozenset({5}), LATER),
+        "move": lambda: store.move(1, 2, None, LATER),
+    }
+    await writes[write]()
+    assert (await store.get(1) or {}).get("version") == 2
+    store.close()
+
+
+async def test_waiting_for_the_feed_ends_at_the_next_commit_not_before(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    for name in ("A", "B"):  # at the first commit and at any later one
+        waiting = asyncio.ensure_future(store.feed_wait(store.feed_tick()))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        await store.create(name, AT)
+        await asyncio.wait_for(waiting, 30)  # a failure, never a hang
+    await store.aclose()
+
+
+async def test_each_commit_tells_its_hook_how_long_it_took_and_how_many_writes_it_made_durable(
+    db: Path | None,
+) -> None:
+    store = TinyStore.open(db)
+    told: list[tuple[float, int]] = []
+    store.on_commit = lambda seconds, writes: told.append((seconds, writes))
+    before = time.perf_counter()
+    await asyncio.gather(store.create("A", AT), store.create("B", AT))
+    took = time.perf_counter() - before
+    [(seconds, writes)] = told
+    assert 0 <= seconds <= took
+    assert writes == 2
+    await store.aclose()
+
+
+async def test_a_failed_write_is_logged_naming_the_file_and_that_nothing_was_kept(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+    with pytest.raises(WriteFailed):
+        await store.create("A", AT)
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.getMessage() == f"Writing {path} failed; the changes in flight are undone"
+    assert error.exc_info is not None  # an unexpected failure: with its traceback
+    await store.aclose()
+
+
+async def test_a_lost_lock_is_logged_saying_the_changes_in_flight_are_undone(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyStore.open(path)
+    other = path.with_name("other.json")
+    other.write_text("{}")
+    os.replace(other, path)
+    with pytest.raises(WriteFailed):
+        await store.create("A", AT)
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    message = error.getMessage()
+    assert message.startswith(f"{path} was replaced by a file this server did not write")
+    assert message.endswith(". The changes in flight are undone.")
     await store.aclose()

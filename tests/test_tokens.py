@@ -692,3 +692,46 @@ def test_a_record_with_malformed_shops_makes_the_file_unreadable(path: Path, sho
     path.write_text('{"tokens": [' + json.dumps(entry)[:-1] + f', "shops": {shops}' + "}]}")
     with pytest.raises(TokenFileError):
         Tokens(path)
+
+
+# Labels, and the token id a grant carries for the change feed (issue 17).
+
+
+def test_a_label_is_kept_in_the_file_and_a_token_without_one_stores_none(path: Path) -> None:
+    tokens = Tokens(path)
+    labelled, _ = tokens.create("view", label="CI pipeline")
+    plain, _ = tokens.create("view")
+    stored = {r["id"]: r for r in json.loads(path.read_text())["tokens"]}
+    assert stored[labelled.id]["label"] == "CI pipeline"
+    assert "label" not in stored[plain.id]
+    assert {r.id: r.label for r in Tokens(path).list()} == {
+        labelled.id: "CI pipeline",
+        plain.id: "",
+    }
+
+
+def test_a_label_of_200_printable_characters_is_taken_a_longer_or_unprintable_one_refused(
+    path: Path,
+) -> None:
+    tokens = Tokens(path)
+    tokens.create("view", label="x" * 200)
+    for wrong in ("x" * 201, "two\nlines"):
+        with pytest.raises(ValueError, match=r"^A label is at most 200 printable characters"):
+            tokens.create("view", label=wrong)
+    assert len(tokens.list()) == 1
+
+
+def test_a_grant_names_the_token_it_came_from(path: Path) -> None:
+    tokens = Tokens(path)
+    made, secret = tokens.create("view", shops=[1])
+    grant = tokens.grant_of(secret)
+    assert grant is not None
+    assert (grant.scope, grant.shops, grant.token) == ("view", frozenset({1}), made.id)
+    assert grant.opens(1)
+
+
+def test_the_environment_token_is_stored_without_a_label(path: Path) -> None:
+    Tokens(path).from_environment("an-admin-token-long-enough")
+    [stored] = json.loads(path.read_text())["tokens"]
+    assert stored["id"].startswith("env-")
+    assert "label" not in stored

@@ -27,7 +27,8 @@ module's tests fail without any mutant.
 
 A module is named by its path under the package (``store/tiny``). Its tests are those of
 ``MODULES``, else ``tests/test_<name>.py`` (``store/journal``: ``tests/test_journal.py``), or
-the ones given after ``=``: ``store/journal=tests/test_journal.py,tests/test_tiny.py``.
+the ones given after ``=``: ``store/journal=tests/test_journal.py,tests/test_tiny.py``. An
+entry that does not end in ``.py`` is passed to pytest as it is (``-k,not postgresql``).
 """
 
 from __future__ import annotations
@@ -60,18 +61,62 @@ PACKAGE = "customergroup_rpc"
 # What a copy of the project needs for the tests to run there.
 COPIED = (PACKAGE, "tests", "harness", "schemas", "pyproject.toml")
 
-# Each module against the tests that target it: its own test file and its doctests.
-# (The store is a package: its embedded engine is store/tiny.py, whose file, the commit path,
-# is store/tinyfile.py; its data store/state.py.) ``make mutate`` without names runs these.
+# Each module against the tests that target it: its own test files and its doctests. The store
+# is a package: the embedded store is store/tiny.py over the journal (store/journal.py) in its
+# file (store/tinyfile.py), with the uncommitted changes (store/overlay.py), the name index
+# (store/index.py), the reads (store/queries.py) and the change feed (store/feed.py, which
+# the PostgreSQL store shares); its data store/state.py; files.py writes
+# and locks the database file (and the token file) for it. An entry that
+# starts with "-" is a pytest option: service and store tests run on memory and a file, not on
+# PostgreSQL (the code mutated here never runs there). ``make mutate`` without names runs these.
+NOT_POSTGRESQL = ("-k", "not postgresql")
 MODULES: dict[str, tuple[str, ...]] = {
     "filters": ("tests/test_filters.py", "tests/test_sql.py"),  # test_sql: its SQL half
     "query": ("tests/test_query.py",),
     "text": ("tests/test_text.py",),
+    # store/state: its own tests (test_queries' 300-example property test of its name index,
+    # and test_tiny, are too slow to run once per mutant; name them after = to add them).
     "store/state": ("tests/test_state.py",),
     "tokens": ("tests/test_tokens.py",),
-    "service": ("tests/test_service.py", "tests/test_members.py"),
-    "store/tiny": ("tests/test_tiny.py",),
-    "store/tinyfile": ("tests/test_tiny.py",),
+    "service": (
+        "tests/test_service.py",
+        "tests/test_members.py",
+        "tests/test_feed.py",
+        *NOT_POSTGRESQL,
+    ),
+    "store/tiny": (
+        "tests/test_tiny.py",
+        "tests/test_journal.py",
+        "tests/test_feed.py",
+        "tests/test_service.py",
+        "tests/test_members.py",
+        *NOT_POSTGRESQL,
+    ),
+    "store/tinyfile": ("tests/test_tinyfile.py", "tests/test_tiny.py", "tests/test_journal.py"),
+    # files: the atomic write and the lock of the database, the token file and the shops file.
+    "files": (
+        "tests/test_files.py",
+        "tests/test_tiny.py",
+        "tests/test_journal.py",
+        "tests/test_tokens.py",
+    ),
+    "store/journal": ("tests/test_journal.py", "tests/test_tiny.py"),
+    "store/overlay": ("tests/test_overlay.py", "tests/test_tiny.py"),
+    "store/feed": ("tests/test_feed.py", *NOT_POSTGRESQL),  # the change feed's events
+    "store/index": (
+        "tests/test_index.py",
+        "tests/test_tiny.py",
+        "tests/test_service.py",
+        *NOT_POSTGRESQL,
+    ),
+    "store/queries": (  # the reads: lists and counts, a group's customers, the feed
+        "tests/test_queries.py",
+        "tests/test_tiny.py",
+        "tests/test_service.py",
+        "tests/test_members.py",
+        "tests/test_feed.py",
+        *NOT_POSTGRESQL,
+    ),
 }
 
 KILLED = {"killed", "timeout", "segfault"}
@@ -505,7 +550,7 @@ def selected(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
             raise ValueError(
                 f"no module {PACKAGE}/{module}.py; the usual ones: {', '.join(MODULES)}"
             )
-        missing = [test for test in chosen[module] if not (ROOT / test).is_file()]
+        missing = [t for t in chosen[module] if t.endswith(".py") and not (ROOT / t).is_file()]
         if missing:
             raise ValueError(f"{module}: no test file {', '.join(missing)}; name them after =")
     return chosen
