@@ -110,8 +110,9 @@ def _read(path: Path | None) -> dict[str, Any]:
 
 
 def _regular(path: Path) -> None:
-    """Refuse what is not a file (a FIFO would make the read wait for a writer forever)."""
-    if not path.is_file():
+    """Refuse a FIFO, a socket or a device: reading a FIFO waits for a writer forever (a
+    directory is refused by the read itself, saying so)."""
+    if not path.is_file() and not path.is_dir():
         raise StoreError(f"{path} is not a regular file. Left untouched.")
 
 
