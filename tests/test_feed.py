@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from customergroup_rpc.errors import FeedGone, GroupMissing, PatchInvalid, VersionConflict
 from customergroup_rpc.schemas import Schemas
 from customergroup_rpc.service import Actor, Customergroups
-from customergroup_rpc.store import Retention, Store, connect
+from customergroup_rpc.store import Retention, Store, connect, feed
 from customergroup_rpc.store.feed import BOUND
 
 from .conftest import Clock
@@ -233,6 +234,46 @@ async def test_retention_by_age_drops_events_older_than_it(opened: Open, clock: 
     await groups.set(None, {"name": "New"})
     kept = await groups.changes(0, None)
     assert ([e["position"] for e in kept.events], kept.horizon) == ([3], 2)
+
+
+async def test_retention_by_age_keeps_the_events_younger_than_it(
+    opened: Open, clock: Clock
+) -> None:
+    groups = await opened(Retention(keep=1000, max_age=timedelta(days=1)))
+    await groups.set(None, {"name": "Old"})
+    clock.advance(2 * 86400)
+    await groups.set(None, {"name": "New"})
+    clock.advance(3600)
+    await groups.set(None, {"name": "Newer"})  # "New" is an hour old: kept
+    assert [e["position"] for e in (await groups.changes(0, None)).events] == [2, 3]
+
+
+def test_a_feed_keeps_at_least_one_event_and_drops_a_hundredth_at_a_time() -> None:
+    with pytest.raises(ValueError, match="at least one event"):
+        Retention(keep=0)
+    assert Retention(keep=1).keep == 1
+    assert (Retention(keep=1000).slack, Retention(keep=150).slack) == (10, 1)
+    assert Retention(keep=1000, slack=3).slack == 3
+
+
+def test_now_is_the_current_utc_second_as_stored() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    moment = datetime.strptime(feed.now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= moment <= datetime.now(UTC)
+
+
+def test_events_read_back_share_their_token_and_moment() -> None:
+    at = "".join(["2014-01-16T", "14:14:18Z"])  # a string of its own, as JSON gives
+    read = [
+        feed.compact({"type": "created", "at": at, "token": {"id": "a1", "scope": "manage"}})
+        for _ in range(2)
+    ]
+    assert read[0]["token"] == {"id": "a1", "scope": "manage"}
+    assert read[0]["token"] is read[1]["token"]
+    assert read[0]["at"] is read[1]["at"] is sys.intern("2014-01-16T14:14:18Z")
+    made = Actor("a1", "manage").fields()
+    assert made is read[0]["token"]  # written and read back: one object
+    assert feed.compact({"type": "created", "token": None})["token"] is None
 
 
 async def test_the_feed_and_versions_outlive_a_restart(opened: Open, db: Path | str | None) -> None:

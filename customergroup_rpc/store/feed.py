@@ -35,15 +35,6 @@ BOUND = 1000
 """An event lists the customer uids of a membership change of at most this many; past it, only
 their ``count`` (every event has the count)."""
 
-TYPES = (
-    "created",
-    "renamed",
-    "deleted",
-    "customersAdded",
-    "customersRemoved",
-    "customersMoved",
-)
-
 
 @dataclass(frozen=True)
 class Actor:
