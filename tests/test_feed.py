@@ -132,6 +132,11 @@ async def test_past_the_bound_an_event_counts_the_customers(groups: Customergrou
     assert added["count"] == BOUND + 1
     assert "customers" not in added
     assert (removed["count"], removed["customers"]) == (BOUND, list(range(1, BOUND + 1)))
+    assert BOUND == 1000  # as the README promises
+
+
+def test_a_feed_keeps_100000_events_unless_told() -> None:
+    assert Retention() == Retention(keep=100_000, max_age=None, slack=1000)
 
 
 async def test_a_stale_version_changes_nothing_and_says_what_the_group_is_now(
@@ -196,6 +201,7 @@ async def test_changes_page_with_since_limit_and_last(groups: Customergroups) ->
     assert ([e["position"] for e in first.events], first.last) == ([1, 2], 2)
     rest = await groups.changes(first.last, 10)
     assert ([e["position"] for e in rest.events], rest.last) == ([3, 4, 5], 5)
+    assert (first.cut, rest.cut) == (True, False)  # whether the limit stopped the read
     assert await groups.changes(5, 10) == type(rest)([], 5, 0)
     none = await groups.changes(2, 0)  # where to follow from now on
     assert (none.events, none.last) == ([], 5)
