@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,17 +263,24 @@ def test_a_feed_keeps_at_least_one_event_and_drops_a_hundredth_at_a_time() -> No
     assert Retention(keep=1000, slack=3).slack == 3
 
 
-def test_now_is_the_current_utc_second_as_stored() -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
-    moment = datetime.strptime(feed.now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert before <= moment <= datetime.now(UTC)
+def test_now_is_the_current_utc_second_as_stored_in_any_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        moment = datetime.strptime(feed.now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert before <= moment <= datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_events_read_back_share_their_token_and_moment() -> None:
-    at = "".join(["2014-01-16T", "14:14:18Z"])  # a string of its own, as JSON gives
-    read = [
-        feed.compact({"type": "created", "at": at, "token": {"id": "a1", "scope": "manage"}})
-        for _ in range(2)
+    read = [  # each moment a string of its own, as JSON gives them
+        feed.compact({"type": "created", "at": "".join(["2014-01-16T", "14:14:18Z"]), "token": who})
+        for who in ({"id": "a1", "scope": "manage"}, {"id": "a1", "scope": "manage"})
     ]
     assert read[0]["token"] == {"id": "a1", "scope": "manage"}
     assert read[0]["token"] is read[1]["token"]
