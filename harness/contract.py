@@ -23,6 +23,7 @@ params, not the data. Every check raises ``Broken`` (an AssertionError) with wha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,3 +267,31 @@ def check_pointers(error: dict[str, Any], params: Any, given: dict[str, Any]) ->
                 "points nowhere in",
                 params,
             )
+
+
+def feed_problems(result: Callable[[str, Any], Any]) -> list[str]:
+    """What breaks "one event per committed change, none for another" between the change feed
+    and the groups a server answers with (``result``: a call's result, e.g. ``Server.result``;
+    the feed must keep every event, as it does under the default retention): positions that
+    do not run on, or a group whose newest event does not carry its version."""
+    events: list[dict[str, Any]] = []
+    since = 0
+    while page := result("Customergroup.changes", [since, 10_000])["events"]:
+        events += page
+        since = page[-1]["position"]
+    problems = []
+    positions = [event["position"] for event in events]
+    if positions != list(range(1, len(events) + 1)):
+        problems.append(f"positions do not run 1, 2, 3, ...: {positions[:5]}...{positions[-5:]}")
+    newest: dict[int, int] = {}
+    for event in events:
+        newest[event["uid"]] = event["version"]
+        if "toUid" in event:
+            newest[event["toUid"]] = event["toVersion"]
+    for group in result("Customergroup.list", [["uid", "version"]]):
+        if newest.get(group["uid"]) != group["version"]:
+            problems.append(
+                f"group {group['uid']}: version {group['version']}, its newest "
+                f"event says {newest.get(group['uid'])}"
+            )
+    return problems

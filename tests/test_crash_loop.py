@@ -35,6 +35,7 @@ from tinydb import TinyDB
 
 from customergroup_rpc.store.journal import replayed
 from harness.client import Client, rpc
+from harness.contract import feed_problems
 from harness.server import ADMIN_TOKEN, Server
 
 CYCLES = 24
@@ -303,6 +304,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
 
             server.start()
             assert served(server) == stored, f"seed {seed}, cycle {cycle}: served != file"
+            assert not feed_problems(server.result), f"seed {seed}, cycle {cycle}"
         final = served(server)
         assert server.stop() == 0
 

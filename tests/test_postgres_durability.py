@@ -44,6 +44,7 @@ from customergroup_rpc.app import STORE
 from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store.postgres import PgStore
 from harness.client import post, rpc
+from harness.contract import feed_problems
 from harness.postgres import Cluster
 from harness.server import ADMIN_TOKEN, Server, cli, free_port
 
@@ -247,6 +248,7 @@ def assert_kept(load: Load, postgres: Cluster, url: str, server: Server) -> None
     assert {g["uid"]: g["customerCount"] for g in listed} == {
         uid: len(customers) for uid, customers in members.items()
     }
+    assert not feed_problems(server.result)  # every committed change has its event, no other
 
 
 def worker_pids(server: Server) -> list[int]:
