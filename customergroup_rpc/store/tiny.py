@@ -224,11 +224,7 @@ class TinyStore:
     ) -> int:
         fields = self._existing(uid, expected)
         new = self.working.absent(uid, customers)
-        if new:
-            version = _version(fields) + 1
-            event = feed.members("customersAdded", uid, at, actor, version=version, customers=new)
-            touched = Put(uid, {**fields, "changed": at, "version": version})
-            await self.stage([Join(uid, new), touched, *self._logged(event, at)])
+        await self._membership(Join(uid, new), "customersAdded", fields, at, actor)
         return len(new)
 
     async def remove(
@@ -242,13 +238,7 @@ class TinyStore:
     ) -> int:
         fields = self._existing(uid, expected)
         gone = customers - self.working.absent(uid, customers)
-        if gone:
-            version = _version(fields) + 1
-            event = feed.members(
-                "customersRemoved", uid, at, actor, version=version, customers=gone
-            )
-            touched = Put(uid, {**fields, "changed": at, "version": version})
-            await self.stage([Leave(uid, gone), touched, *self._logged(event, at)])
+        await self._membership(Leave(uid, gone), "customersRemoved", fields, at, actor)
         return len(gone)
 
     async def move(
@@ -289,6 +279,20 @@ class TinyStore:
             ]
         await self.stage([*changes, *self._logged(event, at)])
         return len(moving)
+
+    async def _membership(
+        self, change: Join | Leave, kind: str, fields: dict[str, Any], at: str, actor: Actor | None
+    ) -> None:
+        """Customers joining or leaving one group, with its ``changed``, its version and the
+        event, in one commit; nothing when no customer joins or leaves."""
+        if not change.customers:
+            return
+        version = _version(fields) + 1
+        event = feed.members(
+            kind, change.uid, at, actor, version=version, customers=change.customers
+        )
+        touched = Put(change.uid, {**fields, "changed": at, "version": version})
+        await self.stage([change, touched, *self._logged(event, at)])
 
     @contextlib.asynccontextmanager
     async def together(self) -> AsyncIterator[None]:
