@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -261,20 +260,6 @@ def test_a_feed_keeps_at_least_one_event_and_drops_a_hundredth_at_a_time() -> No
     assert Retention(keep=1).keep == 1
     assert (Retention(keep=1000).slack, Retention(keep=150).slack) == (10, 1)
     assert Retention(keep=1000, slack=3).slack == 3
-
-
-def test_now_is_the_current_utc_second_as_stored_in_any_local_zone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    try:
-        before = datetime.now(UTC).replace(microsecond=0)
-        moment = datetime.strptime(feed.now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        assert before <= moment <= datetime.now(UTC)
-    finally:
-        monkeypatch.undo()
-        time.tzset()
 
 
 def test_events_read_back_share_their_token_and_moment() -> None:

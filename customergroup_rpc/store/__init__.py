@@ -129,7 +129,7 @@ class Store(Protocol):
     async def delete(
         self,
         uid: int,
-        at: str | None = None,
+        at: str,
         *,
         actor: Actor | None = None,
         expected: int | None = None,

@@ -100,11 +100,6 @@ class Retention:
         return (moment - self.max_age).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def now() -> str:
-    """The current moment as stored, for a write given none."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # The order of an event's keys, whatever order an engine kept them in (jsonb sorts them).
 _ORDER = ("type", "uid", "at", "version", "token", "name", "oldName")
 _ORDER_MEMBERS = ("toUid", "toVersion", "count", "customers")

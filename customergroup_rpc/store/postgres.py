@@ -346,12 +346,11 @@ class PgStore:
     async def delete(
         self,
         uid: int,
-        at: str | None = None,
+        at: str,
         *,
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> None:
-        at = at or feed.now()
         async with self._writing() as (db, head):
             current = await self._locked(db, uid, expected)
             await db.execute(

@@ -203,13 +203,12 @@ class TinyStore:
     async def delete(
         self,
         uid: int,
-        at: str | None = None,
+        at: str,
         *,
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> None:
         current = self._existing(uid, expected)
-        at = at or feed.now()
         event = feed.deleted(uid, at, actor, version=_version(current), name=current["name"])
         await self.stage([Drop(uid), *self._logged(event, at)])
 
