@@ -82,23 +82,65 @@ class Config:
     retention: Retention = field(default_factory=Retention)
 
 
+# Seconds a WebSocket client may take to take what is sent to it before it is cut off (its
+# connection aborted): a client that reads nothing holds a send, and with it the socket's
+# answers, for good. Once the server stops, a send under way gets STOP_GRACE more, as does
+# the going-away close: a client that reads nothing cannot hold the stop either.
+SEND_TIMEOUT = 10.0
+STOP_GRACE = 1.0
+
+
 class Sockets:
     """The app's open WebSockets; when the server stops, each is closed with 1001 (going
-    away), a socket that is answering a message once its answer is sent."""
+    away), a socket that is answering a message once its answer is sent; sends are bounded
+    (``send``)."""
 
     def __init__(self) -> None:
         self.open: set[web.WebSocketResponse] = set()
         self.busy: set[web.WebSocketResponse] = set()
+        self.sending: dict[web.WebSocketResponse, asyncio.Timeout] = {}
         self.closing = False
+
+    async def send(
+        self, socket: web.WebSocketResponse, text: str, transport: asyncio.Transport | None
+    ) -> None:
+        """Send ``text`` within ``SEND_TIMEOUT`` (``STOP_GRACE`` once stopping), else abort
+        the connection and raise ConnectionResetError, as for a client gone."""
+        loop = asyncio.get_running_loop()
+        began, limit = loop.time(), STOP_GRACE if self.closing else SEND_TIMEOUT
+        try:
+            async with asyncio.timeout(limit) as timeout:
+                self.sending[socket] = timeout
+                try:
+                    await socket.send_str(text)
+                finally:
+                    del self.sending[socket]
+        except TimeoutError:
+            waited = loop.time() - began
+            log.warning(
+                "Cut off a WebSocket client that took nothing sent to it for %.1f s", waited
+            )
+            if transport is not None:
+                transport.abort()
+            raise ConnectionResetError("the WebSocket client read nothing") from None
 
     async def close_all(self, app: web.Application) -> None:
         self.closing = True
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        for timeout in self.sending.values():
+            when = timeout.when()
+            if when is None or when > deadline:
+                timeout.reschedule(deadline)
         idle = [socket for socket in self.open if socket not in self.busy]
         await asyncio.gather(*(_going_away(socket) for socket in idle))
 
 
 async def _going_away(socket: web.WebSocketResponse) -> None:
-    await socket.close(code=WSCloseCode.GOING_AWAY, message=b"The server is stopping.")
+    """Close with 1001; a client that does not take the close within ``STOP_GRACE`` has its
+    connection closed under it (aiohttp's own wait for its reply is 10 s)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOP_GRACE):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"The server is stopping.")
 
 
 CONFIG = web.AppKey("config", Config)
@@ -461,11 +503,11 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     if metrics is not None:
         metrics.opened()
     token, webshop = _token(request), _webshop(request)
-    sending = asyncio.Lock()
+    sending, transport = asyncio.Lock(), request.transport
 
     async def send(text: str) -> None:
         async with sending:  # an answer and a notification never interleave their frames
-            await socket.send_str(text)
+            await sockets.send(socket, text, transport)
 
     tokens = request.app[TOKENS]
     follower = Follower(

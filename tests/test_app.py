@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
-from typing import Any
+import os
+import socket
+from typing import Any, cast
 
 import pytest
-from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
-from customergroup_rpc.app import SOCKETS, TOKENS, AccessLogger, Config, _query, create_app
+from customergroup_rpc import app as app_module
+from customergroup_rpc.app import (
+    SOCKETS,
+    TOKENS,
+    AccessLogger,
+    Config,
+    Sockets,
+    _query,
+    create_app,
+)
 from customergroup_rpc.rpc import Context, Dispatcher
 
 from .conftest import ENDPOINT, MANAGE, VIEW, Call, Clock, admin, req
@@ -514,6 +526,136 @@ async def test_a_stopping_server_opens_no_new_websocket(client: Client) -> None:
     with pytest.raises(WSServerHandshakeError) as refused:
         await client.ws_connect(f"{ENDPOINT}?auth={MANAGE}")
     assert refused.value.status == 503
+
+
+# --- WebSocket clients that read nothing: sends are bounded, so is the stop ---
+
+
+class _Unread:
+    """A WebSocket whose client reads nothing: a send never completes, nor does a close."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_str(self, text: str) -> None:
+        self.sent.append(text)
+        await asyncio.Event().wait()
+
+    async def close(self, **how: Any) -> bool:
+        await asyncio.Event().wait()
+        return True
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _unread() -> tuple[web.WebSocketResponse, asyncio.Transport, _Transport]:
+    transport = _Transport()
+    return cast(web.WebSocketResponse, _Unread()), cast(asyncio.Transport, transport), transport
+
+
+async def test_a_send_the_client_takes_nothing_of_is_cut_off_after_the_send_timeout(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app_module, "SEND_TIMEOUT", 0.05)
+    sockets, (socket, transport, seen) = Sockets(), _unread()
+    with caplog.at_level(logging.WARNING), pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sockets.send(socket, "{}", transport), 30)
+    assert seen.aborted
+    assert not sockets.sending
+    assert "Cut off a WebSocket client that took nothing sent to it" in caplog.text
+
+
+async def test_a_send_taken_in_time_is_neither_cut_off_nor_left_registered() -> None:
+    class Reading:
+        async def send_str(self, text: str) -> None:
+            pass
+
+    sockets, seen = Sockets(), _Transport()
+    socket = cast(web.WebSocketResponse, Reading())
+    await sockets.send(socket, "{}", cast(asyncio.Transport, seen))
+    assert not seen.aborted
+    assert not sockets.sending
+
+
+async def test_stopping_gives_a_stuck_send_the_stop_grace_not_the_send_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_module, "SEND_TIMEOUT", 3600.0)
+    monkeypatch.setattr(app_module, "STOP_GRACE", 0.05)
+    sockets, (socket, transport, seen) = Sockets(), _unread()
+    sending = asyncio.create_task(sockets.send(socket, "{}", transport))
+    await asyncio.sleep(0.01)  # the send is under way
+    await sockets.close_all(create_app(Config()))
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sending, 30)
+    assert seen.aborted
+    # A send begun while stopping has the grace only.
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sockets.send(socket, "{}", transport), 30)
+
+
+async def test_stopping_does_not_wait_on_a_client_that_never_takes_the_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_module, "STOP_GRACE", 0.05)
+    sockets, (socket, _, _) = Sockets(), _unread()
+    sockets.open.add(socket)
+    await asyncio.wait_for(sockets.close_all(create_app(Config())), 30)
+
+
+async def test_a_subscriber_that_reads_nothing_neither_holds_the_stop_nor_leaves_a_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real client over TCP: it subscribes, then reads nothing while groups are made until
+    the server's send to it is stuck (the socket buffers full); stopping still ends."""
+    sending = [0]  # sends under way, seen from aiohttp's side
+    send_str = web.WebSocketResponse.send_str
+
+    async def counted(self: web.WebSocketResponse, data: str, compress: int | None = None) -> None:
+        sending[0] += 1
+        try:
+            await send_str(self, data, compress)
+        finally:
+            sending[0] -= 1
+
+    monkeypatch.setattr(web.WebSocketResponse, "send_str", counted)
+    loop = asyncio.get_running_loop()
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: fills early
+    raw.setblocking(False)
+    await loop.sock_connect(raw, (str(client.host), int(client.port or 0)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    upgrade = (
+        f"GET {ENDPOINT}?auth={MANAGE} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(raw, upgrade.encode())
+    assert (await loop.sock_recv(raw, 1024)).startswith(b"HTTP/1.1 101")
+    text = json.dumps(req("subscribe", [])).encode()
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(text)]) + mask
+    await loop.sock_sendall(raw, frame + bytes(b ^ mask[i % 4] for i, b in enumerate(text)))
+    try:
+        for batch in range(400):  # each event carries a 250-character name
+            names = [f"{batch:03d} {i:03d} " + "x" * 242 for i in range(100)]
+            await post(client, [req("create", [{"name": name}], i) for i, name in enumerate(names)])
+            await asyncio.sleep(0.05)
+            if sending[0]:  # a send to the subscriber is waiting for it to read
+                break
+        assert sending[0], "the subscriber's buffers never filled"
+        with caplog.at_level(logging.WARNING):
+            await asyncio.wait_for(client.app.shutdown(), 30)
+            await asyncio.sleep(0.05)  # the follower hears that its send was cut off
+    finally:
+        raw.close()
+    assert "Cut off a WebSocket client that took nothing sent to it" in caplog.text
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # --- what a last attack pass found (issue 10): client errors answered cleanly ---
