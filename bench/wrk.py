@@ -15,8 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,17 +210,3 @@ class Bench:
                 warm = [f"{args[0]} warm-up", str(max(10, int(args[1]) // 10)) if args[1:] else "0"]
             self.wrk("", url, script, warm, connections=connections, seconds=self.warmup)
         return self.wrk(label, url, script, args, connections=connections, seconds=self.duration)
-
-
-@contextmanager
-def on_core(core: int) -> Iterator[None]:
-    """Run this process on one core for a while (as the servers), when pinning is on."""
-    if not PIN:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {core})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
