@@ -888,3 +888,68 @@ async def test_a_lost_lock_is_logged_saying_the_changes_in_flight_are_undone(
     assert message.startswith(f"{path} was replaced by a file this server did not write")
     assert message.endswith(". The changes in flight are undone.")
     await store.aclose()
+
+
+# The start, the stop and the fold's size (issue 17, round 3).
+
+
+def test_a_killed_writers_temporary_file_is_logged_by_name_when_removed(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    TinyStore.open(path).close()
+    stale = path.with_name(f".{path.name}.4242.tmp")
+    stale.write_bytes(b'{"half": ')
+    TinyStore.open(path).close()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == f"Removed {stale.name}, left by a writer that was killed"
+
+
+def test_a_second_store_is_refused_naming_the_file(path: Path) -> None:
+    first = TinyStore.open(path)
+    with pytest.raises(StoreError) as caught:
+        TinyStore.open(path)
+    assert str(caught.value) == f"{path} is in use by another customergroup-rpc server."
+    first.close()
+
+
+def test_a_file_another_server_wrote_while_this_one_started_is_refused_naming_it(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def taken(*_: object, **__: object) -> None:  # the file this start would create: another's
+        raise files.LockLost(f"{path} was replaced by a file this server did not write")
+
+    monkeypatch.setattr(tiny, "write_atomic", taken)
+    with pytest.raises(StoreError) as caught:
+        TinyStore.open(path)
+    assert str(caught.value) == f"{path} is in use by another customergroup-rpc server."
+    monkeypatch.undo()
+    TinyStore.open(path).close()  # the lock was let go
+
+
+async def test_a_fold_waits_until_the_journal_holds_as_many_bytes_as_the_database_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    async with store.together():
+        for n in range(200):
+            await store.create(f"group {n}", AT)
+    await store.aclose()  # folded: a file of 200 groups, no journal
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    again = TinyStore.open(path)
+    await again.create("one more", AT)  # a record far smaller than the file
+    assert again._journal is not None
+    held, due = again._journal.size, again._folder
+    await again.aclose()  # first, so that a fold started is waited for
+    assert 0 < held < path.stat().st_size
+    assert due is None
+
+
+async def test_stopping_a_store_that_was_closed_already_does_nothing(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    store.close()
+    await store.aclose()
+    store.close()
+    again = TinyStore.open(path)  # the journal left by close() is read at the start
+    assert (await again.get(1) or {}).get("name") == "A"
+    again.close()
