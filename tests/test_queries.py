@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customergroup_rpc import filters
-from customergroup_rpc.store import Selection, queries
+from customergroup_rpc.store import Page, Selection, queries
 from customergroup_rpc.store.feed import Changes
 from customergroup_rpc.store.queries import count, select
 from customergroup_rpc.store.state import Drop, Event, Forget, Join, Put, State
@@ -337,3 +337,12 @@ def test_a_text_of_the_name_narrows_the_candidates_whatever_clause_comes_before_
     chosen = Selection(where({"/uid": {"min": 302}, "/name": {"contains": "taff"}}), sort="uid")
     assert uids(many, chosen) == [302, 303]
     assert (scans(many), sorted(tested)) == (0, [301, 302, 303])
+
+
+def test_a_page_of_a_groups_customers_keeps_its_limit_and_its_order() -> None:
+    state = State()
+    state.apply(Put(1, {"name": "A", "created": "x", "changed": "x"}))
+    state.apply(Join(1, frozenset(range(1, 11))))
+    assert queries.members(state, 1, Page(offset=2, limit=3)) == [3, 4, 5]
+    assert queries.members(state, 1, Page(offset=2, limit=3, descending=True)) == [8, 7, 6]
+    assert queries.members(state, 2, Page()) == []

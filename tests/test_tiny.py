@@ -17,6 +17,7 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
+from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
 from customergroup_rpc.store.journal import Journal, path_of, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
@@ -953,3 +954,34 @@ async def test_stopping_a_store_that_was_closed_already_does_nothing(path: Path)
     again = TinyStore.open(path)  # the journal left by close() is read at the start
     assert (await again.get(1) or {}).get("name") == "A"
     again.close()
+
+
+async def test_a_name_staged_by_a_write_queued_behind_a_commit_stays_taken_when_that_commit_ends(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gates = [threading.Event(), threading.Event()]  # the first commit's, then the next ones'
+    writes: list[int] = []
+    real = Journal.append
+
+    def append(journal: Journal, data: bytes) -> None:
+        writes.append(len(data))
+        gates[min(len(writes), 2) - 1].wait(30)
+        real(journal, data)
+
+    monkeypatch.setattr(Journal, "append", append)
+    first = asyncio.ensure_future(store.create("A", AT))
+    while not writes:  # A's commit is in flight
+        await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(store.create("B", AT))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gates[0].set()
+    await asyncio.wait_for(first, 30)  # A is committed; B waits for its own commit
+    assert not queued.done()
+    assert await store.named("b") == (2, "B")
+    with pytest.raises(NameTaken):
+        await store.create("B", AT)
+    gates[1].set()
+    await asyncio.wait_for(queued, 30)
+    await store.aclose()
