@@ -522,18 +522,22 @@ AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
 async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path | None) -> None:
     store = TinyStore.open(db)
     await store.create("Before", AT)
-    async with store.together():
-        await store.create("Staff", AT)
-        await store.add(2, frozenset({5, 6}), LATER)
-        assert await store.get(2) == {
-            "name": "Staff",
-            "created": AT,
-            "changed": LATER,
-            "customerCount": 2,
-            "uid": 2,
-            "version": 2,
-        }
-        assert await store.get(3) is None
+
+    async def block() -> None:
+        async with store.together():
+            await store.create("Staff", AT)
+            await store.add(2, frozenset({5, 6}), LATER)
+            assert await store.get(2) == {
+                "name": "Staff",
+                "created": AT,
+                "changed": LATER,
+                "customerCount": 2,
+                "uid": 2,
+                "version": 2,
+            }
+            assert await store.get(3) is None
+
+    await asyncio.wait_for(block(), 30)  # a failure, never a hang
     assert (await store.get(2) or {}).get("customerCount") == 2
     await store.aclose()
 
@@ -931,9 +935,7 @@ async def test_a_fold_waits_until_the_journal_holds_as_many_bytes_as_the_databas
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    async with store.together():
-        for n in range(200):
-            await store.create(f"group {n}", AT)
+    await asyncio.gather(*(store.create(f"group {n}", AT) for n in range(200)))
     await store.aclose()  # folded: a file of 200 groups, no journal
     monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
     again = TinyStore.open(path)
@@ -984,4 +986,82 @@ async def test_a_name_staged_by_a_write_queued_behind_a_commit_stays_taken_when_
         await store.create("B", AT)
     gates[1].set()
     await asyncio.wait_for(queued, 30)
+    await store.aclose()
+
+
+# A together() block (a batch's run of writes): one commit when it ends (issue 17, round 3).
+
+
+async def test_the_writes_of_a_together_block_are_one_commit_when_it_ends_and_none_before(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    gate.set()
+    inside: list[object] = []
+
+    async def block() -> None:
+        async with store.together():
+            for name in ("A", "B", "C"):
+                await store.create(name, AT)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            inside.extend([len(writes), store.committed.last_uid])
+
+    await asyncio.wait_for(block(), 30)  # a failure, never a hang
+    assert inside == [0, 0]
+    assert len(writes) == 1
+    assert sorted(on_disk(path)["customergroups"]) == ["1", "2", "3"]
+    await store.aclose()
+
+
+async def test_blocks_open_in_two_tasks_commit_once_when_the_last_one_ends(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    gate.set()
+    second_open, first_may_end = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with store.together():
+            await store.create("A", AT)
+            second_open.set()
+            await first_may_end.wait()
+
+    async def second() -> None:
+        await second_open.wait()
+        async with store.together():
+            await store.create("B", AT)
+
+    one, two = asyncio.ensure_future(first()), asyncio.ensure_future(second())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    early = (two.done(), len(writes))  # seen before anything is asserted: no task left hanging
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(one, two), 30)
+    assert early == (False, 0)  # its block ended, but not its commit: the first block is open
+    assert len(writes) == 1
+    await asyncio.wait_for(store.create("C", AT), 30)  # and writes go on after both
+    assert len(writes) == 2
+    await store.aclose()
+
+
+async def test_a_write_that_fails_in_a_together_block_fails_the_block_with_its_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+
+    async def block(name: str) -> None:
+        async with store.together():
+            await store.create(name, AT)
+
+    with pytest.raises(WriteFailed):
+        await asyncio.wait_for(block("A"), 30)
+    assert store.committed.last_uid == store.working.last_uid == 0
+    monkeypatch.undo()
+    await asyncio.wait_for(block("B"), 30)
+    assert (await store.get(1) or {}).get("name") == "B"
     await store.aclose()
