@@ -905,8 +905,9 @@ def test_a_killed_writers_temporary_file_is_logged_by_name_when_removed(
     stale = path.with_name(f".{path.name}.4242.tmp")
     stale.write_bytes(b'{"half": ')
     TinyStore.open(path).close()
-    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warning == f"Removed {stale.name}, left by a writer that was killed"
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == f"Removed {stale.name}, left by a writer that was killed"
+    assert warning.name == "customergroup_rpc.store.tiny"  # the store's own logger
 
 
 def test_a_second_store_is_refused_naming_the_file(path: Path) -> None:
@@ -1064,4 +1065,19 @@ async def test_a_write_that_fails_in_a_together_block_fails_the_block_with_its_e
     monkeypatch.undo()
     await asyncio.wait_for(block("B"), 30)
     assert (await store.get(1) or {}).get("name") == "B"
+    await store.aclose()
+
+
+async def test_by_default_the_journal_is_folded_once_it_holds_16_mib(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUSTOMERGROUP_RPC_FOLD_BYTES", raising=False)
+    store = TinyStore.open(path)
+    await store.create("small", AT)
+    assert store._folder is None
+    await store.create("x" * (8 << 20), AT)  # the name twice (group, event): just over 16 MiB
+    assert store._journal is not None
+    assert 16 << 20 <= store._journal.size < 17 << 20
+    assert store._folder is not None
+    await store._folder
     await store.aclose()
