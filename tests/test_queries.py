@@ -154,6 +154,7 @@ def test_events_dropped_while_a_read_of_the_feed_hands_the_loop_back_are_never_s
     assert [event["position"] for event in found.events] == [1, 2]
     assert found.last == 2  # a read from there is told to resync: 3 and 4 are gone
     assert found.horizon > found.last
+    assert found.cut  # not the newest: a follower reads on at once, and is told to resync
 
 
 # Which index answers (issue 17): the indexes exist to spare reading every group, so the tests
@@ -315,7 +316,9 @@ def test_a_long_scan_hands_the_loop_back_once_per_chunk_and_for_one_turn_only(
     seen = asyncio.run(turns())
     if raw:
         assert seen[:2] == [2, 4]  # two groups tested at each turn
-    assert len(seen) <= 6  # four chunks of at most two: never a sleep longer than a turn
+        assert len(seen) <= 6  # four chunks of at most two: never a sleep longer than a turn
+    else:
+        assert len(seen) == 4  # handed back after each chunk of events but the last
 
 
 def test_a_group_as_clients_see_it_carries_its_uid_and_customer_count() -> None:
@@ -346,3 +349,38 @@ def test_a_page_of_a_groups_customers_keeps_its_limit_and_its_order() -> None:
     assert queries.members(state, 1, Page(offset=2, limit=3)) == [3, 4, 5]
     assert queries.members(state, 1, Page(offset=2, limit=3, descending=True)) == [8, 7, 6]
     assert queries.members(state, 2, Page()) == []
+
+
+def feed_of(count: int, dropped: int = 0) -> State:
+    """A state whose feed holds events 1 to ``count``, those up to ``dropped`` gone."""
+    state = State()
+    for position in range(1, count + 1):
+        state.apply(Event(position, {"type": "created", "uid": position}))
+    if dropped:
+        state.apply(Forget(1, dropped))
+    return state
+
+
+def test_a_read_of_the_feed_cut_at_its_limit_says_so_with_the_horizon() -> None:
+    found = asyncio.run(queries.changes(feed_of(6, dropped=1), 0, 2, None, None))
+    assert [event["position"] for event in found.events] == [2, 3]
+    assert (found.last, found.horizon, found.cut) == (3, 1, True)
+    whole = asyncio.run(queries.changes(feed_of(6, dropped=1), 3, 5, None, None))
+    assert (whole.last, whole.horizon, whole.cut) == (6, 1, False)
+
+
+def test_events_dropped_up_to_where_a_read_got_lose_it_nothing_and_it_reads_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = feed_of(6)
+
+    async def read_during_a_drop() -> Changes:
+        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
+        await asyncio.sleep(0)  # the read takes its first chunk (1 and 2), then hands back
+        state.apply(Forget(1, 2))  # exactly those it read
+        return await read
+
+    found = asyncio.run(read_during_a_drop())
+    assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
+    assert (found.last, found.horizon, found.cut) == (6, 2, False)
