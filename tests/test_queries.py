@@ -384,3 +384,14 @@ def test_events_dropped_up_to_where_a_read_got_lose_it_nothing_and_it_reads_on(
     found = asyncio.run(read_during_a_drop())
     assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
     assert (found.last, found.horizon, found.cut) == (6, 2, False)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_list_by_customer_count_orders_by_the_count_then_the_uid(descending: bool) -> None:
+    state = State()
+    for uid, customers in enumerate([3, 1, 2, 1], start=1):
+        state.apply(Put(uid, {"name": f"g{uid}", "created": "x", "changed": "x"}))
+        state.apply(Join(uid, frozenset(range(1, customers + 1))))
+    in_order = [2, 4, 3, 1]  # counts 1, 1, 2, 3
+    chosen = Selection(sort="customerCount", descending=descending)
+    assert uids(state, chosen) == (in_order[::-1] if descending else in_order)
