@@ -97,6 +97,7 @@ def test_unknown_pointer_lists_filterable_pointers() -> None:
 def test_key_without_slash_suggests_the_pointer() -> None:
     [problem] = problems_of({"name": 1})
     assert "'/name'" in problem["message"]
+    assert "pointer 'name'." in problem["message"]  # the key as it was given
 
 
 def test_unfit_condition_names_the_types_it_applies_to() -> None:
@@ -107,6 +108,7 @@ def test_unfit_condition_names_the_types_it_applies_to() -> None:
 def test_date_time_without_zone_asks_for_z_or_offset() -> None:
     [problem] = problems_of({"/created": "2013-01-14T15:04:34"})
     assert "add Z or an offset" in problem["message"]
+    assert "'2013-01-14T15:04:34' has no time zone" in problem["message"]
 
 
 def test_long_input_is_not_echoed_in_full() -> None:
