@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gettext
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from customergroup_rpc import i18n
 from customergroup_rpc.errors import LIMIT, InvalidParams, Worded, worded
 from customergroup_rpc.filters import (
     MATCH_ALL,
@@ -94,6 +97,7 @@ def test_unknown_pointer_lists_filterable_pointers() -> None:
 def test_key_without_slash_suggests_the_pointer() -> None:
     [problem] = problems_of({"name": 1})
     assert "'/name'" in problem["message"]
+    assert "pointer 'name'." in problem["message"]  # the key as it was given
 
 
 def test_unfit_condition_names_the_types_it_applies_to() -> None:
@@ -104,6 +108,7 @@ def test_unfit_condition_names_the_types_it_applies_to() -> None:
 def test_date_time_without_zone_asks_for_z_or_offset() -> None:
     [problem] = problems_of({"/created": "2013-01-14T15:04:34"})
     assert "add Z or an offset" in problem["message"]
+    assert "'2013-01-14T15:04:34' has no time zone" in problem["message"]
 
 
 def test_long_input_is_not_echoed_in_full() -> None:
@@ -387,3 +392,54 @@ def test_stored_customers_that_are_no_set_match_nothing_and_raise_nothing() -> N
         matches = compile_filter(parse({"/customers": condition}, FIELDS, "/0"))
         assert matches({"customers": frozenset({5})})
         assert not any(matches({"customers": stored}) for stored in ([5], {5: 1}, 5, None))
+
+
+# Every problem a filter reports is put into the request's language (SPEC 12): each text it is
+# made of is one the catalogues translate, so a text changed in the code but not in the
+# catalogues would reach every reader in English.
+
+
+def texts(arg: object) -> Iterator[str]:
+    """The message ids a message is made of: its own and those of its arguments."""
+    if isinstance(arg, i18n.Message):
+        yield arg.id
+        for value in arg.args.values():
+            yield from texts(value)
+    elif isinstance(arg, i18n.Listing):
+        for item in arg.items:
+            yield from texts(item)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"/uid": {"min": "x"}},  # a whole number; integers
+        {"/name": 5},  # a string; strings
+        {"/name": {"startsWith": 5}},  # a string to match against
+        {"/created": 5},  # an ISO 8601 string; date-times
+        {"/created": "14.01.2013"},  # how to write it
+        {"/created": "2013-01-14T15:04:34"},  # no time zone
+        {"/created": "2013-01-14T15:04:34.1234567Z"},  # finer than a microsecond
+        {"/created": "2013-02-30"},  # not a real date-time
+        {"/customers": {"containsAny": [0]}},  # a uid from 1; customer uids
+        {"/uid": {"startsWith": "1"}},  # an integer; strings
+        {"/name": {"containsAll": [1]}},  # a string; customer uids
+        {"/created": {"contains": "1"}},  # a date-time
+        {"/customers": {"min": 1}},  # a set of customer uids; integers and date-times
+        {"/uid": {"in": 5}},  # in takes an array
+        {"/uid": {"nearly": 1}},  # an unknown condition
+        {"/uid": [1, 2]},  # a bare array
+        {"/uid": nested_not(MAX_DEPTH + 5, 1)},  # too deep
+        {"name": "Staff"},  # a key without its slash
+        {"/nope": 1},  # an unknown pointer
+        [1],  # no object
+    ],
+)
+@pytest.mark.parametrize("code", ["da", "nb", "sv"])
+def test_every_text_of_a_problem_is_translated_in_every_language(code: str, raw: object) -> None:
+    words = gettext.translation(i18n.DOMAIN, i18n.LOCALE_DIR, [code])
+    with pytest.raises(InvalidParams) as caught:
+        parse(raw, FIELDS, "/0")
+    found = [text for problem in caught.value.problems for text in texts(problem["message"])]
+    assert found
+    assert [text for text in found if words.gettext(text) == text] == []

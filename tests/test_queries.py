@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customergroup_rpc import filters
-from customergroup_rpc.store import Selection, queries
+from customergroup_rpc.store import Page, Selection, queries
 from customergroup_rpc.store.feed import Changes
 from customergroup_rpc.store.queries import count, select
 from customergroup_rpc.store.state import Drop, Event, Forget, Join, Put, State
@@ -154,3 +154,244 @@ def test_events_dropped_while_a_read_of_the_feed_hands_the_loop_back_are_never_s
     assert [event["position"] for event in found.events] == [1, 2]
     assert found.last == 2  # a read from there is told to resync: 3 and 4 are gone
     assert found.horizon > found.last
+    assert found.cut  # not the newest: a follower reads on at once, and is told to resync
+
+
+# Which index answers (issue 17): the indexes exist to spare reading every group, so the tests
+# count what a read touches: full scans of the groups or folded names, and groups the filter's
+# predicate tests (``_record``).
+
+
+class Scanned(dict[int, Any]):
+    """A state's table that counts how often it is walked whole."""
+
+    scans = 0
+
+    def __iter__(self) -> Any:
+        self.scans += 1
+        return super().__iter__()
+
+    def values(self) -> Any:
+        self.scans += 1
+        return super().values()
+
+
+RARE = ["Staff", "Staff room", "Head staff", "Stage"]  # uids 301 to 304, after 300 others
+
+
+@pytest.fixture
+def many() -> State:
+    """300 groups ``g000`` to ``g299``, then the four of ``RARE``; the tables count scans."""
+    state = state_of([f"g{n:03d}" for n in range(300)] + RARE)
+    state.groups, state.folded = Scanned(state.groups), Scanned(state.folded)
+    return state
+
+
+@pytest.fixture
+def tested(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The uids of the groups the filter's predicate is asked about, in order."""
+    asked: list[int] = []
+    real = queries._record
+
+    def record(state: State, uid: int) -> dict[str, Any]:
+        asked.append(uid)
+        return real(state, uid)
+
+    monkeypatch.setattr(queries, "_record", record)
+    return asked
+
+
+def scans(state: State) -> int:
+    assert isinstance(state.groups, Scanned)
+    assert isinstance(state.folded, Scanned)
+    return state.groups.scans + state.folded.scans
+
+
+def where(raw: dict[str, Any]) -> filters.Filter:
+    return filters.parse(raw, FIELDS, "")
+
+
+def uids(state: State, selection: Selection) -> list[int]:
+    return [group["uid"] for group in asyncio.run(select(state, selection))]
+
+
+@pytest.mark.parametrize(
+    ("condition", "counted"),
+    [({"contains": "TAFF"}, 3), ({"endsWith": "staff"}, 2), ({"contains": "xyz"}, 0)],
+)
+def test_a_count_of_one_contains_or_endswith_of_three_letters_reads_only_its_candidates(
+    many: State, tested: list[int], condition: dict[str, str], counted: int
+) -> None:
+    assert asyncio.run(count(many, where({"/name": condition}))) == counted
+    assert (scans(many), tested) == (0, [])
+
+
+def test_a_count_of_one_short_contains_tests_the_folded_names_not_the_groups(
+    many: State, tested: list[int]
+) -> None:
+    assert asyncio.run(count(many, where({"/name": {"contains": "9"}}))) == 300 - 3 * 9 * 9
+    assert tested == []
+
+
+def test_a_count_or_a_list_of_one_startswith_comes_from_the_name_index_alone(
+    many: State, tested: list[int]
+) -> None:
+    assert asyncio.run(count(many, where({"/name": {"startsWith": "g"}}))) == 300
+    chosen = Selection(where({"/name": {"startsWith": "staff"}}), sort="uid", descending=True)
+    assert uids(many, chosen) == [302, 301]
+    assert (scans(many), tested) == (0, [])
+
+
+def test_a_list_of_everything_tests_no_group(many: State, tested: list[int]) -> None:
+    assert uids(many, Selection(limit=2, offset=1, sort="uid", descending=True)) == [303, 302]
+    assert tested == []
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_list_by_name_of_a_contains_of_three_letters_tests_only_its_candidates(
+    many: State, tested: list[int], descending: bool
+) -> None:
+    chosen = Selection(where({"/name": {"contains": "taff"}}), sort="name", descending=descending)
+    in_order = [303, 301, 302]  # head staff, staff, staff room
+    assert uids(many, chosen) == (in_order[::-1] if descending else in_order)
+    assert (scans(many), sorted(tested)) == (0, [301, 302, 303])
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_list_by_uid_of_a_common_prefix_and_a_rare_text_tests_only_the_texts_candidates(
+    many: State, tested: list[int], descending: bool
+) -> None:
+    raw = {"/name": {"startsWith": "g", "contains": "g12"}}
+    chosen = Selection(where(raw), sort="uid", descending=descending)
+    found = list(range(121, 131))  # g120 to g129
+    assert uids(many, chosen) == (found[::-1] if descending else found)
+    assert (scans(many), sorted(tested)) == (0, found)
+
+
+def test_two_texts_of_one_name_test_only_the_groups_that_hold_both(
+    many: State, tested: list[int]
+) -> None:
+    chosen = Selection(where({"/name": {"endsWith": "aff", "contains": "sta"}}), sort="uid")
+    assert uids(many, chosen) == [301, 303]
+    assert sorted(tested) == [301, 302, 303]  # "staff room" holds both texts' trigrams
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_short_page_of_many_matches_in_created_order_is_the_same_as_sorting_them_all(
+    descending: bool,
+) -> None:
+    state = state_of([f"g{n:03d}" for n in range(100)])
+    every = expected(state, {}, "created", descending)
+    chosen = Selection(filters.MATCH_ALL, 2, 3, "created", descending)
+    assert uids(state, chosen) == every[3:5]
+
+
+@pytest.mark.parametrize(
+    ("sort", "raw"),
+    [("created", {"/uid": {"min": 1}}), ("name", {"/uid": {"min": 1}}), ("uid", {})],
+)
+def test_a_long_scan_hands_the_loop_back_once_per_chunk_and_for_one_turn_only(
+    monkeypatch: pytest.MonkeyPatch, tested: list[int], sort: str, raw: dict[str, Any]
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = state_of([f"Group {i}" for i in range(1, 8)])
+    if not raw:  # a read of the feed: seven events
+        for position in range(1, 8):
+            state.apply(Event(position, {"type": "created", "uid": position}))
+
+    async def turns() -> list[int]:
+        if raw:
+            read: asyncio.Task[Any] = asyncio.create_task(
+                select(state, Selection(where(raw), sort=sort))
+            )
+        else:
+            read = asyncio.create_task(queries.changes(state, 0, None, None, None))
+        seen = []
+        while not read.done():
+            await asyncio.sleep(0)
+            seen.append(len(tested))
+        await read
+        return seen
+
+    seen = asyncio.run(turns())
+    if raw:
+        assert seen[:2] == [2, 4]  # two groups tested at each turn
+        assert len(seen) <= 6  # four chunks of at most two: never a sleep longer than a turn
+    else:
+        assert len(seen) == 4  # handed back after each chunk of events but the last
+
+
+def test_a_group_as_clients_see_it_carries_its_uid_and_customer_count() -> None:
+    state = state_of(["Staff"])
+    assert queries.group_of(state, 1) == {
+        "name": "Staff",
+        "created": "c1",
+        "changed": "x",
+        "customerCount": 1,
+        "uid": 1,
+        "version": 1,
+    }
+    assert queries.group_of(state, 2) is None
+
+
+def test_a_text_of_the_name_narrows_the_candidates_whatever_clause_comes_before_it(
+    many: State, tested: list[int]
+) -> None:
+    chosen = Selection(where({"/uid": {"min": 302}, "/name": {"contains": "taff"}}), sort="uid")
+    assert uids(many, chosen) == [302, 303]
+    assert (scans(many), sorted(tested)) == (0, [301, 302, 303])
+
+
+def test_a_page_of_a_groups_customers_keeps_its_limit_and_its_order() -> None:
+    state = State()
+    state.apply(Put(1, {"name": "A", "created": "x", "changed": "x"}))
+    state.apply(Join(1, frozenset(range(1, 11))))
+    assert queries.members(state, 1, Page(offset=2, limit=3)) == [3, 4, 5]
+    assert queries.members(state, 1, Page(offset=2, limit=3, descending=True)) == [8, 7, 6]
+    assert queries.members(state, 2, Page()) == []
+
+
+def feed_of(count: int, dropped: int = 0) -> State:
+    """A state whose feed holds events 1 to ``count``, those up to ``dropped`` gone."""
+    state = State()
+    for position in range(1, count + 1):
+        state.apply(Event(position, {"type": "created", "uid": position}))
+    if dropped:
+        state.apply(Forget(1, dropped))
+    return state
+
+
+def test_a_read_of_the_feed_cut_at_its_limit_says_so_with_the_horizon() -> None:
+    found = asyncio.run(queries.changes(feed_of(6, dropped=1), 0, 2, None, None))
+    assert [event["position"] for event in found.events] == [2, 3]
+    assert (found.last, found.horizon, found.cut) == (3, 1, True)
+    whole = asyncio.run(queries.changes(feed_of(6, dropped=1), 3, 5, None, None))
+    assert (whole.last, whole.horizon, whole.cut) == (6, 1, False)
+
+
+def test_events_dropped_up_to_where_a_read_got_lose_it_nothing_and_it_reads_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = feed_of(6)
+
+    async def read_during_a_drop() -> Changes:
+        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
+        await asyncio.sleep(0)  # the read takes its first chunk (1 and 2), then hands back
+        state.apply(Forget(1, 2))  # exactly those it read
+        return await read
+
+    found = asyncio.run(read_during_a_drop())
+    assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
+    assert (found.last, found.horizon, found.cut) == (6, 2, False)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_list_by_customer_count_orders_by_the_count_then_the_uid(descending: bool) -> None:
+    state = State()
+    for uid, customers in enumerate([3, 1, 2, 1], start=1):
+        state.apply(Put(uid, {"name": f"g{uid}", "created": "x", "changed": "x"}))
+        state.apply(Join(uid, frozenset(range(1, customers + 1))))
+    in_order = [2, 4, 3, 1]  # counts 1, 1, 2, 3
+    chosen = Selection(sort="customerCount", descending=descending)
+    assert uids(state, chosen) == (in_order[::-1] if descending else in_order)

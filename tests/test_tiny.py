@@ -17,6 +17,7 @@ import pytest
 from tinydb import TinyDB
 
 from customergroup_rpc import files
+from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
 from customergroup_rpc.store.journal import Journal, path_of, replayed
 from customergroup_rpc.store.state import Drop, Members, Put
@@ -521,18 +522,22 @@ AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
 async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path | None) -> None:
     store = TinyStore.open(db)
     await store.create("Before", AT)
-    async with store.together():
-        await store.create("Staff", AT)
-        await store.add(2, frozenset({5, 6}), LATER)
-        assert await store.get(2) == {
-            "name": "Staff",
-            "created": AT,
-            "changed": LATER,
-            "customerCount": 2,
-            "uid": 2,
-            "version": 2,
-        }
-        assert await store.get(3) is None
+
+    async def block() -> None:
+        async with store.together():
+            await store.create("Staff", AT)
+            await store.add(2, frozenset({5, 6}), LATER)
+            assert await store.get(2) == {
+                "name": "Staff",
+                "created": AT,
+                "changed": LATER,
+                "customerCount": 2,
+                "uid": 2,
+                "version": 2,
+            }
+            assert await store.get(3) is None
+
+    await asyncio.wait_for(block(), 30)  # a failure, never a hang
     assert (await store.get(2) or {}).get("customerCount") == 2
     await store.aclose()
 
@@ -887,4 +892,192 @@ async def test_a_lost_lock_is_logged_saying_the_changes_in_flight_are_undone(
     message = error.getMessage()
     assert message.startswith(f"{path} was replaced by a file this server did not write")
     assert message.endswith(". The changes in flight are undone.")
+    await store.aclose()
+
+
+# The start, the stop and the fold's size (issue 17, round 3).
+
+
+def test_a_killed_writers_temporary_file_is_logged_by_name_when_removed(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    TinyStore.open(path).close()
+    stale = path.with_name(f".{path.name}.4242.tmp")
+    stale.write_bytes(b'{"half": ')
+    TinyStore.open(path).close()
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == f"Removed {stale.name}, left by a writer that was killed"
+    assert warning.name == "customergroup_rpc.store.tiny"  # the store's own logger
+
+
+def test_a_second_store_is_refused_naming_the_file(path: Path) -> None:
+    first = TinyStore.open(path)
+    with pytest.raises(StoreError) as caught:
+        TinyStore.open(path)
+    assert str(caught.value) == f"{path} is in use by another customergroup-rpc server."
+    first.close()
+
+
+def test_a_file_another_server_wrote_while_this_one_started_is_refused_naming_it(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def taken(*_: object, **__: object) -> None:  # the file this start would create: another's
+        raise files.LockLost(f"{path} was replaced by a file this server did not write")
+
+    monkeypatch.setattr(tiny, "write_atomic", taken)
+    with pytest.raises(StoreError) as caught:
+        TinyStore.open(path)
+    assert str(caught.value) == f"{path} is in use by another customergroup-rpc server."
+    monkeypatch.undo()
+    TinyStore.open(path).close()  # the lock was let go
+
+
+async def test_a_fold_waits_until_the_journal_holds_as_many_bytes_as_the_database_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    await asyncio.gather(*(store.create(f"group {n}", AT) for n in range(200)))
+    await store.aclose()  # folded: a file of 200 groups, no journal
+    monkeypatch.setenv("CUSTOMERGROUP_RPC_FOLD_BYTES", "1")
+    again = TinyStore.open(path)
+    await again.create("one more", AT)  # a record far smaller than the file
+    assert again._journal is not None
+    held, due = again._journal.size, again._folder
+    await again.aclose()  # first, so that a fold started is waited for
+    assert 0 < held < path.stat().st_size
+    assert due is None
+
+
+async def test_stopping_a_store_that_was_closed_already_does_nothing(path: Path) -> None:
+    store = TinyStore.open(path)
+    await store.create("A", AT)
+    store.close()
+    await store.aclose()
+    store.close()
+    again = TinyStore.open(path)  # the journal left by close() is read at the start
+    assert (await again.get(1) or {}).get("name") == "A"
+    again.close()
+
+
+async def test_a_name_staged_by_a_write_queued_behind_a_commit_stays_taken_when_that_commit_ends(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gates = [threading.Event(), threading.Event()]  # the first commit's, then the next ones'
+    writes: list[int] = []
+    real = Journal.append
+
+    def append(journal: Journal, data: bytes) -> None:
+        writes.append(len(data))
+        gates[min(len(writes), 2) - 1].wait(30)
+        real(journal, data)
+
+    monkeypatch.setattr(Journal, "append", append)
+    first = asyncio.ensure_future(store.create("A", AT))
+    while not writes:  # A's commit is in flight
+        await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(store.create("B", AT))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gates[0].set()
+    await asyncio.wait_for(first, 30)  # A is committed; B waits for its own commit
+    assert not queued.done()
+    assert await store.named("b") == (2, "B")
+    with pytest.raises(NameTaken):
+        await store.create("B", AT)
+    gates[1].set()
+    await asyncio.wait_for(queued, 30)
+    await store.aclose()
+
+
+# A together() block (a batch's run of writes): one commit when it ends (issue 17, round 3).
+
+
+async def test_the_writes_of_a_together_block_are_one_commit_when_it_ends_and_none_before(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    gate.set()
+    inside: list[object] = []
+
+    async def block() -> None:
+        async with store.together():
+            for name in ("A", "B", "C"):
+                await store.create(name, AT)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            inside.extend([len(writes), store.committed.last_uid])
+
+    await asyncio.wait_for(block(), 30)  # a failure, never a hang
+    assert inside == [0, 0]
+    assert len(writes) == 1
+    assert sorted(on_disk(path)["customergroups"]) == ["1", "2", "3"]
+    await store.aclose()
+
+
+async def test_blocks_open_in_two_tasks_commit_once_when_the_last_one_ends(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, writes = gated_writes(monkeypatch)
+    gate.set()
+    second_open, first_may_end = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with store.together():
+            await store.create("A", AT)
+            second_open.set()
+            await first_may_end.wait()
+
+    async def second() -> None:
+        await second_open.wait()
+        async with store.together():
+            await store.create("B", AT)
+
+    one, two = asyncio.ensure_future(first()), asyncio.ensure_future(second())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    early = (two.done(), len(writes))  # seen before anything is asserted: no task left hanging
+    first_may_end.set()
+    await asyncio.wait_for(asyncio.gather(one, two), 30)
+    assert early == (False, 0)  # its block ended, but not its commit: the first block is open
+    assert len(writes) == 1
+    await asyncio.wait_for(store.create("C", AT), 30)  # and writes go on after both
+    assert len(writes) == 2
+    await store.aclose()
+
+
+async def test_a_write_that_fails_in_a_together_block_fails_the_block_with_its_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TinyStore.open(path)
+    gate, _ = gated_writes(monkeypatch, fail=True)
+    gate.set()
+
+    async def block(name: str) -> None:
+        async with store.together():
+            await store.create(name, AT)
+
+    with pytest.raises(WriteFailed):
+        await asyncio.wait_for(block("A"), 30)
+    assert store.committed.last_uid == store.working.last_uid == 0
+    monkeypatch.undo()
+    await asyncio.wait_for(block("B"), 30)
+    assert (await store.get(1) or {}).get("name") == "B"
+    await store.aclose()
+
+
+async def test_by_default_the_journal_is_folded_once_it_holds_16_mib(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUSTOMERGROUP_RPC_FOLD_BYTES", raising=False)
+    store = TinyStore.open(path)
+    await store.create("small", AT)
+    assert store._folder is None
+    await store.create("x" * (8 << 20), AT)  # the name twice (group, event): just over 16 MiB
+    assert store._journal is not None
+    assert 16 << 20 <= store._journal.size < 17 << 20
+    assert store._folder is not None
+    await store._folder
     await store.aclose()
