@@ -54,6 +54,13 @@ def gated_writes(
     return gate, writes
 
 
+def counted_writes(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[int]:
+    """Count commits (appends to the journal), none held back (each fails, if asked)."""
+    gate, writes = gated_writes(monkeypatch, fail)
+    gate.set()
+    return writes
+
+
 def on_disk(path: Path) -> dict[str, Any]:
     """What the database holds on disk: its file with its journal replayed (as a start)."""
     return replayed(path)
@@ -162,8 +169,7 @@ async def test_failed_write_changes_nothing_on_disk_or_in_memory(
     await store.stage([Put(1, doc("A"))])
     journal = path.with_name(path.name + ".journal")
     before = path.read_bytes(), journal.read_bytes()
-    gate, _ = gated_writes(monkeypatch, fail=True)
-    gate.set()
+    counted_writes(monkeypatch, fail=True)
     with pytest.raises(WriteFailed):
         await store.stage([Put(2, doc("B")), Members(1, frozenset({7}))])
     assert (path.read_bytes(), journal.read_bytes()) == before
@@ -204,8 +210,7 @@ async def test_ten_thousand_members_are_one_write(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    gate, writes = gated_writes(monkeypatch)
-    gate.set()
+    writes = counted_writes(monkeypatch)
     await store.stage([Put(1, doc("A")), Members(1, frozenset(range(1, 10_001)))])
     assert len(writes) == 1
     assert on_disk(path)["members"]["1"]["customers"][:3] == [1, 2, 3]
@@ -504,8 +509,7 @@ async def test_a_write_after_a_failed_one_writes_the_committed_members_only(
 ) -> None:
     store = TinyStore.open(path)
     await store.stage([Put(1, doc("A")), Put(2, doc("B")), Members(1, frozenset({4}))])
-    gate, _ = gated_writes(monkeypatch, fail=True)
-    gate.set()
+    counted_writes(monkeypatch, fail=True)
     with pytest.raises(WriteFailed):
         await store.stage([Members(2, frozenset({8})), Members(1, frozenset())])
     monkeypatch.undo()
@@ -596,8 +600,7 @@ async def test_a_failed_write_says_the_change_could_not_be_written_to_disk(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    gate, _ = gated_writes(monkeypatch, fail=True)
-    gate.set()
+    counted_writes(monkeypatch, fail=True)
     with pytest.raises(WriteFailed) as caught:
         await store.create("A", AT)
     assert re.fullmatch(r"The change could not be written to disk\.", str(caught.value))
@@ -869,8 +872,7 @@ async def test_a_failed_write_is_logged_naming_the_file_and_that_nothing_was_kep
     path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = TinyStore.open(path)
-    gate, _ = gated_writes(monkeypatch, fail=True)
-    gate.set()
+    counted_writes(monkeypatch, fail=True)
     with pytest.raises(WriteFailed):
         await store.create("A", AT)
     [error] = [r for r in caplog.records if r.levelname == "ERROR"]
@@ -997,8 +999,7 @@ async def test_the_writes_of_a_together_block_are_one_commit_when_it_ends_and_no
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    gate, writes = gated_writes(monkeypatch)
-    gate.set()
+    writes = counted_writes(monkeypatch)
     inside: list[object] = []
 
     async def block() -> None:
@@ -1020,8 +1021,7 @@ async def test_blocks_open_in_two_tasks_commit_once_when_the_last_one_ends(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    gate, writes = gated_writes(monkeypatch)
-    gate.set()
+    writes = counted_writes(monkeypatch)
     second_open, first_may_end = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
@@ -1052,8 +1052,7 @@ async def test_a_write_that_fails_in_a_together_block_fails_the_block_with_its_e
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = TinyStore.open(path)
-    gate, _ = gated_writes(monkeypatch, fail=True)
-    gate.set()
+    counted_writes(monkeypatch, fail=True)
 
     async def block(name: str) -> None:
         async with store.together():
