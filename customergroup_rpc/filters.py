@@ -233,6 +233,17 @@ def _text_side(value: str) -> int:
     return 0
 
 
+def fits_bigint(value: int) -> bool:
+    """Whether an integer fits PostgreSQL's ``bigint``, as every stored uid does (a uid past
+    it cannot even be compared with one there)."""
+    return _bigint_side(value) == 0
+
+
+def fits_text(value: str) -> bool:
+    """Whether a string can be stored in, and so compared with, PostgreSQL's ``text``."""
+    return _text_side(value) == 0
+
+
 def _instant_side(value: datetime) -> int:
     """0 for an instant that is a UTC datetime, as every stored one is; -1 or 1 for one before
     year 1 or after year 9999 in UTC (0001-01-01T00:00:00+01:00), which no driver can bind."""

@@ -90,7 +90,8 @@ class Customergroups:
 
     async def get(self, uid: int, param: str = "uid") -> Group:
         """One group; ``GroupMissing`` if there is none."""
-        found = await self._store.get(uid) if _storable(uid) else None
+        _stored(uid, param)
+        found = await self._store.get(uid)
         if found is None:
             raise GroupMissing(uid, param)
         return found
@@ -107,7 +108,8 @@ class Customergroups:
 
     async def list_customers(self, uid: int, page: Page) -> list[int]:
         """A group's customer uids, ascending unless the page says descending."""
-        found = await self._store.members(uid, page) if _storable(uid) else None
+        _stored(uid)
+        found = await self._store.members(uid, page)
         if found is None:
             raise GroupMissing(uid)
         return found
@@ -127,7 +129,9 @@ class Customergroups:
     ) -> Changes:
         """The committed events after ``since`` (None or 0: from the oldest kept); ``FeedGone``
         when some of them are no longer kept, or ``since`` is past the newest."""
-        if (uid is not None and not _storable(uid)) or (token is not None and not _text(token)):
+        if (uid is not None and not filters.fits_bigint(uid)) or (
+            token is not None and not filters.fits_text(token)
+        ):
             # No event can match: none, and the newest position, as a filter matching none.
             uid, token, limit = None, None, 0
         found = await self._store.changes(since or 0, limit, uid, token)
@@ -252,30 +256,11 @@ class Customergroups:
         return sorted(problems, key=lambda p: p["pointer"])
 
 
-# No engine stores a uid beyond a 64-bit integer; PostgreSQL cannot even compare one with its
-# bigint uids (the query fails), nor a text holding NUL or a lone surrogate with its texts.
-_BIGINT = 2**63
-
-
-def _storable(uid: int) -> bool:
-    return -_BIGINT <= uid < _BIGINT
-
-
 def _stored(uid: int, param: str = "uid") -> None:
-    """``GroupMissing`` for a uid no group can have, before a store sees it."""
-    if not _storable(uid):
+    """``GroupMissing`` for a uid no group can have (past 64 bits), before a store sees it:
+    PostgreSQL cannot even compare one with its ``bigint`` uids."""
+    if not filters.fits_bigint(uid):
         raise GroupMissing(uid, param)
-
-
-def _text(value: str) -> bool:
-    """Whether a text can be stored, and so compared with what is: no NUL, no lone surrogate."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _normalised(patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from customergroup_rpc.filters import (
     OPERATORS,
     FieldType,
     compile_filter,
+    fits_bigint,
+    fits_text,
     parse,
     prefix,
 )
@@ -443,3 +445,22 @@ def test_every_text_of_a_problem_is_translated_in_every_language(code: str, raw:
     found = [text for problem in caught.value.problems for text in texts(problem["message"])]
     assert found
     assert [text for text in found if words.gettext(text) == text] == []
+
+
+# --- what a store can hold: an operand, or a uid the service is given, past it matches nothing ---
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [(0, True), (2**63 - 1, True), (-(2**63), True), (2**63, False), (-(2**63) - 1, False)],
+)
+def test_an_integer_fits_a_bigint_exactly_within_64_signed_bits(value: int, fits: bool) -> None:
+    assert fits_bigint(value) is fits
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [("Gold", True), ("", True), ("ø 金", True), ("a\x00b", False), ("a\ud800", False)],
+)
+def test_a_string_fits_text_unless_it_holds_nul_or_a_lone_surrogate(value: str, fits: bool) -> None:
+    assert fits_text(value) is fits
