@@ -59,8 +59,9 @@ rounds' ratios):
 
 7. ``get(1, "name")`` requests/s at 32 connections on 100 groups, ``serve --workers 2`` against
    ``--workers 1``; beside it, in the same rounds, bench/baseline.py with 2 processes against 1
-   (what a second process adds to a bare handler on this machine at that moment). Target:
-   >= 1.4x.
+   (what a second process adds to a bare handler on this machine at that moment), bare and with
+   ``--db`` (reading the name from the same database, one statement per request: what a second
+   process adds to the least handler backed by PostgreSQL). Target: >= 1.4x.
 8. Durable ``create`` p50, one client, ``--pg-groups`` (100,000) groups against 100. Target:
    <= 1.5x.
 9. ``list(["uid", "name"], {"filters": {"/name": {"contains": "clearance"}}, "limit": 20})``,
@@ -113,6 +114,7 @@ PAGE = 20
 PG_PAGE, NEEDLE, NEEDLES = 20, "clearance", 25  # figure 9: a page of 20 of 25 matches
 MANY = 32  # connections for the throughput figures
 ROUNDS = 5  # rounds of figures 1 and 7-9 (odd: a median round)
+READING = "bare aiohttp handler reading the name (one SELECT, asyncpg)"
 POOL = 10  # connections to PostgreSQL per worker (serve's default --pool-size, said out loud)
 SETTINGS = ["server_version", "shared_buffers", "synchronous_commit", "fsync", "work_mem"]
 SETTINGS += ["max_connections"]
@@ -482,27 +484,29 @@ def figure_throughput(bench: Bench, seeded: Path, limit: int) -> Row:
 
 
 def figure_workers(bench: Bench, one: Server, two: Server) -> Row:
-    """Figure 7: 2 workers against 1, and bench/baseline.py's 2 processes against 1 beside."""
+    """Figure 7: 2 workers against 1; beside it, in the same rounds, bench/baseline.py's 2
+    processes against 1, bare and reading the name from the same database (``--db``)."""
     try:
         if call(two, "get", [1, "name"]) != {"name": "Group 000001"}:
             raise BenchError("get(1) did not answer group 1's name")
-        bare = [
-            bench.start(f"bare-{n}", baseline=True, core=None, args=["--workers", str(n)])
-            for n in (1, 2)
-        ]
-        bench.shown.append(("baseline, 2 processes", bench.show(bare[1].argv())))
         sides = {"1": post(bench, one, GET_BODY, MANY, "get, PostgreSQL, 1 worker")}
         sides["2"] = post(bench, two, GET_BODY, MANY, "get, PostgreSQL, 2 workers")
-        sides["bare 1"] = post(bench, bare[0], GET_BODY, MANY, "")
-        sides["bare 2"] = post(bench, bare[1], GET_BODY, MANY, "")
+        bare: list[Server] = []
+        for kind, db in (("bare", []), ("bare+pg", ["--db", one.db])):
+            for n in (1, 2):
+                args = ["--workers", str(n), *db]
+                bare.append(bench.start(f"{kind}-{n}", baseline=True, core=None, args=args))
+                sides[f"{kind} {n}"] = post(bench, bare[-1], GET_BODY, MANY, "")
+            bench.shown.append((f"baseline ({kind}), 2 processes", bench.show(bare[-1].argv())))
         runs = alternate(sides, ROUNDS)
         for server in bare:
             server.stop()
     except FAILURES as exc:
         return failed("workers", exc)
-    reference = told(ratios(runs["bare 2"], runs["bare 1"], lambda run: run.rate))
     row = rate_row("workers", runs, ("2", "2 workers: "), ("1", "1 worker: "))
-    row.ratio += f"; bare aiohttp handler, 2 processes / 1, same rounds: {reference}"
+    for kind, what in (("bare", "bare aiohttp handler"), ("bare+pg", READING)):
+        found = told(ratios(runs[f"{kind} 2"], runs[f"{kind} 1"], lambda run: run.rate))
+        row.ratio += f"; {what}, 2 processes / 1, same rounds: {found}"
     return row
 
 
