@@ -135,19 +135,19 @@ def test_renaming_the_second_of_two_groups_of_one_name_leaves_the_name_taken() -
 
 def test_a_layer_answers_the_events_staged_in_it_and_below_and_forgets_up_to_its_horizon() -> None:
     committed = State()
-    committed.apply(Event(1, {"type": "created"}))
-    committed.apply(Event(2, {"type": "renamed"}))
+    committed.apply(Event(1, {"type": "created", "uid": 1}))
+    committed.apply(Event(2, {"type": "renamed", "uid": 1}))
     layer = Layer(committed)
-    layer.apply(Event(3, {"type": "deleted"}))
+    layer.apply(Event(3, {"type": "deleted", "uid": 1}))
     assert [layer.event(p) for p in (1, 2, 3, 4)] == [
-        {"type": "created"},
-        {"type": "renamed"},
-        {"type": "deleted"},
+        {"type": "created", "uid": 1},
+        {"type": "renamed", "uid": 1},
+        {"type": "deleted", "uid": 1},
         None,
     ]
     layer.apply(Forget(1, 2))
     assert layer.horizon == 2
-    assert [layer.event(p) for p in (1, 2, 3)] == [None, None, {"type": "deleted"}]
+    assert [layer.event(p) for p in (1, 2, 3)] == [None, None, {"type": "deleted", "uid": 1}]
 
 
 def test_renaming_a_group_frees_its_old_name_only_if_it_held_it() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from customergroup_rpc import filters
 from customergroup_rpc.store import Page, Selection, queries
-from customergroup_rpc.store.feed import Changes
+from customergroup_rpc.store.feed import Changes, matches, shown
 from customergroup_rpc.store.queries import count, select
 from customergroup_rpc.store.state import Drop, Event, Forget, Join, Put, State
 from customergroup_rpc.text import fold
@@ -384,6 +384,64 @@ def test_events_dropped_up_to_where_a_read_got_lose_it_nothing_and_it_reads_on(
     found = asyncio.run(read_during_a_drop())
     assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
     assert (found.last, found.horizon, found.cut) == (6, 2, False)
+
+
+class Counted(State):
+    """A state that counts the events a read of the feed looks at."""
+
+    looked = 0
+
+    def event(self, position: int) -> dict[str, Any] | None:
+        self.looked += 1
+        return super().event(position)
+
+
+def audited(count: int) -> Counted:
+    """``count`` events: group ``p % 100`` made with token ``t{p % 7}``, every tenth a move of
+    customers to group 99 (uids are never 0 here: ``p % 100 + 1``)."""
+    state = Counted()
+    for p in range(1, count + 1):
+        event: dict[str, Any] = {"type": "renamed", "uid": p % 100 + 1}
+        if p % 10 == 0:
+            event.update(type="customersMoved", toUid=99)
+        event["token"] = {"id": f"t{p % 7}", "scope": "manage"}
+        state.apply(Event(p, event))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("since", "limit", "uid", "token"),
+    [(0, None, 5, None), (0, None, 99, None), (0, None, None, "t3"), (0, None, 5, "t3"),
+     (350, 4, 99, "t2"), (0, None, 1234, None), (0, 3, None, "t0")],
+)  # fmt: skip
+def test_a_read_of_the_feed_filtered_by_group_or_token_looks_only_at_its_events(
+    since: int, limit: int | None, uid: int | None, token: str | None
+) -> None:
+    state = audited(1000)
+    state.apply(Forget(1, 100))
+    found = asyncio.run(queries.changes(state, since, limit, uid, token))
+    every = [shown(p, e) for p, e in state.events.items() if p > since and matches(e, uid, token)]
+    assert found.events == every[:limit]
+    assert found.last == (every[limit - 1]["position"] if limit else 1000)
+    indexed = state.positions(uid, token) or []
+    assert state.looked <= len(indexed) < 300  # not the 900 kept events
+
+
+def test_events_dropped_while_a_filtered_read_hands_the_loop_back_are_never_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = audited(100)  # token t3's events: 3, 10, 17, 24, ...
+
+    async def read_during_a_drop() -> Changes:
+        read = asyncio.create_task(queries.changes(state, 0, None, None, "t3"))
+        await asyncio.sleep(0)  # the read takes 3 and 10, then hands the loop back
+        state.apply(Forget(1, 20))  # 17 goes before it is read
+        return await read
+
+    found = asyncio.run(read_during_a_drop())
+    assert [event["position"] for event in found.events] == [3, 10]
+    assert (found.last, found.horizon, found.cut) == (10, 20, True)  # a read from 10: 9005
 
 
 @pytest.mark.parametrize("descending", [False, True])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -222,6 +223,33 @@ def test_the_feed_keeps_events_from_past_its_horizon_to_its_last_position() -> N
     assert (state.horizon, state.last_position, state.events) == (3, 3, {})
 
 
+def made(uid: int, token: str | None, to: int | None = None) -> dict[str, Any]:
+    """An event of group ``uid`` (moved to ``to``), made with token ``token``."""
+    event: dict[str, Any] = {"type": "customersMoved" if to else "renamed", "uid": uid}
+    if to:
+        event["toUid"] = to
+    event["token"] = None if token is None else {"id": token, "scope": "manage"}
+    return event
+
+
+def test_the_feed_indexes_its_events_by_group_either_side_of_a_move_and_by_token() -> None:
+    state = State()
+    for position, event in enumerate(
+        [made(1, "a"), made(2, "b"), made(1, "b", to=2), made(3, None), made(2, "a")], 1
+    ):
+        state.apply(Event(position, event))
+    assert [state.positions(uid, None) for uid in (1, 2, 3, 4)] == [[1, 3], [2, 3, 5], [4], []]
+    assert [state.positions(None, token) for token in ("a", "b", "c")] == [[1, 5], [2, 3], []]
+    assert state.positions(2, "a") == [1, 5]  # the fewer: the other filter is tested on each
+    assert state.positions(None, None) is None  # no filter: every kept event
+    twin = state.copy()
+    state.apply(Forget(1, 3))  # retention: the lists lose their front, emptied ones go
+    assert [state.positions(uid, None) for uid in (1, 2, 3)] == [[], [5], [4]]
+    assert [state.positions(None, token) for token in ("a", "b")] == [[5], []]
+    assert (state._event_uids.keys(), state._event_tokens.keys()) == ({2, 3}, {"a"})
+    assert twin.positions(1, None) == [1, 3]  # a copy has an index of its own
+
+
 @pytest.mark.parametrize("descending", [False, True])
 def test_walking_the_name_index_in_steps_lists_every_name_with_the_prefix_once(
     descending: bool,
@@ -270,7 +298,7 @@ def test_the_name_index_walk_starts_at_the_prefix_and_lists_ascending_by_default
 def test_members_read_at_start_and_a_copy_keep_every_customer() -> None:
     state = _state("A", "B")
     state.load(1, [3, 5])
-    state.apply(Event(1, {"type": "created"}))
+    state.apply(Event(1, {"type": "created", "uid": 1}))
     twin = state.copy()
     assert list(twin.members(1)) == [3, 5]
     assert twin.members(2) == frozenset()

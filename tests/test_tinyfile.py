@@ -20,6 +20,7 @@ from customergroup_rpc.store.tiny import TinyStore
 from customergroup_rpc.store.tinyfile import AtomicStorage
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
+BAD_MOVE = {"type": "customersMoved", "uid": 1, "toUid": []}  # an event to no group
 
 
 def doc(name: str) -> dict[str, str]:
@@ -55,9 +56,15 @@ def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
         ({"meta": {"1": {"last_uid": 7.0}}}, "meta.last_uid is not an integer"),
         ({"events": []}, "events or feed is not a table"),
         ({"feed": []}, "events or feed is not a table"),
-        ({"events": {"x": {"type": "created"}}}, "entry 'x' of events is malformed"),
+        ({"events": {"x": {"type": "created", "uid": 1}}}, "entry 'x' of events is malformed"),
         ({"events": {"1": 5}}, "entry '1' of events is malformed"),
         ({"events": {"1": {"type": 5}}}, "entry '1' of events is malformed"),
+        ({"events": {"1": {"type": "created"}}}, "entry '1' of events is malformed"),
+        ({"events": {"1": {"type": "created", "uid": "1"}}}, "entry '1' of events is malformed"),
+        (
+            {"events": {"1": {"type": "x", "uid": 1, "toUid": []}}},
+            "entry '1' of events is malformed",
+        ),
         ({"feed": {"1": 5}}, "feed.last_position is not an integer"),
         ({"feed": {"1": {"last_position": "7"}}}, "feed.last_position is not an integer"),
         ({"feed": {"1": {"last_position": True}}}, "feed.last_position is not an integer"),

@@ -164,10 +164,19 @@ def members(
     return event
 
 
+def concerned(event: Fields) -> tuple[int, ...]:
+    """The groups an event concerns: its own, and for a move the group moved to."""
+    to = event.get("toUid")
+    return (event["uid"],) if to is None else (event["uid"], to)
+
+
+def made_with(event: Fields) -> str | None:
+    """The id of the token an event was made with (None: made without one)."""
+    made = event.get("token")
+    return made.get("id") if isinstance(made, dict) else None
+
+
 def matches(event: Fields, uid: int | None, token: str | None) -> bool:
     """Whether an event concerns group ``uid`` (either side of a move) and was made with the
     token ``token`` (None: any)."""
-    if uid is not None and event["uid"] != uid and event.get("toUid") != uid:
-        return False
-    made = event.get("token")
-    return token is None or (isinstance(made, dict) and made.get("id") == token)
+    return (uid is None or uid in concerned(event)) and (token is None or made_with(event) == token)

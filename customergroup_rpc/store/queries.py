@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import filters
@@ -120,28 +121,33 @@ async def changes(
 ) -> Changes:
     """The kept events after ``since``, oldest first: at most ``limit`` of those that match.
     ``last`` is the last one's position when there are ``limit``, else the newest position
-    (or the position read up to, when retention dropped the next ones meanwhile).
-    A long walk hands the event loop back every ``CHUNK`` events."""
+    when the read began (or the position read up to, when retention dropped the next ones
+    meanwhile). A read filtered by ``uid`` or ``token`` reads only the events indexed under
+    it (``State.positions``); any read hands the event loop back every ``CHUNK`` events."""
     if limit == 0:
         return Changes([], state.last_position, state.horizon)
     found: list[dict[str, Any]] = []
-    position = max(since, state.horizon)
-    while position < state.last_position:
-        upto = min(position + CHUNK, state.last_position)
-        for at in range(position + 1, upto + 1):
+    start, end = max(since, state.horizon), state.last_position
+    indexed = state.positions(uid, token)
+    todo: Sequence[int] = (
+        range(start + 1, end + 1)
+        if indexed is None
+        else indexed[bisect_right(indexed, start) : bisect_right(indexed, end)]
+    )
+    for first in range(0, len(todo), CHUNK):
+        if first:
+            await asyncio.sleep(0)
+            if state.horizon > todo[first - 1]:
+                # Retention dropped events not yet read: answer those read, up to where they
+                # run without a gap, so the next read from there is told to resync (9005).
+                return Changes(found, todo[first - 1], state.horizon, cut=True)
+        for at in todo[first : first + CHUNK]:
             event = state.event(at)
             if event is not None and matches(event, uid, token):
                 found.append(shown(at, event))
                 if len(found) == limit:
                     return Changes(found, at, state.horizon, cut=True)
-        position = upto
-        if position < state.last_position:
-            await asyncio.sleep(0)
-            if state.horizon > position:
-                # Retention dropped events not yet read: answer those read, up to where they
-                # run without a gap, so the next read from there is told to resync (9005).
-                return Changes(found, position, state.horizon, cut=True)
-    return Changes(found, state.last_position, state.horizon)
+    return Changes(found, end, state.horizon)
 
 
 async def _matching(

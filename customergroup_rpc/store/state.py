@@ -22,17 +22,20 @@ same staged changes as the change it records), ``Forget`` drops the oldest (rete
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sortedcontainers import SortedList
 
 from ..text import fold, successor
+from .feed import concerned, made_with
 from .index import SortedInts, Trigrams
 
 Fields = dict[str, Any]
 NONE: frozenset[int] = frozenset()
+Key = TypeVar("Key", int, str)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ class State:
         # The feed: position -> event, oldest first; positions run on from last_position.
         self.events: dict[int, Fields] = {}
         self.last_position = 0
+        # The kept events' positions, ascending, by group (either side of a move) and by token
+        # id: a read of the feed filtered by either reads those, not every kept event.
+        self._event_uids: dict[int, list[int]] = {}
+        self._event_tokens: dict[str, list[int]] = {}
 
     @property
     def horizon(self) -> int:
@@ -119,6 +126,15 @@ class State:
     def event(self, position: int) -> Fields | None:
         """The kept event at ``position``, if any."""
         return self.events.get(position)
+
+    def positions(self, uid: int | None, token: str | None) -> list[int] | None:
+        """The positions, ascending, of the kept events that concern group ``uid`` or were
+        made with token ``token`` (the fewer of the two when both are given); None when
+        neither is: every kept event. The list is the index's own: read it, do not keep it."""
+        found = [] if uid is None else [self._event_uids.get(uid, [])]
+        if token is not None:
+            found.append(self._event_tokens.get(token, []))
+        return min(found, key=len) if found else None
 
     def get(self, uid: int) -> Fields | None:
         return self.groups.get(uid)
@@ -241,9 +257,21 @@ class State:
         if isinstance(change, Event):
             self.events[change.position] = change.fields
             self.last_position = max(self.last_position, change.position)
-        else:
-            for position in range(change.first, change.upto + 1):
-                self.events.pop(position, None)
+            for uid in concerned(change.fields):
+                insort(self._event_uids.setdefault(uid, []), change.position)
+            token = made_with(change.fields)
+            if token is not None:
+                insort(self._event_tokens.setdefault(token, []), change.position)
+            return
+        uids: set[int] = set()
+        tokens: set[str | None] = set()
+        for position in range(change.first, change.upto + 1):
+            event = self.events.pop(position, None)
+            if event is not None:
+                uids.update(concerned(event))
+                tokens.add(made_with(event))
+        _forget(self._event_uids, uids, change.upto)
+        _forget(self._event_tokens, tokens, change.upto)
 
     def copy(self) -> State:
         """An independent copy, built again from the data (O(database): tests and tools)."""
@@ -253,7 +281,9 @@ class State:
             if uid in self._members:
                 twin.apply(Members(uid, frozenset(self._members[uid].as_set())))
         twin.last_uid = self.last_uid
-        twin.events, twin.last_position = dict(self.events), self.last_position
+        for position, fields in self.events.items():
+            twin.apply(Event(position, fields))
+        twin.last_position = self.last_position
         return twin
 
     def _span(self, folded: str) -> tuple[int, int]:
@@ -277,3 +307,14 @@ class State:
             rest = next(itertools.islice(self._keys.irange((key,)), 1), None)
             if rest is not None and rest[0] == key:  # another group, same key
                 self._by_key[key] = rest[1]
+
+
+def _forget(index: dict[Key, list[int]], keys: Iterable[Key | None], upto: int) -> None:
+    """Drop the positions up to ``upto`` from the lists of ``keys``: retention drops the
+    oldest events, so each list loses a run at its front."""
+    for key in keys:
+        kept = None if key is None else index.get(key)
+        if key is not None and kept is not None:
+            del kept[: bisect_right(kept, upto)]
+            if not kept:
+                del index[key]

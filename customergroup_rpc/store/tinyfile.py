@@ -220,11 +220,13 @@ def _feed_problem(data: dict[str, Any]) -> str | None:
             not key.isdigit()
             or not isinstance(event, dict)
             or not isinstance(event.get("type"), str)
+            or not _is_int(event.get("uid"))
+            or not _is_int(event.get("toUid", 0))
         ):
             return f"entry {key!r} of {EVENTS} is malformed"
     record = feed.get("1", {})
     last = record.get("last_position", 0) if isinstance(record, dict) else None
-    if not isinstance(last, int) or isinstance(last, bool):
+    if not _is_int(last):
         return "feed.last_position is not an integer"
     return None
 
@@ -241,7 +243,7 @@ def _shape_problem(data: Any) -> str | None:
         if not all(isinstance(doc.get(p), str) for p in ("name", "created", "changed")):
             return f"customer group {key} lacks name, created or changed"
         version = doc.get("version", 1)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not _is_int(version) or version < 1:
             return f"the version of customer group {key} is not a positive integer"
     for key, doc in members.items():
         customers = doc.get("customers") if isinstance(doc, dict) else None
@@ -250,6 +252,11 @@ def _shape_problem(data: Any) -> str | None:
         if not all(type(c) is int and c > 0 for c in customers):
             return f"the customers of group {key} are not all positive integers"
     last = meta.get("1", {}).get("last_uid", 0) if isinstance(meta.get("1", {}), dict) else None
-    if not isinstance(last, int) or isinstance(last, bool):
+    if not _is_int(last):
         return "meta.last_uid is not an integer"
     return _feed_problem(data)
+
+
+def _is_int(value: Any) -> bool:
+    """An integer, as JSON has them (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
