@@ -385,6 +385,24 @@ async def test_access_log_names_methods_and_never_the_token(
     assert MANAGE not in out.getvalue().decode()
 
 
+async def test_a_token_not_shaped_like_ours_never_reaches_the_access_log_from_a_name_or_path(
+    logged: tuple[Client, io.BytesIO],
+) -> None:
+    # MANAGE is the environment's token, any 16 or more characters (as the README's advice,
+    # secrets.token_urlsafe, gives): nothing in its shape tells a log that it is one.
+    client, out = logged
+    await post(client, {"jsonrpc": "2.0", "method": MANAGE, "id": 1})
+    await post(client, [req("count"), {"jsonrpc": "2.0", "method": f"x {MANAGE}"}])
+    await client.get(f"/{MANAGE}")
+    await client.get(f"/console/{MANAGE}")
+    await client.get("/" + "a" * 190 + MANAGE)  # cut where the line's path is cut
+    await client.close()
+    log = out.getvalue().decode()
+    assert len(log.splitlines()) == 5
+    assert MANAGE[:8] not in log
+    assert '"GET /[redacted]" - 404' in log
+
+
 async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(
     logged: tuple[Client, io.BytesIO],
 ) -> None:
