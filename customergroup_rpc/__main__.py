@@ -214,7 +214,12 @@ def _call(args: argparse.Namespace) -> int:
     if problem:
         print(f"customergroup-rpc: {problem}", file=sys.stderr)
         return call.USAGE
-    client = call.Client(args.url, args.token)
+    token = args.token.strip() if args.token else None  # read from a file with its line end
+    problem = None if token is None else call.check_token(token)
+    if problem:
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return call.USAGE
+    client = call.Client(args.url, token)
     if args.text is not None:
         return call.call(client, args.text, sys.stdout, sys.stderr)
     try:
