@@ -153,6 +153,29 @@ def test_param_problems_point_into_the_params(schemas: Schemas) -> None:
     assert [p["pointer"] for p in found] == ["/1/limit", "/1/page", "/1/sort"]
 
 
+def test_no_param_is_refused_with_the_words_kept_for_a_rule_no_schema_has(
+    schemas: Schemas,
+) -> None:
+    # A pattern has no wording of ours: without the schema's errorMessage for it, changes'
+    # uid "x" was refused with "uid does not fit the schema.", which says nothing to act on.
+    for method in schemas.methods.values():
+        for at, param in enumerate(method.params):
+            for value in ("x", "12a", " 1", "", "1" * 40, -1, 1.5, [], {}):
+                for problem in worded(schemas.check_param(param, value, f"/{at}")):
+                    assert "does not fit the schema" not in problem["message"], (
+                        method.name,
+                        param.name,
+                        value,
+                    )
+    changes = schemas.methods["Customergroup.changes"]
+    assert worded(schemas.check_param(changes.params[2], "x", "/2")) == [
+        {
+            "pointer": "/2",
+            "message": 'A uid is an integer or a string of digits, such as 123 or "123".',
+        }
+    ]
+
+
 # --- getSchema and the server agree on names (issue 10, item 11) ---
 
 # Characters where the name rule has an edge: whitespace, controls, bidirectional controls,
