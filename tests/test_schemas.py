@@ -176,6 +176,30 @@ def test_no_param_is_refused_with_the_words_kept_for_a_rule_no_schema_has(
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "at", "keys"),
+    [
+        ("Customergroup.list", 1, "descending, filters, limit, offset, sort"),
+        ("Customergroup.listCustomers", 1, "descending, limit, offset"),
+    ],
+)
+def test_an_unknown_key_of_a_selection_is_named_as_one_not_as_a_patch_key(
+    schemas: Schemas, method: str, at: int, keys: str
+) -> None:
+    param = schemas.methods[method].params[at]
+    found = schemas.check_param(param, {"page": 2}, f"/{at}")
+    message = f"Unknown key 'page' in selection; it may have: {keys}."
+    assert worded(found) == [{"pointer": f"/{at}/page", "message": message}]
+    for language in ("sv", "nb", "da"):
+        [problem] = worded(found, language)
+        assert "patch" not in problem["message"]
+        assert "'page'" in problem["message"]
+        assert keys in problem["message"]
+    assert worded(schemas.check_patch({"colour": "red"}, new=False)) == [  # a patch says so
+        {"pointer": "/colour", "message": "Unknown key 'colour'. A patch may set: name."}
+    ]
+
+
 # --- getSchema and the server agree on names (issue 10, item 11) ---
 
 # Characters where the name rule has an edge: whitespace, controls, bidirectional controls,
