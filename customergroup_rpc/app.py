@@ -187,6 +187,7 @@ def create_app(config: Config | None = None) -> web.Application:
         app.router.add_post(path, _rpc)
         app.router.add_get(path, _websocket)
         app.router.add_route("OPTIONS", path, cors.preflight)
+        app.router.add_route("*", path, _not_allowed)  # PUT, DELETE, ...: matched last
     cors.install(app)
     app.router.add_get("/health", _health)
     add_console(app)
@@ -481,6 +482,14 @@ def _refused(request: web.Request, status: int, reason: Message) -> web.Response
     return response
 
 
+async def _not_allowed(request: web.Request) -> web.Response:
+    """A method the endpoint does not take (a plain GET, PUT, DELETE, ...): 405, with a
+    JSON-RPC error body as every other refusal, rather than aiohttp's plain text."""
+    response = _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
+    response.headers["Allow"] = "GET, OPTIONS, POST"
+    return response
+
+
 async def _websocket(request: web.Request) -> web.StreamResponse:
     """The endpoint over a WebSocket: each text message a request or batch, answered alike.
 
@@ -493,7 +502,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
-        return _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
+        return await _not_allowed(request)
     sockets = request.app[SOCKETS]
     if sockets.closing:
         return _refused(request, 503, N_("The server is stopping."))

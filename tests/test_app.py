@@ -349,6 +349,21 @@ async def test_a_bug_is_internal_error_without_data(
     assert "/secret/path" in caplog.text  # logged for the operator, not sent to the client
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/backend/jsonrpc/v1/", "/backend/jsonrpc/v1"])
+async def test_another_http_method_on_the_endpoint_gets_a_json_rpc_405_as_get_does(
+    client: Client, method: str, path: str
+) -> None:
+    response = await client.request(method, f"{path}?auth={MANAGE}", json=req("create", [{}]))
+    assert response.status == 405
+    assert response.content_type == "application/json"
+    assert response.headers["Allow"] == "GET, OPTIONS, POST"
+    answer = await response.json()
+    assert answer["error"]["code"] == -32600
+    assert "POST" in answer["error"]["data"]
+    assert (await post(client, req("count")))["result"] == 0  # nothing was created
+
+
 # --- access log (SPEC 9) ---
 
 
