@@ -158,9 +158,10 @@ def test_no_param_is_refused_with_the_words_kept_for_a_rule_no_schema_has(
 ) -> None:
     # A pattern has no wording of ours: without the schema's errorMessage for it, changes'
     # uid "x" was refused with "uid does not fit the schema.", which says nothing to act on.
+    values: list[Any] = ["x", "12a", " 1", "", "1" * 40, -1, 1.5, [], {}]
     for method in schemas.methods.values():
         for at, param in enumerate(method.params):
-            for value in ("x", "12a", " 1", "", "1" * 40, -1, 1.5, [], {}):
+            for value in values:
                 for problem in worded(schemas.check_param(param, value, f"/{at}")):
                     assert "does not fit the schema" not in problem["message"], (
                         method.name,
