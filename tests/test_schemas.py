@@ -121,6 +121,24 @@ def test_patch_problems_are_sentences_at_exact_pointers(
     assert found == expected
 
 
+@pytest.mark.parametrize("name", ["\ud83d", "Gold \ud83c", "\udc00x", "a\ud800\tb"])
+def test_half_a_character_is_named_as_such_not_as_a_control_character(
+    schemas: Schemas, name: str
+) -> None:
+    # A name cut in the middle of an emoji by a client's UTF-16 string slicing holds a lone
+    # surrogate: "must not contain control characters" sent its author looking for a tab.
+    expected = (
+        "The name must not contain half a character (a lone surrogate, U+D800 to U+DFFF, as"
+        " left when text is cut inside an emoji): send whole characters."
+    )
+    assert worded(schemas.check_patch({"name": name}, new=True)) == [
+        {"pointer": "/name", "message": expected}
+    ]
+    for language in ("sv", "nb", "da"):
+        [problem] = worded(schemas.check_patch({"name": name}, new=True), language)
+        assert "U+D800" in problem["message"]
+
+
 def test_client_side_validation_agrees_with_the_server(schemas: Schemas) -> None:
     """A front end validating with getSchema's schema rejects what the server rejects."""
     client = Draft7Validator(schemas.object_for(new=True))
