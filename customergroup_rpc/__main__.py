@@ -50,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, TokenError, ShopError) as exc:
         print(f"customergroup-rpc: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file beside the database that cannot be made (no such folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"customergroup-rpc: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return code
 
 
@@ -58,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the JSON-RPC service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port to listen on (8080)")
     _db_option(serve)
     serve.add_argument(
         "--workers",
@@ -214,7 +218,12 @@ def _call(args: argparse.Namespace) -> int:
     if problem:
         print(f"customergroup-rpc: {problem}", file=sys.stderr)
         return call.USAGE
-    client = call.Client(args.url, args.token)
+    token = args.token.strip() if args.token else None  # read from a file with its line end
+    problem = None if token is None else call.check_token(token)
+    if problem:
+        print(f"customergroup-rpc: {problem}", file=sys.stderr)
+        return call.USAGE
+    client = call.Client(args.url, token)
     if args.text is not None:
         return call.call(client, args.text, sys.stdout, sys.stderr)
     try:
@@ -237,6 +246,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is a number from 0 to 65535")
     return value
 
 
@@ -325,15 +341,15 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("%s", banner)
     else:
         print(banner, file=sys.stderr)
+    try:  # before the database is opened: a port taken or a host unknown changes nothing
+        listening = workers.listen(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"customergroup-rpc: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     if args.workers > 1:
-        try:
-            listening = workers.listen(args.host, args.port)
-        except OSError as exc:
-            print(
-                f"customergroup-rpc: cannot listen on {args.host}:{args.port}: {exc}",
-                file=sys.stderr,
-            )
-            return 1
         with _shared_metrics(config) as (config, gone):
             return workers.run(
                 args.workers,
@@ -341,7 +357,7 @@ def _serve(args: argparse.Namespace) -> int:
                 lambda sock, ready: _worker(args, config, sock, ready),
                 reaped=gone,
             )
-    _run(args, config)
+    _run(args, config, listening)
     return 0
 
 
@@ -377,7 +393,8 @@ def _run(
     sock: socket.socket | None = None,
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until stopped: on host and port, or on a socket ``serve --workers`` shares."""
+    """Serve until stopped: on host and port, or on a socket ``serve`` has bound (one that
+    ``serve --workers`` shares when ``ready`` is given)."""
     if args.tracing:
         config = dataclasses.replace(config, tracing=_tracing())
     app = create_app(config)
@@ -396,7 +413,7 @@ def _run(
         handle_signals=ready is None,  # until the app has started (then _Stops)
         shutdown_timeout=10,
         keepalive_timeout=args.idle_timeout,
-        backlog=workers.ACCEPT_BATCH if sock else 128,
+        backlog=workers.ACCEPT_BATCH if ready is not None else 128,
     )
 
 

@@ -33,7 +33,7 @@ from .i18n import N_, Message
 from .metrics import CONTENT_TYPE, FOLD_EVERY, UNKNOWN, Metrics
 from .pg_tokens import PgTokens
 from .probes import READINESS, add_probes
-from .redact import redact
+from .redact import hide, redact
 from .requestid import HEADER, Ids, kept
 from .rpc import KNOWN_METHODS, Context, Dispatcher
 from .schemas import Schemas
@@ -162,6 +162,8 @@ _INTERNAL = dumps(InternalError().response())
 def create_app(config: Config | None = None) -> web.Application:
     """The service as an aiohttp application; storage opens when the app starts."""
     config = config or Config()
+    if config.admin_token:  # any text: only knowing it keeps it out of every log line
+        hide(config.admin_token)
     middlewares = [] if config.tracing is None else [_traced(config.tracing)]
     app = web.Application(client_max_size=config.max_body, middlewares=middlewares)
     app[CONFIG] = config
@@ -185,6 +187,7 @@ def create_app(config: Config | None = None) -> web.Application:
         app.router.add_post(path, _rpc)
         app.router.add_get(path, _websocket)
         app.router.add_route("OPTIONS", path, cors.preflight)
+        app.router.add_route("*", path, _not_allowed)  # PUT, DELETE, ...: matched last
     cors.install(app)
     app.router.add_get("/health", _health)
     add_console(app)
@@ -479,6 +482,14 @@ def _refused(request: web.Request, status: int, reason: Message) -> web.Response
     return response
 
 
+async def _not_allowed(request: web.Request) -> web.Response:
+    """A method the endpoint does not take (a plain GET, PUT, DELETE, ...): 405, with a
+    JSON-RPC error body as every other refusal, rather than aiohttp's plain text."""
+    response = _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
+    response.headers["Allow"] = "GET, OPTIONS, POST"
+    return response
+
+
 async def _websocket(request: web.Request) -> web.StreamResponse:
     """The endpoint over a WebSocket: each text message a request or batch, answered alike.
 
@@ -491,7 +502,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     """
     socket = web.WebSocketResponse(max_msg_size=request.app[CONFIG].max_body, heartbeat=30.0)
     if not socket.can_prepare(request).ok:
-        return _refused(request, 405, N_("Send requests with POST, or open a WebSocket here."))
+        return await _not_allowed(request)
     sockets = request.app[SOCKETS]
     if sockets.closing:
         return _refused(request, 503, N_("The server is stopping."))
@@ -614,8 +625,8 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 # Names and paths come from clients: keep log lines one line each, free of quotes and controls.
-_UNSAFE = re.compile(r"[^\w.\-]")
-_UNSAFE_PATH = re.compile(r"[^\w./\-~%]")
+_UNSAFE = re.compile(r"[^\w.\-\[\]]")
+_UNSAFE_PATH = re.compile(r"[^\w./\-~%\[\]]")
 _KNOWN_PATHS = frozenset({*ENDPOINTS, "/health", "/livez", "/readyz", "/metrics"})
 _SAFE_NAME = re.compile(r"[\w.\-]{1,64}", re.ASCII)
 
@@ -623,12 +634,13 @@ _SAFE_NAME = re.compile(r"[\w.\-]{1,64}", re.ASCII)
 def _safe_name(name: str) -> str:
     if name in KNOWN_METHODS:
         return name
-    # redact: a client may send its token as a method name; it must not reach the log.
-    return redact(name if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", name)[:64])
+    # redact: a client may send its token as a method name; it must not reach the log. First,
+    # before anything is replaced or cut, so no part of a token is left either.
+    return redact(name) if _SAFE_NAME.fullmatch(name) else _UNSAFE.sub("?", redact(name))[:64]
 
 
 def _safe_path(path: str) -> str:
-    return path if path in _KNOWN_PATHS else redact(_UNSAFE_PATH.sub("?", path)[:200])
+    return path if path in _KNOWN_PATHS else _UNSAFE_PATH.sub("?", redact(path))[:200]
 
 
 def _names(names: list[str]) -> str:

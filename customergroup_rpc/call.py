@@ -75,10 +75,34 @@ def check_url(url: str) -> str | None:
     >>> check_url("127.0.0.1:8080")
     'the URL must start with http:// or https:// (it is 127.0.0.1:8080)'
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (read for its check: a port that is no number or too big)
+    except ValueError as exc:  # an unclosed [ or an address in [] that is none, say
+        return f"the URL {url} is not valid: {exc}"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"the URL must start with http:// or https:// (it is {url})"
     return None
+
+
+def check_token(token: str) -> str | None:
+    """Why ``token`` cannot be sent in an ``Authorization`` header, or None.
+
+    >>> check_token("cgr_abc")
+    >>> check_token("cgr_abc" + chr(13))[:40]
+    'the token holds a line break or another '
+    """
+    try:
+        token.encode("latin-1")  # what http.client sends header values as
+    except UnicodeEncodeError:
+        return _UNSENDABLE
+    return None if token.isprintable() else _UNSENDABLE
+
+
+_UNSENDABLE = (
+    "the token holds a line break or another character a header cannot carry; "
+    "check --token or CUSTOMERGROUP_RPC_TOKEN"
+)
 
 
 def call(client: Client, text: str, out: TextIO, err: TextIO) -> int:

@@ -233,14 +233,24 @@ def problems(errors: Iterable[ValidationError], base: str, label: str) -> list[P
             properties = error.schema.get("properties", {})
             writable = sorted(k for k, v in properties.items() if not v.get("readOnly"))
             extra = sorted(set(error.instance) - set(properties))
-            found += [Problem(pointer=join(at, k), message=_unknown(k, writable)) for k in extra]
+            found += [
+                Problem(pointer=join(at, k), message=_unknown(k, writable, name)) for k in extra
+            ]
         elif at not in seen:
             found.append(Problem(pointer=at, message=_message(error, name)))
         seen.add(at)
     return sorted(found, key=lambda p: p["pointer"])
 
 
-def _unknown(key: str, writable: list[str]) -> Message:
+def _unknown(key: str, writable: list[str], owner: str) -> Message:
+    """An unknown key of a patch, or of another object of the params (a selection)."""
+    if owner != "patch":
+        return N_(
+            "Unknown key {key} in {name}; it may have: {keys}.",
+            key=quote(key),
+            name=owner,
+            keys=", ".join(writable),
+        )
     return N_(
         "Unknown key {key}. A patch may set: {keys}.", key=quote(key), keys=", ".join(writable)
     )

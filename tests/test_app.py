@@ -349,6 +349,21 @@ async def test_a_bug_is_internal_error_without_data(
     assert "/secret/path" in caplog.text  # logged for the operator, not sent to the client
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/backend/jsonrpc/v1/", "/backend/jsonrpc/v1"])
+async def test_another_http_method_on_the_endpoint_gets_a_json_rpc_405_as_get_does(
+    client: Client, method: str, path: str
+) -> None:
+    response = await client.request(method, f"{path}?auth={MANAGE}", json=req("create", [{}]))
+    assert response.status == 405
+    assert response.content_type == "application/json"
+    assert response.headers["Allow"] == "GET, OPTIONS, POST"
+    answer = await response.json()
+    assert answer["error"]["code"] == -32600
+    assert "POST" in answer["error"]["data"]
+    assert (await post(client, req("count")))["result"] == 0  # nothing was created
+
+
 # --- access log (SPEC 9) ---
 
 
@@ -383,6 +398,24 @@ async def test_access_log_names_methods_and_never_the_token(
     assert lines[0].endswith("Customergroup.count,Customergroup.list 200 " + lines[0].split()[-1])
     assert '"POST /backend/jsonrpc/v1/" Customergroup.count 200' in lines[1]
     assert MANAGE not in out.getvalue().decode()
+
+
+async def test_a_token_not_shaped_like_ours_never_reaches_the_access_log_from_a_name_or_path(
+    logged: tuple[Client, io.BytesIO],
+) -> None:
+    # MANAGE is the environment's token, any 16 or more characters (as the README's advice,
+    # secrets.token_urlsafe, gives): nothing in its shape tells a log that it is one.
+    client, out = logged
+    await post(client, {"jsonrpc": "2.0", "method": MANAGE, "id": 1})
+    await post(client, [req("count"), {"jsonrpc": "2.0", "method": f"x {MANAGE}"}])
+    await client.get(f"/{MANAGE}")
+    await client.get(f"/console/{MANAGE}")
+    await client.get("/" + "a" * 190 + MANAGE)  # cut where the line's path is cut
+    await client.close()
+    log = out.getvalue().decode()
+    assert len(log.splitlines()) == 5
+    assert MANAGE[:8] not in log
+    assert '"GET /[redacted]" - 404' in log
 
 
 async def test_access_lines_stay_one_clean_line_whatever_the_client_sends(

@@ -125,6 +125,30 @@ def test_a_url_without_http_is_a_usage_error() -> None:
     assert "must start with http:// or https://" in done.stderr
 
 
+@pytest.mark.parametrize("address", ["http://[::1", "http://[::1]:x/", "http://[zz]/"])
+def test_a_url_that_does_not_parse_is_a_usage_error_without_a_traceback(address: str) -> None:
+    done = run("--url", address, "rpc.discover()")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"customergroup-rpc: the URL {address} is not valid: ")
+    assert len(done.stderr.splitlines()) == 1  # no traceback
+
+
+@pytest.mark.parametrize("token", ["cgr_a\nb", "cgr_a\rb", "cgr_a\x01b", "cgr_\u20ac"])
+def test_a_token_no_header_can_carry_is_a_usage_error_and_nothing_is_sent(token: str) -> None:
+    # From a file written on Windows, say (a \r at its end); or pasted with a line break.
+    for given in (["--token", token], []):
+        done = run("--url", unreachable(), *given, STAFF, env={"CUSTOMERGROUP_RPC_TOKEN": token})
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.startswith("customergroup-rpc: the token ")
+        assert len(done.stderr.splitlines()) == 1  # no traceback
+
+
+def test_a_token_read_with_its_line_end_is_sent_without_it(server: Server) -> None:
+    env = {"CUSTOMERGROUP_RPC_URL": url(server), "CUSTOMERGROUP_RPC_TOKEN": ADMIN_TOKEN + "\r\n"}
+    done = run(STAFF, env=env)
+    assert (done.returncode, done.stdout) == (0, "2\n"), done.stderr
+
+
 def test_without_a_token_the_error_says_how_to_give_one(server: Server) -> None:
     done = run("--url", url(server), STAFF)
     assert done.returncode == 1

@@ -516,3 +516,53 @@ def test_serve_tracing_sends_spans_where_the_otel_variables_say(tmp_path: Path) 
     written = spans.read_text()  # the console exporter: spans as JSON, sent at the stop
     assert '"name": "Customergroup.count"' in written
     assert '"name": "POST /backend/jsonrpc/v1/"' in written
+
+
+# --- what an operator gets wrong: one line each, never a traceback ---
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line_and_makes_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("serve", "--port", str(port), "--db", "db.json", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith(f"customergroup-rpc: cannot listen on 127.0.0.1:{port}: ")
+    assert "in use" in lines[-1]
+    assert "Traceback" not in done.stderr
+    assert TOKEN.findall(done.stderr) == []  # no first-start token, shown and never usable
+    assert list(tmp_path.iterdir()) == []  # the database was not even made
+
+
+def test_serve_on_an_address_not_of_this_machine_says_so_in_one_line(tmp_path: Path) -> None:
+    host = "192.0.2.1"  # TEST-NET-1: no machine has it
+    done = cli("serve", "--host", host, "--port", "8080", "--db", ":memory:", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(f"customergroup-rpc: cannot listen on {host}:")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["65536", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    done = cli("serve", "--port", port, "--db", ":memory:", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("token", "create"), ("token", "revoke", "abc"), ("shop", "create", "7", "--name", "Seven")],
+)
+def test_a_database_in_a_folder_that_does_not_exist_is_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    db = tmp_path / "no" / "such" / "folder" / "db.json"
+    done = cli(*command, "--db", str(db), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"customergroup-rpc: {db}")
+    assert "No such file or directory" in done.stderr
+    assert len(done.stderr.splitlines()) == 1  # no traceback

@@ -121,6 +121,24 @@ def test_patch_problems_are_sentences_at_exact_pointers(
     assert found == expected
 
 
+@pytest.mark.parametrize("name", ["\ud83d", "Gold \ud83c", "\udc00x", "a\ud800\tb"])
+def test_half_a_character_is_named_as_such_not_as_a_control_character(
+    schemas: Schemas, name: str
+) -> None:
+    # A name cut in the middle of an emoji by a client's UTF-16 string slicing holds a lone
+    # surrogate: "must not contain control characters" sent its author looking for a tab.
+    expected = (
+        "The name must not contain half a character (a lone surrogate, U+D800 to U+DFFF, as"
+        " left when text is cut inside an emoji): send whole characters."
+    )
+    assert worded(schemas.check_patch({"name": name}, new=True)) == [
+        {"pointer": "/name", "message": expected}
+    ]
+    for language in ("sv", "nb", "da"):
+        [problem] = worded(schemas.check_patch({"name": name}, new=True), language)
+        assert "U+D800" in problem["message"]
+
+
 def test_client_side_validation_agrees_with_the_server(schemas: Schemas) -> None:
     """A front end validating with getSchema's schema rejects what the server rejects."""
     client = Draft7Validator(schemas.object_for(new=True))
@@ -151,6 +169,54 @@ def test_param_problems_point_into_the_params(schemas: Schemas) -> None:
     selection = schemas.methods["Customergroup.list"].params[1]
     found = schemas.check_param(selection, {"limit": -1, "sort": "size", "page": 2}, "/1")
     assert [p["pointer"] for p in found] == ["/1/limit", "/1/page", "/1/sort"]
+
+
+def test_no_param_is_refused_with_the_words_kept_for_a_rule_no_schema_has(
+    schemas: Schemas,
+) -> None:
+    # A pattern has no wording of ours: without the schema's errorMessage for it, changes'
+    # uid "x" was refused with "uid does not fit the schema.", which says nothing to act on.
+    values: list[Any] = ["x", "12a", " 1", "", "1" * 40, -1, 1.5, [], {}]
+    for method in schemas.methods.values():
+        for at, param in enumerate(method.params):
+            for value in values:
+                for problem in worded(schemas.check_param(param, value, f"/{at}")):
+                    assert "does not fit the schema" not in problem["message"], (
+                        method.name,
+                        param.name,
+                        value,
+                    )
+    changes = schemas.methods["Customergroup.changes"]
+    assert worded(schemas.check_param(changes.params[2], "x", "/2")) == [
+        {
+            "pointer": "/2",
+            "message": 'A uid is an integer or a string of digits, such as 123 or "123".',
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "at", "keys"),
+    [
+        ("Customergroup.list", 1, "descending, filters, limit, offset, sort"),
+        ("Customergroup.listCustomers", 1, "descending, limit, offset"),
+    ],
+)
+def test_an_unknown_key_of_a_selection_is_named_as_one_not_as_a_patch_key(
+    schemas: Schemas, method: str, at: int, keys: str
+) -> None:
+    param = schemas.methods[method].params[at]
+    found = schemas.check_param(param, {"page": 2}, f"/{at}")
+    message = f"Unknown key 'page' in selection; it may have: {keys}."
+    assert worded(found) == [{"pointer": f"/{at}/page", "message": message}]
+    for language in ("sv", "nb", "da"):
+        [problem] = worded(found, language)
+        assert "patch" not in problem["message"]
+        assert "'page'" in problem["message"]
+        assert keys in problem["message"]
+    assert worded(schemas.check_patch({"colour": "red"}, new=False)) == [  # a patch says so
+        {"pointer": "/colour", "message": "Unknown key 'colour'. A patch may set: name."}
+    ]
 
 
 # --- getSchema and the server agree on names (issue 10, item 11) ---
