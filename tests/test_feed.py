@@ -262,6 +262,16 @@ def test_a_feed_keeps_at_least_one_event_and_drops_a_hundredth_at_a_time() -> No
     assert Retention(keep=1000, slack=3).slack == 3
 
 
+def test_an_event_concerns_its_group_and_the_one_customers_moved_to_and_names_its_token() -> None:
+    who = Actor("a1", "manage")
+    added = feed.members("customersAdded", 5, "x", who, version=2, customers=[1])
+    moved = feed.members("customersMoved", 5, "x", None, version=3, customers=[1], to=(7, 4))
+    assert (feed.concerned(added), feed.concerned(moved)) == ((5,), (5, 7))
+    assert (feed.made_with(added), feed.made_with(moved)) == ("a1", None)
+    assert [feed.matches(moved, uid, None) for uid in (5, 7, 4)] == [True, True, False]
+    assert [feed.matches(added, 5, token) for token in ("a1", "a2")] == [True, False]
+
+
 def test_events_read_back_share_their_token_and_moment() -> None:
     read = [  # each moment a string of its own, as JSON gives them
         feed.compact({"type": "created", "at": "".join(["2014-01-16T", "14:14:18Z"]), "token": who})

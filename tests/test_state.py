@@ -234,19 +234,23 @@ def made(uid: int, token: str | None, to: int | None = None) -> dict[str, Any]:
 
 def test_the_feed_indexes_its_events_by_group_either_side_of_a_move_and_by_token() -> None:
     state = State()
-    for position, event in enumerate(
-        [made(1, "a"), made(2, "b"), made(1, "b", to=2), made(3, None), made(2, "a")], 1
-    ):
+    events = [made(1, "a"), made(2, "b"), made(1, "b", to=2), made(3, None), made(2, "a")]
+    for position, event in enumerate([*events, made(4, "c")], 1):
         state.apply(Event(position, event))
-    assert [state.positions(uid, None) for uid in (1, 2, 3, 4)] == [[1, 3], [2, 3, 5], [4], []]
-    assert [state.positions(None, token) for token in ("a", "b", "c")] == [[1, 5], [2, 3], []]
-    assert state.positions(2, "a") == [1, 5]  # the fewer: the other filter is tested on each
+    assert [state.positions(uid, None) for uid in (1, 2, 3, 4, 5)] == [
+        *([1, 3], [2, 3, 5], [4], [6], []),
+    ]
+    assert [state.positions(None, token) for token in ("a", "b", "c", "d")] == [
+        *([1, 5], [2, 3], [6], []),
+    ]
+    # Both filters: the fewer positions (the other filter is tested on each event read).
+    assert (state.positions(2, "c"), state.positions(1, "b")) == ([6], [1, 3])
     assert state.positions(None, None) is None  # no filter: every kept event
     twin = state.copy()
     state.apply(Forget(1, 3))  # retention: the lists lose their front, emptied ones go
-    assert [state.positions(uid, None) for uid in (1, 2, 3)] == [[], [5], [4]]
-    assert [state.positions(None, token) for token in ("a", "b")] == [[5], []]
-    assert (state._event_uids.keys(), state._event_tokens.keys()) == ({2, 3}, {"a"})
+    assert [state.positions(uid, None) for uid in (1, 2, 3, 4)] == [[], [5], [4], [6]]
+    assert [state.positions(None, token) for token in ("a", "b", "c")] == [[5], [], [6]]
+    assert (set(state._event_uids), set(state._event_tokens)) == ({2, 3, 4}, {"a", "c"})
     assert twin.positions(1, None) == [1, 3]  # a copy has an index of its own
 
 

@@ -25,7 +25,7 @@ import itertools
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -35,7 +35,6 @@ from .index import SortedInts, Trigrams
 
 Fields = dict[str, Any]
 NONE: frozenset[int] = frozenset()
-Key = TypeVar("Key", int, str)
 
 
 @dataclass(frozen=True)
@@ -309,12 +308,11 @@ class State:
                 self._by_key[key] = rest[1]
 
 
-def _forget(index: dict[Key, list[int]], keys: Iterable[Key | None], upto: int) -> None:
+def _forget(index: dict[Any, list[int]], keys: Iterable[object], upto: int) -> None:
     """Drop the positions up to ``upto`` from the lists of ``keys``: retention drops the
     oldest events, so each list loses a run at its front."""
-    for key in keys:
-        kept = None if key is None else index.get(key)
-        if key is not None and kept is not None:
-            del kept[: bisect_right(kept, upto)]
-            if not kept:
-                del index[key]
+    for key in index.keys() & set(keys):
+        kept = index[key]
+        del kept[: bisect_right(kept, upto)]
+        if not kept:
+            del index[key]
