@@ -404,7 +404,8 @@ def audited(count: int) -> Counted:
         event: dict[str, Any] = {"type": "renamed", "uid": p % 100 + 1}
         if p % 10 == 0:
             event.update(type="customersMoved", toUid=99)
-        event["token"] = {"id": f"t{p % 7}", "scope": "manage"}
+        made = "rare" if p % 50 == 1 else f"t{p % 7}"  # rare: 18 kept, groups 2 and 52 only
+        event["token"] = {"id": made, "scope": "manage"}
         state.apply(Event(p, event))
     return state
 
@@ -412,7 +413,8 @@ def audited(count: int) -> Counted:
 @pytest.mark.parametrize(
     ("since", "limit", "uid", "token"),
     [(0, None, 5, None), (0, None, 99, None), (0, None, None, "t3"), (0, None, 5, "t3"),
-     (350, 4, 99, "t2"), (0, None, 1234, None), (0, 3, None, "t0")],
+     (350, 4, 99, "t2"), (0, None, 1234, None), (0, 3, None, "t0"), (0, None, 99, "rare"),
+     (0, None, 52, "rare")],
 )  # fmt: skip
 def test_a_read_of_the_feed_filtered_by_group_or_token_looks_only_at_its_events(
     since: int, limit: int | None, uid: int | None, token: str | None
@@ -425,6 +427,23 @@ def test_a_read_of_the_feed_filtered_by_group_or_token_looks_only_at_its_events(
     assert found.last == (every[limit - 1]["position"] if limit else 1000)
     indexed = state.positions(uid, token) or []
     assert state.looked <= len(indexed) < 300  # not the 900 kept events
+
+
+def test_events_committed_while_a_read_walks_the_feed_are_left_to_the_next_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = feed_of(6)
+
+    async def read_during_a_write() -> Changes:
+        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
+        await asyncio.sleep(0)  # the read takes 1 and 2, then hands the loop back
+        state.apply(Event(7, {"type": "created", "uid": 7}))
+        return await read
+
+    found = asyncio.run(read_during_a_write())
+    assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
+    assert (found.last, found.cut) == (6, False)  # the next read, from 6, gets 7
 
 
 def test_events_dropped_while_a_filtered_read_hands_the_loop_back_are_never_skipped(

@@ -15,9 +15,9 @@ from tinydb import TinyDB
 from customergroup_rpc import files
 from customergroup_rpc.store import StoreError
 from customergroup_rpc.store.journal import MAGIC, path_of, record, replayed, scan
-from customergroup_rpc.store.state import Join, Leave, Put
+from customergroup_rpc.store.state import Drop, Join, Leave, Put, State
 from customergroup_rpc.store.tiny import TinyStore
-from customergroup_rpc.store.tinyfile import AtomicStorage
+from customergroup_rpc.store.tinyfile import AtomicStorage, document, load
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
 BAD_MOVE = {"type": "customersMoved", "uid": 1, "toUid": []}  # an event to no group
@@ -221,3 +221,15 @@ def test_a_tinydb_write_through_the_storage_is_atomic_and_keeps_the_lock(path: P
         lock.release()
     AtomicStorage(None, {}).write({"customergroups": {}})  # in memory: nothing to write
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
+
+
+def test_a_file_written_again_keeps_the_last_uid_past_a_deleted_newest_group(path: Path) -> None:
+    state = State()
+    for uid in (1, 2):
+        state.apply(Put(uid, doc(f"Group {uid}")))
+    state.last_uid = 2
+    state.apply(Drop(2))  # the newest group goes: its uid must never come back
+    path.write_text(json.dumps(document(state)))
+    read, end = load(path, None)
+    assert (read.last_uid, [uid for uid, _ in read.items()]) == (2, [1])
+    assert end == 0  # no journal beside the file: appends start at its beginning
