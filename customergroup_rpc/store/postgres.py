@@ -422,9 +422,14 @@ class PgStore:
         expected: int | None = None,
     ) -> int:
         async with self._writing() as (db, head):
-            locked = {}
+            rows = {}
             for uid in sorted({source, target}):  # one order for every mover: no deadlock
-                locked[uid] = await self._locked(db, uid, expected if uid == source else None)
+                rows[uid] = await self._row(db, uid)
+            # Checked source first, whatever the lock order, as the embedded engine does.
+            locked = {
+                uid: _checked(uid, rows[uid], expected if uid == source else None)
+                for uid in (source, target)
+            }
             moving = await self._moving(db, source, customers)
             if not moving:
                 return 0
@@ -639,16 +644,15 @@ class PgStore:
     async def _locked(self, db: Db, uid: int, expected: int | None = None) -> asyncpg.Record:
         """The group's row, locked until the transaction ends; ``GroupMissing`` if none,
         ``VersionConflict`` unless it has the ``expected`` version (None: any)."""
-        row = await db.fetchrow(
+        return _checked(uid, await self._row(db, uid), expected)
+
+    async def _row(self, db: Db, uid: int) -> asyncpg.Record | None:
+        """The group's row, locked until the transaction ends, or None if there is none."""
+        return await db.fetchrow(
             f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2 FOR UPDATE",
             self._shop,
             uid,
         )
-        if row is None:
-            raise GroupMissing(uid)
-        if expected is not None and row["version"] != expected:
-            raise VersionConflict(_group(row))
-        return row
 
     async def _named(self, db: Db, statement: str, name: str, at: datetime, *more: object) -> Group:
         """Run a statement that gives a group ``name`` (params: shop, name, its folded key,
@@ -780,6 +784,16 @@ async def _kept(connection: asyncpg.Connection[asyncpg.Record]) -> None:
     settings, cursors, LISTEN or advisory locks; asyncpg rolls back an open transaction
     itself), so the default reset's round trip would be a second statement on every call
     (it cost a ``get`` a third of its time in the worker)."""
+
+
+def _checked(uid: int, row: asyncpg.Record | None, expected: int | None) -> asyncpg.Record:
+    """A locked row as ``_locked`` gives it: ``GroupMissing`` if none, ``VersionConflict``
+    unless it has the ``expected`` version (None: any)."""
+    if row is None:
+        raise GroupMissing(uid)
+    if expected is not None and row["version"] != expected:
+        raise VersionConflict(_group(row))
+    return row
 
 
 def _group(row: Any) -> Group:
