@@ -31,7 +31,7 @@ import asyncpg
 from . import pg_shops
 from .shops import Shop, ShopError, with_first
 from .store.migrate import SchemaError, migrate
-from .store.postgres import shown
+from .store.postgres import UnreadableUrl, connect, shown
 from .tokens import (
     Grant,
     TokenError,
@@ -264,7 +264,7 @@ class PgTokenAdmin:
 
     def _run(self, action: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
         async def run() -> _T:
-            connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+            connection = await connect(self.url, timeout=CONNECT_TIMEOUT)
             try:
                 await migrate(connection)
                 return await action(connection)
@@ -275,7 +275,7 @@ class PgTokenAdmin:
             return asyncio.run(run())
         except ShopError:
             raise
-        except (*_DOWN, SchemaError) as exc:
+        except (*_DOWN, SchemaError, UnreadableUrl) as exc:
             raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
 
 

@@ -229,6 +229,35 @@ def test_a_password_is_never_shown() -> None:
     )
 
 
+def test_a_password_is_never_shown_however_badly_the_url_is_formed() -> None:
+    assert shown("postgresql://u:secret@[::1/d") == "postgresql://u:***@[::1/d"
+    # asyncpg reads up to the first @, urllib to the last: neither shows what it thought host
+    assert shown("postgresql://u:sec@ret@h/d") == "postgresql://u:***@h/d"
+    assert shown("postgresql://u:sec#ret@h/d") == "postgresql://u:***@h/d"
+    assert shown("postgresql://u@h/d?password=sec#ret&x=1") == "postgresql://u@h/d?password=***&x=1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:secret@127.0.0.1:notaport/d",  # asyncpg: int('notaport')
+        "postgresql://app:secret@127.0.0.1:99999/d",  # the socket: port must be 0-65535
+        "postgresql://app:secret@[::1/d",  # urllib: Invalid IPv6 URL
+        "postgresql://a@pp:secret@127.0.0.1:1/d",  # asyncpg reads "secret@127..." as the port
+    ],
+    ids=["port not a number", "port too large", "unclosed bracket", "unescaped @ in the user"],
+)
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["token", "list"]])
+def test_a_url_that_cannot_be_used_exits_1_with_one_line_and_never_the_password(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    done = cli(*command, "--db", url, cwd=tmp_path, timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "secret" not in done.stderr, done.stderr
+    assert "customergroup-rpc: " in done.stderr.splitlines()[-1], done.stderr
+
+
 def test_serve_never_prints_the_database_password(tmp_path: Path) -> None:
     # Port 1 on loopback: nothing answers, so serve prints its banner, then refuses to start.
     url = "postgresql://app:netloc-secret@127.0.0.1:1/d?password=query-secret"

@@ -31,11 +31,11 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -170,7 +170,7 @@ class PgStore:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, reset=_kept)
         except SchemaError as exc:
             raise StoreError(str(exc)) from None
-        except (*_DOWN, asyncpg.PostgresError) as exc:
+        except (*_DOWN, asyncpg.PostgresError, UnreadableUrl) as exc:
             raise StoreError(f"Cannot use PostgreSQL at {shown(url)}: {exc}") from None
         assert pool is not None
         return cls(pool, url=url, retention=retention)
@@ -770,9 +770,29 @@ class _Gets:
             await asyncio.gather(*self._reading, return_exceptions=True)
 
 
+class UnreadableUrl(Exception):
+    """A URL asyncpg cannot read; the message says how to write one (never the URL's parts)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the URL cannot be read: write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME,"
+            " the port a number from 1 to 65535, and an @, :, / or # in the user or password"
+            " as %40, %3A, %2F or %23"
+        )
+
+
+async def connect(url: str, timeout: float) -> asyncpg.Connection[asyncpg.Record]:
+    """``asyncpg.connect``; a URL it cannot read is ``UnreadableUrl`` (asyncpg's own message
+    may quote a piece of the password, and its ValueError would otherwise be a traceback)."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout)
+    except (ValueError, OverflowError):  # int('port'), Invalid IPv6 URL; port past 65535
+        raise UnreadableUrl from None
+
+
 @contextlib.asynccontextmanager
 async def _connection(url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
-    connection = await asyncpg.connect(url, timeout=10)
+    connection = await connect(url, timeout=10)
     try:
         yield connection
     finally:
@@ -821,19 +841,27 @@ def _rows(status: str) -> int:
 
 
 def shown(url: str) -> str:
-    """A database URL fit for messages and logs: without its password, wherever it was given.
+    """A database URL fit for messages and logs: without its password, wherever it was given,
+    and however badly the URL is formed (such a URL is what an error message shows).
 
     >>> shown("postgresql://app:s3cret@db.example:5432/groups")
     'postgresql://app:***@db.example:5432/groups'
     >>> shown("postgresql://app@/groups?host=/run/postgresql&password=s3cret")
     'postgresql://app@/groups?host=/run/postgresql&password=***'
+
+    The user information ends at the last ``@``: a password with an unescaped ``@``, ``/``,
+    ``?`` or ``#`` in it is hidden whole, though URL parsers stop it earlier (asyncpg at the
+    first ``@``: it then reads the rest of the password as the host and port).
+
+    >>> shown("postgresql://app:s3@c#r/et@db.example/groups")
+    'postgresql://app:***@db.example/groups'
     """
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    if parts.query:
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        hidden = [(k, "***" if k == "password" else v) for k, v in query]
-        parts = parts._replace(query=urlencode(hidden, safe="/*"))
-    return urlunsplit(parts)
+    scheme, sep, rest = url.partition("://")
+    info, at, after = rest.rpartition("@")
+    if at and ":" in info:
+        rest = f"{info.partition(':')[0]}:***@{after}"
+    # (The hidden part may have held a "password=": the one left is the query string's.)
+    return scheme + sep + _PASSWORD_PARAM.sub(r"\1***", rest)
+
+
+_PASSWORD_PARAM = re.compile(r"([?&]password=)[^&]*")
