@@ -4,6 +4,8 @@ contract suite that runs every service test on it: what a call costs PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store import Group
+from customergroup_rpc.store import postgres as pg_store
 from customergroup_rpc.store.postgres import PgStore
 from harness.postgres import Cluster
 
@@ -90,6 +93,28 @@ async def test_gets_while_the_database_is_unreachable_are_each_unavailable(
         assert len({id(exc) for exc in found}) == 3  # one each: no traceback shared
         monkeypatch.undo()
         assert await store.get(1) is None  # back
+    finally:
+        await store.aclose()
+
+
+async def test_a_ping_that_gets_no_connection_in_time_says_the_database_is_down(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A frozen or partitioned database (or a pool whose every connection hangs in one) lets
+    # a connection never come: /health and /readyz must still answer, not wait with it.
+    store = await PgStore.open(postgres_url, pool_size=1)
+
+    @contextlib.asynccontextmanager
+    async def never(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None
+
+    try:
+        monkeypatch.setattr(pg_store, "PING_TIMEOUT", 0.05)
+        monkeypatch.setattr(asyncpg.Pool, "acquire", never)
+        assert await asyncio.wait_for(store.ping(), 30) is False
+        monkeypatch.undo()
+        assert await store.ping() is True
     finally:
         await store.aclose()
 

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the shop of a database made before shops (the shop column leads every key)
+PING_TIMEOUT = 2.0  # seconds a probe waits for the database before it answers "down"
 _GROUP = "uid, name, created, changed, customer_count, version"
 
 
@@ -176,10 +177,14 @@ class PgStore:
         return cls(pool, url=url, retention=retention)
 
     async def ping(self) -> bool:
-        """Whether the database answers now (``/health``)."""
+        """Whether the database answers now (``/health``, ``/readyz``), within
+        ``PING_TIMEOUT`` seconds, getting a connection included: a database that froze or
+        cannot be reached over the network keeps a new connection waiting a minute, and one
+        whose connections all hang in calls gives none back."""
         try:
-            return bool(await self._pool.fetchval("SELECT 1", timeout=2))
-        except (*_DOWN, asyncpg.PostgresError):
+            async with asyncio.timeout(PING_TIMEOUT):
+                return bool(await self._pool.fetchval("SELECT 1"))
+        except (*_DOWN, asyncpg.PostgresError):  # (TimeoutError among them)
             return False
 
     async def totals(self) -> tuple[int, int]:
