@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from . import pg_shops
+from .filters import fits_text
 from .shops import Shop, ShopError, with_first
 from .store.migrate import SchemaError, migrate
 from .store.postgres import UnreadableUrl, connect, shown
@@ -337,6 +338,8 @@ async def _create(
 
 
 async def _revoke(connection: asyncpg.Connection, token_id: str) -> bool:
+    if not fits_text(token_id):  # no id holds NUL or a lone surrogate: none to revoke
+        return False
     async with connection.transaction():
         gone = await connection.fetchval("DELETE FROM tokens WHERE id = $1 RETURNING id", token_id)
         await _announce(connection)

@@ -297,6 +297,14 @@ async def test_token_commands_on_postgresql_reach_a_running_worker(
     assert one.scope_of(secret) is None
 
 
+@pytest.mark.parametrize("bad", ["\udcff\udcfe", "a\x00b"], ids=["not UTF-8", "NUL"])
+def test_revoking_an_id_postgresql_cannot_hold_finds_no_token_as_a_file_does(
+    url: str, bad: str
+) -> None:
+    # (A command line with bytes that are not UTF-8 hands Python such an id.)
+    assert PgTokenAdmin(url).revoke(bad) is False
+
+
 def test_token_commands_migrate_a_fresh_database(postgres_url: str, tmp_path: Path) -> None:
     listed = cli("token", "list", "--db", postgres_url, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
