@@ -119,6 +119,29 @@ async def test_a_ping_that_gets_no_connection_in_time_says_the_database_is_down(
         await store.aclose()
 
 
+@pytest.mark.parametrize("isolation", ["serializable", "repeatable read"])
+async def test_writes_in_parallel_succeed_whatever_isolation_the_database_defaults_to(
+    postgres_url: str, isolation: str
+) -> None:
+    # The store relies on read committed (writes queue on the shop's feed head, then read
+    # it); a database or role that defaults to a stricter level made most parallel writes
+    # fail with "could not serialize access", answered -32603.
+    admin = await asyncpg.connect(postgres_url)
+    database = postgres_url.rsplit("/", 1)[1]
+    await admin.execute(
+        f"ALTER DATABASE {database} SET default_transaction_isolation = '{isolation}'"
+    )
+    await admin.close()
+    store = await PgStore.open(postgres_url, pool_size=8)
+    try:
+        made = await asyncio.gather(*(store.create(f"Group {n}", AT) for n in range(8)))
+        assert sorted(group["uid"] for group in made) == list(range(1, 9))
+        added = await asyncio.gather(*(store.add(uid, frozenset({7}), AT) for uid in range(1, 9)))
+        assert added == [1] * 8
+    finally:
+        await store.aclose()
+
+
 async def test_a_refused_connection_is_unavailable_not_an_internal_error(
     postgres_url: str,
 ) -> None:

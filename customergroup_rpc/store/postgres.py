@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the shop of a database made before shops (the shop column leads every key)
+# Every transaction of the store runs read committed, whatever the database or role defaults
+# to: a write waits for the shop's feed head, then reads it as the writer before it left it
+# (under repeatable read or serializable that read fails: "could not serialize access").
+_SESSION = {"default_transaction_isolation": "read committed"}
 PING_TIMEOUT = 2.0  # seconds a probe waits for the database before it answers "down"
 _GROUP = "uid, name, created, changed, customer_count, version"
 
@@ -168,7 +172,9 @@ class PgStore:
                 await connection.execute(
                     "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT (shop) DO NOTHING", SHOP
                 )
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, reset=_kept)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, reset=_kept, server_settings=_SESSION
+            )
         except SchemaError as exc:
             raise StoreError(str(exc)) from None
         except (*_DOWN, asyncpg.PostgresError, UnreadableUrl) as exc:
