@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
@@ -82,7 +82,8 @@ class PgTokens:
     async def open(cls, url: str, reread: float = REREAD) -> PgTokens:
         """Connect, listen and read the table; raises if the database cannot be reached."""
         tokens = cls(url, reread)
-        await tokens._connect()
+        async with tokens._refused_as_token_error():
+            await tokens._connect()
         tokens._keeper = asyncio.create_task(tokens._keep())
         return tokens
 
@@ -150,10 +151,22 @@ class PgTokens:
     # -- keeping the table in memory current ---------------------------------------------------
 
     async def _edit(self, change: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
-        async with self._busy:
-            result = await change(self._open_connection())
-        await self._reload()  # this server sees its own edit at once
+        async with self._refused_as_token_error():
+            async with self._busy:
+                result = await change(self._open_connection())
+            await self._reload()  # this server sees its own edit at once
         return result
+
+    @contextlib.asynccontextmanager
+    async def _refused_as_token_error(self) -> AsyncIterator[None]:
+        """A database that cannot be reached or refuses a statement (a statement_timeout,
+        a restart) is a ``TokenError`` naming it: ``serve`` says it in one line."""
+        try:
+            yield
+        except TokenError:
+            raise
+        except _DOWN as exc:
+            raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
 
     def _open_connection(self) -> asyncpg.Connection:
         if self._connection is None or self._connection.is_closed():

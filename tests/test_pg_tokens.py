@@ -22,7 +22,7 @@ from customergroup_rpc import pg_tokens
 from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens
 from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.store.postgres import shown
-from customergroup_rpc.tokens import digest
+from customergroup_rpc.tokens import TokenError, digest
 from harness.postgres import Cluster
 
 from .server_process import cli, free_port
@@ -218,6 +218,33 @@ async def test_a_given_token_is_kept_and_a_second_of_the_same_is_refused(worker:
         await one.create("manage", "a-given-token-of-ours")
     with pytest.raises(ValueError, match="Unknown scope"):
         await one.create("root")
+
+
+async def test_a_worker_that_cannot_open_its_tokens_says_why_in_one_token_error(
+    url: str,
+) -> None:
+    # (serve prints a TokenError as one line; anything else was a traceback at start.)
+    missing = url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(TokenError, match=r'PostgreSQL at .*: database "no_such_database"'):
+        await PgTokens.open(missing, HOUR)
+
+
+async def test_a_token_edit_the_database_refuses_is_one_token_error(
+    url: str, worker: Workers
+) -> None:
+    # As at a start when another worker holds the table past the database's statement_timeout
+    # (or the database went away between the store's start and the tokens').
+    tokens = await worker()
+    holder = await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+            assert tokens._connection is not None
+            await tokens._connection.execute("SET statement_timeout = 50")
+            with pytest.raises(TokenError, match=r"PostgreSQL at .*: canceling statement"):
+                await tokens.from_environment(NEW)
+    finally:
+        await holder.close()
 
 
 def test_a_password_is_never_shown() -> None:
