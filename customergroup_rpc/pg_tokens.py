@@ -56,8 +56,16 @@ RETRY = 1.0
 # the table again (a round trip on its own connection) well within it.
 SETTLE = 0.25
 CONNECT_TIMEOUT = 10.0
-# What a lost or refused connection raises.
-_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, TokenError)
+# What a lost or refused connection raises (InternalClientError: one a crash of PostgreSQL
+# confused, see store/postgres.py).
+_DOWN = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    TokenError,
+)
 _T = TypeVar("_T")
 
 

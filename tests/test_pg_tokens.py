@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -112,6 +113,33 @@ async def test_a_change_that_came_without_notify_is_read_on_the_next_reread(
     finally:
         await connection.close()
     assert await eventually(lambda: one.scope_of("quiet-token") == "view")
+
+
+async def test_a_reread_that_meets_a_connection_a_crash_confused_is_tried_again(
+    url: str, worker: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (InternalClientError: see test_postgres. Its reader must not end: no token change
+    # would reach this worker again.)
+    one = await worker(reread=0.05)
+    snapshot, failed = pg_tokens._snapshot, []
+
+    async def confused_once(connection: asyncpg.Connection) -> Any:
+        if not failed:
+            failed.append(True)
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+        return await snapshot(connection)
+
+    monkeypatch.setattr(pg_tokens, "_snapshot", confused_once)
+    assert await eventually(lambda: bool(failed))
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO tokens VALUES ('a1b2c3d4', 'view', $1, '2026-01-01T00:00:00Z')",
+            digest("after-the-crash"),
+        )
+    finally:
+        await connection.close()
+    assert await eventually(lambda: one.scope_of("after-the-crash") == "view")
 
 
 async def test_a_worker_reconnects_and_reads_what_it_missed(

@@ -142,6 +142,49 @@ async def test_writes_in_parallel_succeed_whatever_isolation_the_database_defaul
         await store.aclose()
 
 
+async def test_a_write_is_durable_at_its_answer_though_the_database_turns_synchronous_commit_off(
+    postgres_url: str,
+) -> None:
+    # SPEC 8: synchronous_commit stays on. A database or role with it off acknowledged
+    # writes PostgreSQL had not flushed: a crash of PostgreSQL lost them.
+    admin = await asyncpg.connect(postgres_url)
+    database = postgres_url.rsplit("/", 1)[1]
+    await admin.execute(f"ALTER DATABASE {database} SET synchronous_commit = off")
+    await admin.close()
+    store = await PgStore.open(postgres_url, pool_size=1)
+    try:
+        async with store._pool.acquire() as connection:
+            assert await connection.fetchval("SHOW synchronous_commit") == "on"
+            assert await connection.fetchval("SHOW transaction_isolation") == "read committed"
+    finally:
+        await store.aclose()
+
+
+async def test_a_commit_on_a_connection_a_crash_confused_is_unavailable(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL killed under load: a backend told "terminating connection because of crash
+    # of another server process" while its transaction was open leaves asyncpg's protocol
+    # consuming that error, and the COMMIT that follows raises InternalClientError ("cannot
+    # switch to state 15; another operation (2) is in progress"): answered -32603 before.
+    store = await PgStore.open(postgres_url, pool_size=1)
+
+    async def confused(self: Any) -> None:
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+
+    try:
+        monkeypatch.setattr(asyncpg.transaction.Transaction, "_Transaction__commit", confused)
+        with pytest.raises(Unavailable):
+            await store.create("Cut off", AT)
+        monkeypatch.undo()
+        assert await store.named("Cut off") is None
+        assert (await store.create("Later", AT))["uid"] == 1
+    finally:
+        await store.aclose()
+
+
 async def test_a_refused_connection_is_unavailable_not_an_internal_error(
     postgres_url: str,
 ) -> None:

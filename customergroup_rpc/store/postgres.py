@@ -105,6 +105,10 @@ _DOWN = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.InterfaceError,
+    # A connection told of a crash of another server process while its transaction was
+    # open: its protocol still consumes that error when the COMMIT comes ("cannot switch to
+    # state 15; another operation (2) is in progress"). The pool drops it at its release.
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 
@@ -172,8 +176,9 @@ class PgStore:
                 await connection.execute(
                     "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT (shop) DO NOTHING", SHOP
                 )
+                session = await _session(connection)
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, reset=_kept, server_settings=_SESSION
+                url, min_size=1, max_size=pool_size, reset=_kept, server_settings=session
             )
         except SchemaError as exc:
             raise StoreError(str(exc)) from None
@@ -799,6 +804,24 @@ async def connect(url: str, timeout: float) -> asyncpg.Connection[asyncpg.Record
         return await asyncpg.connect(url, timeout=timeout)
     except (ValueError, OverflowError):  # int('port'), Invalid IPv6 URL; port past 65535
         raise UnreadableUrl from None
+
+
+async def _session(connection: asyncpg.Connection[asyncpg.Record]) -> dict[str, str]:
+    """The settings of the pool's connections: ``_SESSION``, and ``synchronous_commit`` on
+    when the database or role turned it off (SPEC 8: a write is durable when it is answered;
+    a stronger value, ``remote_apply`` for one, is kept). ``fsync`` is the server's own: a
+    warning says when it is off."""
+    settings = dict(_SESSION)
+    row = await connection.fetchrow(
+        "SELECT current_setting('synchronous_commit'), current_setting('fsync')"
+    )
+    assert row is not None
+    commit, fsync = row
+    if commit == "off":
+        settings["synchronous_commit"] = "on"
+    if fsync == "off":
+        log.warning("PostgreSQL runs with fsync off: a crash of its machine can lose writes")
+    return settings
 
 
 @contextlib.asynccontextmanager
