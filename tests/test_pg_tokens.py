@@ -121,7 +121,8 @@ async def test_a_reread_that_meets_a_connection_a_crash_confused_is_tried_again(
     # (InternalClientError: see test_postgres. Its reader must not end: no token change
     # would reach this worker again.)
     one = await worker(reread=0.05)
-    snapshot, failed = pg_tokens._snapshot, []
+    snapshot = pg_tokens._snapshot
+    failed: list[bool] = []
 
     async def confused_once(connection: asyncpg.Connection) -> Any:
         if not failed:
