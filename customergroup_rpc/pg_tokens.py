@@ -23,15 +23,16 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
 
 from . import pg_shops
+from .filters import fits_text
 from .shops import Shop, ShopError, with_first
 from .store.migrate import SchemaError, migrate
-from .store.postgres import shown
+from .store.postgres import UnreadableUrl, connect, shown
 from .tokens import (
     Grant,
     TokenError,
@@ -55,8 +56,16 @@ RETRY = 1.0
 # the table again (a round trip on its own connection) well within it.
 SETTLE = 0.25
 CONNECT_TIMEOUT = 10.0
-# What a lost or refused connection raises.
-_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, TokenError)
+# What a lost or refused connection raises (InternalClientError: one a crash of PostgreSQL
+# confused, see store/postgres.py).
+_DOWN = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    TokenError,
+)
 _T = TypeVar("_T")
 
 
@@ -81,7 +90,8 @@ class PgTokens:
     async def open(cls, url: str, reread: float = REREAD) -> PgTokens:
         """Connect, listen and read the table; raises if the database cannot be reached."""
         tokens = cls(url, reread)
-        await tokens._connect()
+        async with tokens._refused_as_token_error():
+            await tokens._connect()
         tokens._keeper = asyncio.create_task(tokens._keep())
         return tokens
 
@@ -149,10 +159,22 @@ class PgTokens:
     # -- keeping the table in memory current ---------------------------------------------------
 
     async def _edit(self, change: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
-        async with self._busy:
-            result = await change(self._open_connection())
-        await self._reload()  # this server sees its own edit at once
+        async with self._refused_as_token_error():
+            async with self._busy:
+                result = await change(self._open_connection())
+            await self._reload()  # this server sees its own edit at once
         return result
+
+    @contextlib.asynccontextmanager
+    async def _refused_as_token_error(self) -> AsyncIterator[None]:
+        """A database that cannot be reached or refuses a statement (a statement_timeout,
+        a restart) is a ``TokenError`` naming it: ``serve`` says it in one line."""
+        try:
+            yield
+        except TokenError:
+            raise
+        except _DOWN as exc:
+            raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
 
     def _open_connection(self) -> asyncpg.Connection:
         if self._connection is None or self._connection.is_closed():
@@ -264,7 +286,7 @@ class PgTokenAdmin:
 
     def _run(self, action: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
         async def run() -> _T:
-            connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+            connection = await connect(self.url, timeout=CONNECT_TIMEOUT)
             try:
                 await migrate(connection)
                 return await action(connection)
@@ -275,7 +297,7 @@ class PgTokenAdmin:
             return asyncio.run(run())
         except ShopError:
             raise
-        except (*_DOWN, SchemaError) as exc:
+        except (*_DOWN, SchemaError, UnreadableUrl) as exc:
             raise TokenError(f"PostgreSQL at {shown(self.url)}: {exc}") from None
 
 
@@ -337,6 +359,8 @@ async def _create(
 
 
 async def _revoke(connection: asyncpg.Connection, token_id: str) -> bool:
+    if not fits_text(token_id):  # no id holds NUL or a lone surrogate: none to revoke
+        return False
     async with connection.transaction():
         gone = await connection.fetchval("DELETE FROM tokens WHERE id = $1 RETURNING id", token_id)
         await _announce(connection)

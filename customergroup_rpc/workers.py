@@ -14,7 +14,10 @@ and logging beside ours, for the 175 lines here.
 - A worker that dies after it began serving is replaced: its open connections are lost, the
   other workers and the queue go on. One that ends before it began serving (it could not open
   the database, say) stops the server with its exit code, as a single process would have
-  stopped: a new one would fail the same way.
+  stopped: a new one would fail the same way. Not so a replacement: the server served, so
+  what stops it now may pass (PostgreSQL down for a moment when a worker died); it is tried
+  again after ``RETRY_FIRST`` seconds, twice as long each time in a row, at most
+  ``RETRY_MOST``, while the other workers go on.
 - SIGTERM or SIGINT to the parent is passed on to every worker, which stops as one
   ``serve`` stops (SIGTERM: after its drain; either way, open requests are finished), and the
   parent exits 0 when the last has. Workers have a process group of their own, so a Ctrl-C in
@@ -32,6 +35,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from types import FrameType
@@ -39,6 +43,7 @@ from types import FrameType
 log = logging.getLogger(__name__)
 STOPS = (signal.SIGTERM, signal.SIGINT)
 # serve(listening socket, ready): runs one worker until it stops; calls ready() once it serves.
+RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds before a replacement that failed is tried again
 Serve = Callable[[socket.socket, Callable[[], None]], None]
 
 
@@ -92,6 +97,8 @@ class _Supervisor:
         self.stop: int = signal.SIGINT  # what a worker forked while stopping is sent
         self.code = 0
         self.life = os.pipe()  # the parent holds the write end; EOF tells workers it died
+        self.replacements: set[int] = set()  # the workers started in place of a dead one
+        self.failed = 0  # replacements in a row that ended before they served
 
     def run(self) -> int:
         before = {sig: signal.signal(sig, self._signalled) for sig in STOPS}
@@ -126,7 +133,8 @@ class _Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> int:
+        """Start a worker; its PID."""
         ready_read, ready_write = os.pipe()
         # No stop signal between fork and the child's own handlers (it would run ours).
         signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
@@ -140,6 +148,7 @@ class _Supervisor:
         os.close(ready_write)
         if self.stopping:  # a stop came while forking
             os.kill(pid, self.stop)
+        return pid
 
     def _reaped(self, pid: int, status: int) -> None:
         ready_read = self.workers.pop(pid, None)
@@ -151,13 +160,29 @@ class _Supervisor:
         if self.stopping:
             return
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
+        replacement = pid in self.replacements
+        self.replacements.discard(pid)
         if served:
+            self.failed = 0
             log.warning("Worker %d %s; starting another", pid, how)
-            self._spawn()
+            self.replacements.add(self._spawn())
+        elif replacement:
+            delay = min(RETRY_MOST, RETRY_FIRST * 2**self.failed)
+            self.failed += 1
+            log.warning("Worker %d %s before it served; starting another in %g s", pid, how, delay)
+            self._pause(delay)
+            if not self.stopping:
+                self.replacements.add(self._spawn())
         else:
             log.error("Worker %d %s before it served; stopping the server", pid, how)
             self.code = code if code > 0 else 1
             self._stop_all()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, less if a stop comes (the other workers are reaped after)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _worker(self, ready_write: int) -> None:
         """In the child: run ``serve``, then leave without running the parent's clean-ups."""

@@ -14,6 +14,7 @@ from customergroup_rpc.errors import (
     InvalidParams,
     NotMembers,
     SameGroup,
+    VersionConflict,
     Worded,
     worded,
     words,
@@ -122,7 +123,7 @@ async def test_move_to_the_same_group_is_refused(groups: Customergroups) -> None
 
 
 @pytest.mark.parametrize(
-    ("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1"), (7, 7, "/0")]
+    ("source", "target", "pointer"), [(7, 1, "/0"), (1, 7, "/1"), (7, 7, "/0"), (7, 8, "/0")]
 )
 async def test_move_with_a_missing_group_points_at_it(
     groups: Customergroups, source: int, target: int, pointer: str
@@ -131,6 +132,28 @@ async def test_move_with_a_missing_group_points_at_it(
         await groups.move_customers(source, target, None)
     error = caught.value.rpc(MOVE)
     assert words(error.data) == [{"pointer": pointer, "message": "No customer group with uid 7"}]
+
+
+async def test_move_with_both_groups_missing_names_the_source_in_every_store(
+    groups: Customergroups,
+) -> None:
+    # PostgreSQL locks the two groups in uid order; the answer must not follow that order.
+    with pytest.raises(GroupMissing) as caught:
+        await groups.move_customers(9, 8, None)
+    error = caught.value.rpc(MOVE)
+    assert words(error.data) == [{"pointer": "/0", "message": "No customer group with uid 9"}]
+
+
+async def test_move_with_a_stale_source_and_a_missing_target_is_a_conflict(
+    groups: Customergroups,
+) -> None:
+    # The source is checked first (its version, then the target), whichever uid is smaller.
+    await groups.delete(1)
+    await groups.add_customers(3, [17])
+    with pytest.raises(VersionConflict) as caught:
+        await groups.move_customers(3, 1, None, expected=1)
+    assert caught.value.current["uid"] == 3
+    assert await groups.list_customers(3, Page()) == [17]
 
 
 async def test_members_of_a_missing_group_are_not_found_naming_its_uid(

@@ -13,9 +13,11 @@ from customergroup_rpc.store.migrate import (
     Migration,
     MigrationFailed,
     SchemaTooNew,
+    WrongEncoding,
     migrate,
     migrations,
 )
+from harness.postgres import Cluster
 
 TABLES = ["customergroups", "events", "feed_heads", "memberships", "schema_migrations"]
 TABLES += ["shops", "tokens", "uid_counters"]
@@ -128,6 +130,31 @@ async def test_a_newer_database_is_refused_before_any_file_runs(
     with pytest.raises(SchemaTooNew):
         await migrate(connection)
     assert await tables(connection) == ["schema_migrations"]
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "WIN1252"])
+async def test_a_database_that_cannot_hold_every_name_is_refused_before_any_file_runs(
+    postgres: Cluster, encoding: str
+) -> None:
+    # A LATIN1 database took "Café" and answered -32603 to "Ωmega": the names the API
+    # accepts are Unicode, so such a database is refused at start, saying how to make one.
+    name = "enc_" + encoding.lower()
+    postgres.psql(
+        f"CREATE DATABASE {name} ENCODING '{encoding}' TEMPLATE template0"
+        " LC_COLLATE 'C' LC_CTYPE 'C'"
+    )
+    try:
+        connection = await asyncpg.connect(postgres.url(name))
+        try:
+            with pytest.raises(WrongEncoding) as refused:
+                await migrate(connection)
+            assert f"encoding {encoding}" in str(refused.value)
+            assert "ENCODING 'UTF8'" in str(refused.value)
+            assert await tables(connection) == []
+        finally:
+            await connection.close()
+    finally:
+        postgres.drop_database(name)
 
 
 async def test_concurrent_migrates_apply_each_file_once(postgres_url: str) -> None:

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,7 +23,7 @@ from customergroup_rpc import pg_tokens
 from customergroup_rpc.pg_tokens import CHANNEL, PgTokenAdmin, PgTokens
 from customergroup_rpc.store.migrate import migrate
 from customergroup_rpc.store.postgres import shown
-from customergroup_rpc.tokens import digest
+from customergroup_rpc.tokens import TokenError, digest
 from harness.postgres import Cluster
 
 from .server_process import cli, free_port
@@ -112,6 +113,34 @@ async def test_a_change_that_came_without_notify_is_read_on_the_next_reread(
     finally:
         await connection.close()
     assert await eventually(lambda: one.scope_of("quiet-token") == "view")
+
+
+async def test_a_reread_that_meets_a_connection_a_crash_confused_is_tried_again(
+    url: str, worker: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (InternalClientError: see test_postgres. Its reader must not end: no token change
+    # would reach this worker again.)
+    one = await worker(reread=0.05)
+    snapshot = pg_tokens._snapshot
+    failed: list[bool] = []
+
+    async def confused_once(connection: asyncpg.Connection) -> Any:
+        if not failed:
+            failed.append(True)
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+        return await snapshot(connection)
+
+    monkeypatch.setattr(pg_tokens, "_snapshot", confused_once)
+    assert await eventually(lambda: bool(failed))
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO tokens VALUES ('a1b2c3d4', 'view', $1, '2026-01-01T00:00:00Z')",
+            digest("after-the-crash"),
+        )
+    finally:
+        await connection.close()
+    assert await eventually(lambda: one.scope_of("after-the-crash") == "view")
 
 
 async def test_a_worker_reconnects_and_reads_what_it_missed(
@@ -220,6 +249,33 @@ async def test_a_given_token_is_kept_and_a_second_of_the_same_is_refused(worker:
         await one.create("root")
 
 
+async def test_a_worker_that_cannot_open_its_tokens_says_why_in_one_token_error(
+    url: str,
+) -> None:
+    # (serve prints a TokenError as one line; anything else was a traceback at start.)
+    missing = url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(TokenError, match=r'PostgreSQL at .*: database "no_such_database"'):
+        await PgTokens.open(missing, HOUR)
+
+
+async def test_a_token_edit_the_database_refuses_is_one_token_error(
+    url: str, worker: Workers
+) -> None:
+    # As at a start when another worker holds the table past the database's statement_timeout
+    # (or the database went away between the store's start and the tokens').
+    tokens = await worker()
+    holder = await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+            assert tokens._connection is not None
+            await tokens._connection.execute("SET statement_timeout = 50")
+            with pytest.raises(TokenError, match=r"PostgreSQL at .*: canceling statement"):
+                await tokens.from_environment(NEW)
+    finally:
+        await holder.close()
+
+
 def test_a_password_is_never_shown() -> None:
     assert shown("postgresql://u:pw@h:1/d") == "postgresql://u:***@h:1/d"
     assert shown("postgresql://u@h/d") == "postgresql://u@h/d"
@@ -227,6 +283,35 @@ def test_a_password_is_never_shown() -> None:
     assert shown("postgresql://u@/d?host=/run/pg&password=pw") == (
         "postgresql://u@/d?host=/run/pg&password=***"
     )
+
+
+def test_a_password_is_never_shown_however_badly_the_url_is_formed() -> None:
+    assert shown("postgresql://u:secret@[::1/d") == "postgresql://u:***@[::1/d"
+    # asyncpg reads up to the first @, urllib to the last: neither shows what it thought host
+    assert shown("postgresql://u:sec@ret@h/d") == "postgresql://u:***@h/d"
+    assert shown("postgresql://u:sec#ret@h/d") == "postgresql://u:***@h/d"
+    assert shown("postgresql://u@h/d?password=sec#ret&x=1") == "postgresql://u@h/d?password=***&x=1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:secret@127.0.0.1:notaport/d",  # asyncpg: int('notaport')
+        "postgresql://app:secret@127.0.0.1:99999/d",  # the socket: port must be 0-65535
+        "postgresql://app:secret@[::1/d",  # urllib: Invalid IPv6 URL
+        "postgresql://a@pp:secret@127.0.0.1:1/d",  # asyncpg reads "secret@127..." as the port
+    ],
+    ids=["port not a number", "port too large", "unclosed bracket", "unescaped @ in the user"],
+)
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["token", "list"]])
+def test_a_url_that_cannot_be_used_exits_1_with_one_line_and_never_the_password(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    done = cli(*command, "--db", url, cwd=tmp_path, timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "secret" not in done.stderr, done.stderr
+    assert "customergroup-rpc: " in done.stderr.splitlines()[-1], done.stderr
 
 
 def test_serve_never_prints_the_database_password(tmp_path: Path) -> None:
@@ -266,6 +351,14 @@ async def test_token_commands_on_postgresql_reach_a_running_worker(
     )
     assert gone.returncode == 0, gone.stderr
     assert one.scope_of(secret) is None
+
+
+@pytest.mark.parametrize("bad", ["\udcff\udcfe", "a\x00b"], ids=["not UTF-8", "NUL"])
+def test_revoking_an_id_postgresql_cannot_hold_finds_no_token_as_a_file_does(
+    url: str, bad: str
+) -> None:
+    # (A command line with bytes that are not UTF-8 hands Python such an id.)
+    assert PgTokenAdmin(url).revoke(bad) is False
 
 
 def test_token_commands_migrate_a_fresh_database(postgres_url: str, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ contract suite that runs every service test on it: what a call costs PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from customergroup_rpc.errors import Unavailable
 from customergroup_rpc.store import Group
+from customergroup_rpc.store import postgres as pg_store
 from customergroup_rpc.store.postgres import PgStore
 from harness.postgres import Cluster
 
@@ -90,6 +93,94 @@ async def test_gets_while_the_database_is_unreachable_are_each_unavailable(
         assert len({id(exc) for exc in found}) == 3  # one each: no traceback shared
         monkeypatch.undo()
         assert await store.get(1) is None  # back
+    finally:
+        await store.aclose()
+
+
+async def test_a_ping_that_gets_no_connection_in_time_says_the_database_is_down(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A frozen or partitioned database (or a pool whose every connection hangs in one) lets
+    # a connection never come: /health and /readyz must still answer, not wait with it.
+    store = await PgStore.open(postgres_url, pool_size=1)
+
+    @contextlib.asynccontextmanager
+    async def never(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None
+
+    try:
+        monkeypatch.setattr(pg_store, "PING_TIMEOUT", 0.05)
+        monkeypatch.setattr(asyncpg.Pool, "acquire", never)
+        assert await asyncio.wait_for(store.ping(), 30) is False
+        monkeypatch.undo()
+        assert await store.ping() is True
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize("isolation", ["serializable", "repeatable read"])
+async def test_writes_in_parallel_succeed_whatever_isolation_the_database_defaults_to(
+    postgres_url: str, isolation: str
+) -> None:
+    # The store relies on read committed (writes queue on the shop's feed head, then read
+    # it); a database or role that defaults to a stricter level made most parallel writes
+    # fail with "could not serialize access", answered -32603.
+    admin = await asyncpg.connect(postgres_url)
+    database = postgres_url.rsplit("/", 1)[1]
+    await admin.execute(
+        f"ALTER DATABASE {database} SET default_transaction_isolation = '{isolation}'"
+    )
+    await admin.close()
+    store = await PgStore.open(postgres_url, pool_size=8)
+    try:
+        made = await asyncio.gather(*(store.create(f"Group {n}", AT) for n in range(8)))
+        assert sorted(group["uid"] for group in made) == list(range(1, 9))
+        added = await asyncio.gather(*(store.add(uid, frozenset({7}), AT) for uid in range(1, 9)))
+        assert added == [1] * 8
+    finally:
+        await store.aclose()
+
+
+async def test_a_write_is_durable_at_its_answer_though_the_database_turns_synchronous_commit_off(
+    postgres_url: str,
+) -> None:
+    # SPEC 8: synchronous_commit stays on. A database or role with it off acknowledged
+    # writes PostgreSQL had not flushed: a crash of PostgreSQL lost them.
+    admin = await asyncpg.connect(postgres_url)
+    database = postgres_url.rsplit("/", 1)[1]
+    await admin.execute(f"ALTER DATABASE {database} SET synchronous_commit = off")
+    await admin.close()
+    store = await PgStore.open(postgres_url, pool_size=1)
+    try:
+        async with store._pool.acquire() as connection:
+            assert await connection.fetchval("SHOW synchronous_commit") == "on"
+            assert await connection.fetchval("SHOW transaction_isolation") == "read committed"
+    finally:
+        await store.aclose()
+
+
+async def test_a_commit_on_a_connection_a_crash_confused_is_unavailable(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL killed under load: a backend told "terminating connection because of crash
+    # of another server process" while its transaction was open leaves asyncpg's protocol
+    # consuming that error, and the COMMIT that follows raises InternalClientError ("cannot
+    # switch to state 15; another operation (2) is in progress"): answered -32603 before.
+    store = await PgStore.open(postgres_url, pool_size=1)
+
+    async def confused(self: Any) -> None:
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+
+    try:
+        monkeypatch.setattr(asyncpg.transaction.Transaction, "_Transaction__commit", confused)
+        with pytest.raises(Unavailable):
+            await store.create("Cut off", AT)
+        monkeypatch.undo()
+        assert await store.named("Cut off") is None
+        assert (await store.create("Later", AT))["uid"] == 1
     finally:
         await store.aclose()
 

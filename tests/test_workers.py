@@ -50,13 +50,36 @@ sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[
 """
 
 
+# python -c DOWN_DEMO COUNT PORT DOWN FAILED: a worker started while the file DOWN exists
+# fails (exit 3) as one does when the database is down, adding a line to FAILED.
+DOWN_DEMO = """
+import os, sys
+from customergroup_rpc import workers
+
+def serve(sock, ready):
+    if os.path.exists(sys.argv[3]):
+        with open(sys.argv[4], "a") as failed:
+            failed.write(f"{os.getpid()}\\n")
+        raise SystemExit(3)
+    sock.setblocking(True)
+    ready()
+    while True:
+        conn, _ = sock.accept()
+        conn.sendall(f"{os.getpid()}\\n".encode())
+        conn.recv(1)
+        conn.close()
+
+sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[2])), serve))
+"""
+
+
 class Demo:
     """The demo's parent process on a free port."""
 
-    def __init__(self, count: int, *extra: str) -> None:
+    def __init__(self, count: int, *extra: str, script: str = DEMO) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", DEMO, str(count), str(self.port), *extra],
+            [sys.executable, "-c", script, str(count), str(self.port), *extra],
             cwd=ROOT,
             env=environment(),
             stderr=subprocess.PIPE,
@@ -95,8 +118,8 @@ class Demo:
 def demo() -> Iterator[Callable[..., Demo]]:
     started: list[Demo] = []
 
-    def start(count: int, *extra: str) -> Demo:
-        started.append(Demo(count, *extra))
+    def start(count: int, *extra: str, script: str = DEMO) -> Demo:
+        started.append(Demo(count, *extra, script=script))
         return started[-1]
 
     yield start
@@ -185,6 +208,31 @@ def test_a_worker_that_fails_before_it_serves_stops_the_server_with_its_code(
     assert "before it served; stopping the server" in said
     assert first.exists()
     assert gone([int(first.read_text())])  # the one that served was stopped too
+
+
+def test_a_replacement_that_cannot_start_is_tried_again_while_the_others_serve(
+    demo: Callable[..., Demo], tmp_path: Path
+) -> None:
+    # A worker killed while PostgreSQL is down for a moment: its replacement cannot open the
+    # database. That stopped the whole server (the worker still serving too), for good.
+    down, failed = tmp_path / "down", tmp_path / "failed"
+    server = demo(2, str(down), str(failed), script=DOWN_DEMO)
+    pids, held = server.hold(2)
+    close(held)
+    down.touch()
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while len(failed.read_text().split() if failed.exists() else []) < 2:
+        assert server.process.poll() is None, server.process.communicate()[1]
+        assert time.monotonic() < deadline, "no replacement was tried a second time"
+        time.sleep(0.05)
+    assert alive(pids[1])  # the other worker served on meanwhile
+    down.unlink()
+    again, held = server.hold(2)  # the second waits in the queue for a replacement
+    close(held)
+    assert pids[1] in again
+    assert len(set(again)) == 2
+    assert pids[0] not in again
 
 
 @pytest.mark.parametrize("db", ["groups.db.json", ":memory:"])

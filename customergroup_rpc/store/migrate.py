@@ -48,6 +48,22 @@ class SchemaTooNew(SchemaError):
         self.known = known
 
 
+class WrongEncoding(SchemaError):
+    """The database's encoding cannot hold every name the API accepts (any Unicode text)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            f"The database has the encoding {encoding}, which cannot hold every name (names "
+            "are Unicode): use a database made with ENCODING 'UTF8' (CREATE DATABASE ... "
+            "ENCODING 'UTF8' TEMPLATE template0)."
+        )
+        self.encoding = encoding
+
+
+# UTF8 holds all of Unicode; SQL_ASCII keeps the bytes it is given, unconverted and unchecked.
+_ENCODINGS = {"UTF8", "SQL_ASCII"}
+
+
 class MigrationFailed(SchemaError):
     """A migration file failed; nothing of it was kept."""
 
@@ -83,11 +99,15 @@ async def migrate(
 ) -> list[int]:
     """Bring the database to the newest version; the versions applied now (none: it was).
 
-    Raises ``SchemaTooNew`` when the database is newer than ``available`` (the package's
-    files by default), ``MigrationFailed`` when a file fails.
+    Raises ``WrongEncoding`` for a database whose encoding cannot hold every name,
+    ``SchemaTooNew`` when the database is newer than ``available`` (the package's files by
+    default), ``MigrationFailed`` when a file fails.
     """
     available = migrations() if available is None else available
     newest = max((m.version for m in available), default=0)
+    encoding = await connection.fetchval("SELECT current_setting('server_encoding')")
+    if encoding not in _ENCODINGS:
+        raise WrongEncoding(encoding)
     await connection.execute("SELECT pg_advisory_lock($1)", LOCK)
     try:
         # Under the lock: two concurrent CREATE TABLE IF NOT EXISTS can still collide.

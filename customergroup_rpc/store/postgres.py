@@ -31,11 +31,11 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -54,6 +54,11 @@ log = logging.getLogger(__name__)
 # A connection of its own (at open) or of the pool.
 Db: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 SHOP = 1  # the shop of a database made before shops (the shop column leads every key)
+# Every transaction of the store runs read committed, whatever the database or role defaults
+# to: a write waits for the shop's feed head, then reads it as the writer before it left it
+# (under repeatable read or serializable that read fails: "could not serialize access").
+_SESSION = {"default_transaction_isolation": "read committed"}
+PING_TIMEOUT = 2.0  # seconds a probe waits for the database before it answers "down"
 _GROUP = "uid, name, created, changed, customer_count, version"
 
 
@@ -100,6 +105,10 @@ _DOWN = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.InterfaceError,
+    # A connection told of a crash of another server process while its transaction was
+    # open: its protocol still consumes that error when the COMMIT comes ("cannot switch to
+    # state 15; another operation (2) is in progress"). The pool drops it at its release.
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 
@@ -167,19 +176,26 @@ class PgStore:
                 await connection.execute(
                     "INSERT INTO feed_heads (shop) VALUES ($1) ON CONFLICT (shop) DO NOTHING", SHOP
                 )
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, reset=_kept)
+                session = await _session(connection)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, reset=_kept, server_settings=session
+            )
         except SchemaError as exc:
             raise StoreError(str(exc)) from None
-        except (*_DOWN, asyncpg.PostgresError) as exc:
+        except (*_DOWN, asyncpg.PostgresError, UnreadableUrl) as exc:
             raise StoreError(f"Cannot use PostgreSQL at {shown(url)}: {exc}") from None
         assert pool is not None
         return cls(pool, url=url, retention=retention)
 
     async def ping(self) -> bool:
-        """Whether the database answers now (``/health``)."""
+        """Whether the database answers now (``/health``, ``/readyz``), within
+        ``PING_TIMEOUT`` seconds, getting a connection included: a database that froze or
+        cannot be reached over the network keeps a new connection waiting a minute, and one
+        whose connections all hang in calls gives none back."""
         try:
-            return bool(await self._pool.fetchval("SELECT 1", timeout=2))
-        except (*_DOWN, asyncpg.PostgresError):
+            async with asyncio.timeout(PING_TIMEOUT):
+                return bool(await self._pool.fetchval("SELECT 1"))
+        except (*_DOWN, asyncpg.PostgresError):  # (TimeoutError among them)
             return False
 
     async def totals(self) -> tuple[int, int]:
@@ -422,9 +438,14 @@ class PgStore:
         expected: int | None = None,
     ) -> int:
         async with self._writing() as (db, head):
-            locked = {}
+            rows = {}
             for uid in sorted({source, target}):  # one order for every mover: no deadlock
-                locked[uid] = await self._locked(db, uid, expected if uid == source else None)
+                rows[uid] = await self._row(db, uid)
+            # Checked source first, whatever the lock order, as the embedded engine does.
+            locked = {
+                uid: _checked(uid, rows[uid], expected if uid == source else None)
+                for uid in (source, target)
+            }
             moving = await self._moving(db, source, customers)
             if not moving:
                 return 0
@@ -639,16 +660,15 @@ class PgStore:
     async def _locked(self, db: Db, uid: int, expected: int | None = None) -> asyncpg.Record:
         """The group's row, locked until the transaction ends; ``GroupMissing`` if none,
         ``VersionConflict`` unless it has the ``expected`` version (None: any)."""
-        row = await db.fetchrow(
+        return _checked(uid, await self._row(db, uid), expected)
+
+    async def _row(self, db: Db, uid: int) -> asyncpg.Record | None:
+        """The group's row, locked until the transaction ends, or None if there is none."""
+        return await db.fetchrow(
             f"SELECT {_GROUP} FROM customergroups WHERE shop = $1 AND uid = $2 FOR UPDATE",
             self._shop,
             uid,
         )
-        if row is None:
-            raise GroupMissing(uid)
-        if expected is not None and row["version"] != expected:
-            raise VersionConflict(_group(row))
-        return row
 
     async def _named(self, db: Db, statement: str, name: str, at: datetime, *more: object) -> Group:
         """Run a statement that gives a group ``name`` (params: shop, name, its folded key,
@@ -766,9 +786,47 @@ class _Gets:
             await asyncio.gather(*self._reading, return_exceptions=True)
 
 
+class UnreadableUrl(Exception):
+    """A URL asyncpg cannot read; the message says how to write one (never the URL's parts)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the URL cannot be read: write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME,"
+            " the port a number from 1 to 65535, and an @, :, / or # in the user or password"
+            " as %40, %3A, %2F or %23"
+        )
+
+
+async def connect(url: str, timeout: float) -> asyncpg.Connection[asyncpg.Record]:
+    """``asyncpg.connect``; a URL it cannot read is ``UnreadableUrl`` (asyncpg's own message
+    may quote a piece of the password, and its ValueError would otherwise be a traceback)."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout)
+    except (ValueError, OverflowError):  # int('port'), Invalid IPv6 URL; port past 65535
+        raise UnreadableUrl from None
+
+
+async def _session(connection: asyncpg.Connection[asyncpg.Record]) -> dict[str, str]:
+    """The settings of the pool's connections: ``_SESSION``, and ``synchronous_commit`` on
+    when the database or role turned it off (SPEC 8: a write is durable when it is answered;
+    a stronger value, ``remote_apply`` for one, is kept). ``fsync`` is the server's own: a
+    warning says when it is off."""
+    settings = dict(_SESSION)
+    row = await connection.fetchrow(
+        "SELECT current_setting('synchronous_commit'), current_setting('fsync')"
+    )
+    assert row is not None
+    commit, fsync = row
+    if commit == "off":
+        settings["synchronous_commit"] = "on"
+    if fsync == "off":
+        log.warning("PostgreSQL runs with fsync off: a crash of its machine can lose writes")
+    return settings
+
+
 @contextlib.asynccontextmanager
 async def _connection(url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
-    connection = await asyncpg.connect(url, timeout=10)
+    connection = await connect(url, timeout=10)
     try:
         yield connection
     finally:
@@ -780,6 +838,16 @@ async def _kept(connection: asyncpg.Connection[asyncpg.Record]) -> None:
     settings, cursors, LISTEN or advisory locks; asyncpg rolls back an open transaction
     itself), so the default reset's round trip would be a second statement on every call
     (it cost a ``get`` a third of its time in the worker)."""
+
+
+def _checked(uid: int, row: asyncpg.Record | None, expected: int | None) -> asyncpg.Record:
+    """A locked row as ``_locked`` gives it: ``GroupMissing`` if none, ``VersionConflict``
+    unless it has the ``expected`` version (None: any)."""
+    if row is None:
+        raise GroupMissing(uid)
+    if expected is not None and row["version"] != expected:
+        raise VersionConflict(_group(row))
+    return row
 
 
 def _group(row: Any) -> Group:
@@ -807,19 +875,27 @@ def _rows(status: str) -> int:
 
 
 def shown(url: str) -> str:
-    """A database URL fit for messages and logs: without its password, wherever it was given.
+    """A database URL fit for messages and logs: without its password, wherever it was given,
+    and however badly the URL is formed (such a URL is what an error message shows).
 
     >>> shown("postgresql://app:s3cret@db.example:5432/groups")
     'postgresql://app:***@db.example:5432/groups'
     >>> shown("postgresql://app@/groups?host=/run/postgresql&password=s3cret")
     'postgresql://app@/groups?host=/run/postgresql&password=***'
+
+    The user information ends at the last ``@``: a password with an unescaped ``@``, ``/``,
+    ``?`` or ``#`` in it is hidden whole, though URL parsers stop it earlier (asyncpg at the
+    first ``@``: it then reads the rest of the password as the host and port).
+
+    >>> shown("postgresql://app:s3@c#r/et@db.example/groups")
+    'postgresql://app:***@db.example/groups'
     """
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    if parts.query:
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        hidden = [(k, "***" if k == "password" else v) for k, v in query]
-        parts = parts._replace(query=urlencode(hidden, safe="/*"))
-    return urlunsplit(parts)
+    scheme, sep, rest = url.partition("://")
+    info, at, after = rest.rpartition("@")
+    if at and ":" in info:
+        rest = f"{info.partition(':')[0]}:***@{after}"
+    # (The hidden part may have held a "password=": the one left is the query string's.)
+    return scheme + sep + _PASSWORD_PARAM.sub(r"\1***", rest)
+
+
+_PASSWORD_PARAM = re.compile(r"([?&]password=)[^&]*")
