@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from customergroup_rpc.errors import Unavailable
-from customergroup_rpc.store import Group
+from customergroup_rpc.store import Group, WriteFailed
 from customergroup_rpc.store import postgres as pg_store
 from customergroup_rpc.store.postgres import PgStore
 from harness.postgres import Cluster
@@ -221,3 +221,32 @@ def test_the_service_runs_over_postgresqls_unix_socket(postgres: Cluster, tmp_pa
             assert server.get("/health")[0] == 200
     finally:
         postgres.drop_database(name)
+
+
+async def test_a_batch_whose_read_fails_in_postgresql_acknowledges_none_of_its_writes(
+    postgres_url: str,
+) -> None:
+    # A read of a together() block runs in the block's transaction, outside any savepoint: a
+    # statement PostgreSQL refuses there (a statement_timeout, a cancel by the DBA) aborts the
+    # transaction, and its COMMIT then rolls back. The writes before the read must not be
+    # answered as done.
+    store = await PgStore.open(postgres_url, pool_size=2)
+
+    async def batch() -> None:
+        async with store.together():
+            await store.create("Before the read", AT)
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await cancelled_read()
+
+    async def cancelled_read() -> None:
+        async with store._reading() as db:
+            await db.execute("SET LOCAL statement_timeout = 1")
+            await db.fetchval("SELECT pg_sleep(1)")
+
+    try:
+        with pytest.raises(WriteFailed):
+            await batch()
+        assert await store.named("Before the read") is None
+        assert (await store.create("Next", AT))["uid"] == 1  # the block used up no uid
+    finally:
+        await store.aclose()

@@ -88,6 +88,9 @@ class _Shared:
         self.transaction: Transaction | None = None
         self.writes = 0  # the writes it will commit
         self.head: _Head | None = None  # locked when the transaction starts
+        # A statement PostgreSQL refused outside a savepoint (a read, cancelled by a
+        # statement_timeout or the DBA) aborted the transaction: its COMMIT would roll back.
+        self.aborted: asyncpg.PostgresError | None = None
 
 
 # The together() block of this task, else None.
@@ -510,6 +513,12 @@ class PgStore:
     async def _commit(self, shared: _Shared) -> None:
         if shared.transaction is None:
             return  # no call reached the database
+        if shared.aborted is not None:  # PostgreSQL would answer the COMMIT with a ROLLBACK
+            await shared.transaction.rollback()
+            log.error(
+                "A statement of a batch failed, so none of its writes was kept: %s", shared.aborted
+            )
+            raise WriteFailed("The batch's writes could not be committed.")
         started = time.perf_counter()
         try:
             await shared.transaction.commit()
@@ -586,6 +595,9 @@ class PgStore:
         except _DOWN as exc:
             self._lost(exc, shared.since)
             raise Unavailable from None
+        except asyncpg.PostgresError as exc:
+            shared.aborted = exc
+            raise
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[tuple[Db, _Head]]:
