@@ -235,7 +235,7 @@ async def test_a_batch_whose_read_fails_in_postgresql_acknowledges_none_of_its_w
     async def batch() -> None:
         async with store.together():
             await store.create("Before the read", AT)
-            with pytest.raises(asyncpg.QueryCanceledError):
+            with pytest.raises(Unavailable):  # -32000: retry
                 await cancelled_read()
 
     async def cancelled_read() -> None:
@@ -250,3 +250,36 @@ async def test_a_batch_whose_read_fails_in_postgresql_acknowledges_none_of_its_w
         assert (await store.create("Next", AT))["uid"] == 1  # the block used up no uid
     finally:
         await store.aclose()
+
+
+async def test_a_call_postgresql_cancels_is_unavailable_and_leaves_the_database_up(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A cancel by the DBA (pg_cancel_backend), as a statement_timeout would: -32000 and one
+    # line in the log, not -32603 with a traceback; the database is not said to be down.
+    store = await PgStore.open(postgres_url, pool_size=1)
+    watcher = await asyncpg.connect(postgres_url)
+
+    async def cancel_the_sleep() -> None:
+        while not await watcher.fetchval(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+            " WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
+        ):
+            await asyncio.sleep(0.01)
+
+    async def slow_read() -> None:
+        async with store._reading() as db:
+            await db.fetchval("SELECT pg_sleep(30)")
+
+    try:
+        cancelling = asyncio.create_task(cancel_the_sleep())
+        with pytest.raises(Unavailable):
+            await slow_read()
+        await cancelling
+        assert await store.ping()
+        assert await store.get(1) is None  # the next call is served
+    finally:
+        await watcher.close()
+        await store.aclose()
+    assert "PostgreSQL cancelled a statement" in caplog.text
+    assert "unavailable (calls answer" not in caplog.text  # not marked down

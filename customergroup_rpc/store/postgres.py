@@ -116,6 +116,17 @@ _DOWN = (
 )
 
 
+# Statements PostgreSQL cancelled while the database is up: a statement_timeout or
+# lock_timeout of the database or role, or a cancel by the DBA. The call answers -32000
+# (retry), the log says why in one line, and the database is not marked down.
+_CANCELLED = (asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError)
+
+
+def _cancelled(exc: BaseException) -> Unavailable:
+    log.warning("PostgreSQL cancelled a statement (the call answers -32000): %s", exc)
+    return Unavailable()
+
+
 class _Reason(logging.Filter):
     """asyncpg's pool logs each failed reconnect with a traceback while the database is down:
     keep its line, with the reason in place of the traceback."""
@@ -550,6 +561,8 @@ class PgStore:
         except _DOWN as exc:
             self._lost(exc, since)
             raise Unavailable from None
+        except _CANCELLED as exc:
+            raise _cancelled(exc) from None
         self._back(since)
 
     def _lost(self, exc: BaseException, since: int) -> None:
@@ -597,6 +610,8 @@ class PgStore:
             raise Unavailable from None
         except asyncpg.PostgresError as exc:
             shared.aborted = exc
+            if isinstance(exc, _CANCELLED):
+                raise _cancelled(exc) from None
             raise
 
     @contextlib.asynccontextmanager
@@ -620,6 +635,8 @@ class PgStore:
         except _DOWN as exc:
             self._lost(exc, shared.since)
             raise Unavailable from None
+        except _CANCELLED as exc:  # its savepoint is rolled back: the block goes on
+            raise _cancelled(exc) from None
 
     # --- helpers inside a transaction ---
 
