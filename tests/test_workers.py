@@ -21,9 +21,23 @@ import pytest
 from .server_process import ADMIN_TOKEN, ENDPOINT, Server, cli, environment, free_port, rpc
 
 ROOT = Path(__file__).parent.parent
+# The end of both scripts: once ready, answer each connection with the worker's PID and hold
+# it until the client closes it.
+_ANSWERING = """
+    sock.setblocking(True)
+    ready()
+    while True:
+        conn, _ = sock.accept()
+        conn.sendall(f"{os.getpid()}\\n".encode())
+        conn.recv(1)
+        conn.close()
+
+sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[2])), serve))
+"""
 # python -c DEMO COUNT PORT [FAIL_FILE]: COUNT workers of a blocking PID server; with
 # FAIL_FILE, the first worker to create it serves (writing its PID there), the others fail.
-DEMO = """
+DEMO = (
+    """
 import os, signal, socket, sys
 from customergroup_rpc import workers
 
@@ -38,21 +52,15 @@ def serve(sock, ready):
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, workers.STOPS)
-    sock.setblocking(True)
-    ready()
-    while True:
-        conn, _ = sock.accept()
-        conn.sendall(f"{os.getpid()}\\n".encode())
-        conn.recv(1)
-        conn.close()
-
-sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[2])), serve))
 """
+    + _ANSWERING
+)
 
 
 # python -c DOWN_DEMO COUNT PORT DOWN FAILED: a worker started while the file DOWN exists
 # fails (exit 3) as one does when the database is down, adding a line to FAILED.
-DOWN_DEMO = """
+DOWN_DEMO = (
+    """
 import os, sys
 from customergroup_rpc import workers
 
@@ -61,16 +69,9 @@ def serve(sock, ready):
         with open(sys.argv[4], "a") as failed:
             failed.write(f"{os.getpid()}\\n")
         raise SystemExit(3)
-    sock.setblocking(True)
-    ready()
-    while True:
-        conn, _ = sock.accept()
-        conn.sendall(f"{os.getpid()}\\n".encode())
-        conn.recv(1)
-        conn.close()
-
-sys.exit(workers.run(int(sys.argv[1]), workers.listen("127.0.0.1", int(sys.argv[2])), serve))
 """
+    + _ANSWERING
+)
 
 
 class Demo:
