@@ -72,6 +72,20 @@ async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
     return True
 
 
+async def written(url: str, token_id: str, scope: str, secret: str) -> None:
+    """A token written into the table by hand, with no NOTIFY (as psql would)."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO tokens VALUES ($1, $2, $3, '2026-01-01T00:00:00Z')",
+            token_id,
+            scope,
+            digest(secret),
+        )
+    finally:
+        await connection.close()
+
+
 async def test_a_token_made_by_the_cli_is_seen_by_every_worker_after_it_settled(
     url: str, worker: Workers
 ) -> None:
@@ -104,14 +118,7 @@ async def test_a_change_that_came_without_notify_is_read_on_the_next_reread(
     url: str, worker: Workers
 ) -> None:
     one = await worker(reread=0.05)
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO tokens VALUES ('a1b2c3d4', 'view', $1, '2026-01-01T00:00:00Z')",
-            digest("quiet-token"),
-        )
-    finally:
-        await connection.close()
+    await written(url, "a1b2c3d4", "view", "quiet-token")
     assert await eventually(lambda: one.scope_of("quiet-token") == "view")
 
 
@@ -132,14 +139,7 @@ async def test_a_reread_that_meets_a_connection_a_crash_confused_is_tried_again(
 
     monkeypatch.setattr(pg_tokens, "_snapshot", confused_once)
     assert await eventually(lambda: bool(failed))
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO tokens VALUES ('a1b2c3d4', 'view', $1, '2026-01-01T00:00:00Z')",
-            digest("after-the-crash"),
-        )
-    finally:
-        await connection.close()
+    await written(url, "a1b2c3d4", "view", "after-the-crash")
     assert await eventually(lambda: one.scope_of("after-the-crash") == "view")
 
 
@@ -193,14 +193,7 @@ async def test_the_environment_token_rotates_once_however_many_workers_start(
 async def test_an_unmarked_record_of_the_environment_token_is_marked_keeping_created(
     url: str, worker: Workers
 ) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO tokens VALUES ('1a2b3c4d', 'manage', $1, '2026-01-01T00:00:00Z')",
-            digest(OLD),
-        )
-    finally:
-        await connection.close()
+    await written(url, "1a2b3c4d", "manage", OLD)
     one = await worker()
     assert await one.from_environment(OLD) is True
     (record,) = await one.list()
@@ -222,14 +215,7 @@ async def test_of_workers_starting_at_once_on_an_empty_table_one_makes_the_first
 async def test_a_record_of_unknown_scope_is_refused_with_one_warning(
     url: str, worker: Workers, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO tokens VALUES ('b2', 'root', $1, '2026-01-01T00:00:00Z')",
-            digest("root-token"),
-        )
-    finally:
-        await connection.close()
+    await written(url, "b2", "root", "root-token")
     one = await worker()
     await one.create("view")
     await one.list()  # read again: no second warning
