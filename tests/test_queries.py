@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -131,6 +132,21 @@ def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
     assert asyncio.run(scan_during_a_delete()) == [3, 6, 4, 7, 2, 5]
 
 
+def read_while(
+    state: State, meanwhile: Callable[[], None], uid: int | None = None, token: str | None = None
+) -> Changes:
+    """A read of the feed from its start (``CHUNK`` events at a time), with ``meanwhile`` run
+    when it first hands the event loop back, after its first chunk."""
+
+    async def read() -> Changes:
+        reading = asyncio.create_task(queries.changes(state, 0, None, uid, token))
+        await asyncio.sleep(0)
+        meanwhile()
+        return await reading
+
+    return asyncio.run(read())
+
+
 def test_events_dropped_while_a_read_of_the_feed_hands_the_loop_back_are_never_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -142,15 +158,12 @@ def test_events_dropped_while_a_read_of_the_feed_hands_the_loop_back_are_never_s
     for position in range(1, 7):
         state.apply(Event(position, {"type": "created", "uid": position}))
 
-    async def read_during_a_drop() -> Changes:
-        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
-        await asyncio.sleep(0)  # the read takes its first chunk, then hands the loop back
+    def meanwhile() -> None:
         for position in range(7, 9):
             state.apply(Event(position, {"type": "created", "uid": position}))
         state.apply(Forget(1, 4))
-        return await read
 
-    found = asyncio.run(read_during_a_drop())
+    found = read_while(state, meanwhile)
     assert [event["position"] for event in found.events] == [1, 2]
     assert found.last == 2  # a read from there is told to resync: 3 and 4 are gone
     assert found.horizon > found.last
@@ -375,13 +388,7 @@ def test_events_dropped_up_to_where_a_read_got_lose_it_nothing_and_it_reads_on(
     monkeypatch.setattr(queries, "CHUNK", 2)
     state = feed_of(6)
 
-    async def read_during_a_drop() -> Changes:
-        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
-        await asyncio.sleep(0)  # the read takes its first chunk (1 and 2), then hands back
-        state.apply(Forget(1, 2))  # exactly those it read
-        return await read
-
-    found = asyncio.run(read_during_a_drop())
+    found = read_while(state, lambda: state.apply(Forget(1, 2)))  # exactly those it read
     assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
     assert (found.last, found.horizon, found.cut) == (6, 2, False)
 
@@ -435,13 +442,7 @@ def test_events_committed_while_a_read_walks_the_feed_are_left_to_the_next_read(
     monkeypatch.setattr(queries, "CHUNK", 2)
     state = feed_of(6)
 
-    async def read_during_a_write() -> Changes:
-        read = asyncio.create_task(queries.changes(state, 0, None, None, None))
-        await asyncio.sleep(0)  # the read takes 1 and 2, then hands the loop back
-        state.apply(Event(7, {"type": "created", "uid": 7}))
-        return await read
-
-    found = asyncio.run(read_during_a_write())
+    found = read_while(state, lambda: state.apply(Event(7, {"type": "created", "uid": 7})))
     assert [event["position"] for event in found.events] == [1, 2, 3, 4, 5, 6]
     assert (found.last, found.cut) == (6, False)  # the next read, from 6, gets 7
 
@@ -452,13 +453,7 @@ def test_events_dropped_while_a_filtered_read_hands_the_loop_back_are_never_skip
     monkeypatch.setattr(queries, "CHUNK", 2)
     state = audited(100)  # token t3's events: 3, 10, 17, 24, ...
 
-    async def read_during_a_drop() -> Changes:
-        read = asyncio.create_task(queries.changes(state, 0, None, None, "t3"))
-        await asyncio.sleep(0)  # the read takes 3 and 10, then hands the loop back
-        state.apply(Forget(1, 20))  # 17 goes before it is read
-        return await read
-
-    found = asyncio.run(read_during_a_drop())
+    found = read_while(state, lambda: state.apply(Forget(1, 20)), token="t3")  # 17 goes unread
     assert [event["position"] for event in found.events] == [3, 10]
     assert (found.last, found.horizon, found.cut) == (10, 20, True)  # a read from 10: 9005
 
