@@ -225,6 +225,8 @@ async def test_a_batch_whose_read_fails_in_postgresql_acknowledges_none_of_its_w
             await store.create("Before the read", AT)
             with pytest.raises(Unavailable):  # -32000: retry
                 await cancelled_read()
+            with pytest.raises(Unavailable):  # nothing more runs in the aborted transaction
+                await store.create("After the read", AT)
 
     async def cancelled_read() -> None:
         async with store._reading() as db:
@@ -234,7 +236,10 @@ async def test_a_batch_whose_read_fails_in_postgresql_acknowledges_none_of_its_w
     async with opened(postgres_url, 2) as store:
         with pytest.raises(WriteFailed):
             await batch()
-        assert await store.named("Before the read") is None
+        assert (await store.named("Before the read"), await store.named("After the read")) == (
+            None,
+            None,
+        )
         assert (await store.create("Next", AT))["uid"] == 1  # the block used up no uid
 
 

@@ -33,7 +33,7 @@ import contextvars
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -120,11 +120,6 @@ _DOWN = (
 # lock_timeout of the database or role, or a cancel by the DBA. The call answers -32000
 # (retry), the log says why in one line, and the database is not marked down.
 _CANCELLED = (asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError)
-
-
-def _cancelled(exc: BaseException) -> Unavailable:
-    log.warning("PostgreSQL cancelled a statement (the call answers -32000): %s", exc)
-    return Unavailable()
 
 
 class _Reason(logging.Filter):
@@ -555,15 +550,24 @@ class PgStore:
     async def _connected(self) -> AsyncIterator[Db]:
         """A connection of the pool; a lost database is ``Unavailable``."""
         since = self._health.changes
-        try:
+        with self._answered(since):
             async with self._pool.acquire() as db:
                 yield db
+        self._back(since)
+
+    @contextlib.contextmanager
+    def _answered(self, since: int) -> Iterator[None]:
+        """PostgreSQL's failures as a call answers them, ``Unavailable`` (-32000, retry): a
+        lost database (said once, until it is back) and a statement it cancelled (a
+        statement_timeout or lock_timeout, the DBA: said each time, the database still up)."""
+        try:
+            yield
         except _DOWN as exc:
             self._lost(exc, since)
             raise Unavailable from None
         except _CANCELLED as exc:
-            raise _cancelled(exc) from None
-        self._back(since)
+            log.warning("PostgreSQL cancelled a statement (the call answers -32000): %s", exc)
+            raise Unavailable from None
 
     def _lost(self, exc: BaseException, since: int) -> None:
         """Say once, not per call, that the database cannot be reached."""
@@ -579,8 +583,11 @@ class PgStore:
             log.warning("PostgreSQL is back")
 
     async def _shared(self, shared: _Shared) -> Db:
-        """A together() block's connection, in its transaction (started by the first call)."""
-        try:
+        """A together() block's connection, in its transaction (started by the first call);
+        ``Unavailable`` once a statement of the block aborted it (nothing more can run in it)."""
+        if shared.aborted is not None:
+            raise Unavailable
+        with self._answered(shared.since), _aborting(shared):
             if shared.db is None:
                 shared.db = await shared.leases.enter_async_context(self._pool.acquire())
             if shared.transaction is None:
@@ -589,9 +596,6 @@ class PgStore:
                 shared.transaction = transaction
             if shared.head is None:  # (again, if the connection was lost under it)
                 shared.head = await self._head(shared.db)
-        except _DOWN as exc:
-            self._lost(exc, shared.since)
-            raise Unavailable from None
         return shared.db
 
     @contextlib.asynccontextmanager
@@ -603,16 +607,8 @@ class PgStore:
                 yield db
             return
         db = await self._shared(shared)
-        try:
+        with self._answered(shared.since), _aborting(shared):
             yield db
-        except _DOWN as exc:
-            self._lost(exc, shared.since)
-            raise Unavailable from None
-        except asyncpg.PostgresError as exc:
-            shared.aborted = exc
-            if isinstance(exc, _CANCELLED):
-                raise _cancelled(exc) from None
-            raise
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[tuple[Db, _Head]]:
@@ -628,15 +624,10 @@ class PgStore:
             return
         db = await self._shared(shared)
         assert shared.head is not None
-        try:
+        with self._answered(shared.since):  # (a savepoint: a refused write leaves the block)
             async with db.transaction():
                 yield db, shared.head
             shared.writes += 1  # one more the commit acknowledges (a refused one is undone)
-        except _DOWN as exc:
-            self._lost(exc, shared.since)
-            raise Unavailable from None
-        except _CANCELLED as exc:  # its savepoint is rolled back: the block goes on
-            raise _cancelled(exc) from None
 
     # --- helpers inside a transaction ---
 
@@ -867,6 +858,18 @@ async def _kept(connection: asyncpg.Connection[asyncpg.Record]) -> None:
     settings, cursors, LISTEN or advisory locks; asyncpg rolls back an open transaction
     itself), so the default reset's round trip would be a second statement on every call
     (it cost a ``get`` a third of its time in the worker)."""
+
+
+@contextlib.contextmanager
+def _aborting(shared: _Shared) -> Iterator[None]:
+    """Statements of a together() block outside a savepoint: one PostgreSQL refuses (not a
+    lost connection) aborts the block's transaction, whose COMMIT would then roll back."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if not isinstance(exc, _DOWN):
+            shared.aborted = exc
+        raise
 
 
 def _checked(uid: int, row: asyncpg.Record | None, expected: int | None) -> asyncpg.Record:
