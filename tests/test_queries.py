@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customergroup_rpc import filters
-from customergroup_rpc.store import Page, Selection, queries
+from customergroup_rpc.store import Group, Page, Selection, queries
 from customergroup_rpc.store.feed import Changes, matches, shown
 from customergroup_rpc.store.queries import count, select
-from customergroup_rpc.store.state import Drop, Event, Forget, Join, Put, State
+from customergroup_rpc.store.state import Change, Drop, Event, Forget, Join, Leave, Put, State
 from customergroup_rpc.text import fold
 
 FIELDS = {
@@ -130,6 +130,53 @@ def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
         return [group["uid"] for group in await scan]
 
     assert asyncio.run(scan_during_a_delete()) == [3, 6, 4, 7, 2, 5]
+
+
+def commit(state: State, *changes: Change) -> None:
+    """Changes as the store commits them: each commit adds its event to the feed."""
+    for change in changes:
+        state.apply(change)
+    position = state.last_position + 1
+    state.apply(Event(position, {"type": "renamed", "uid": 1}))
+
+
+@pytest.mark.parametrize("sort", ["uid", "customerCount"])
+def test_a_group_that_stops_matching_while_a_scan_hands_the_loop_back_is_left_out(
+    monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    # The soak found list(customerCount >= 1) answering a group with no customers: matched in
+    # the scan's first chunk, emptied by a commit before the page was read.
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = state_of([f"Group {i}" for i in range(1, 8)])  # each with one customer
+    counted = {**FIELDS, "/customerCount": filters.FieldType.INTEGER}
+    where = filters.parse({"/customerCount": {"min": 1}}, counted, "")
+
+    async def scan_during_a_removal() -> list[Group]:
+        scan = asyncio.create_task(select(state, Selection(where=where, sort=sort)))
+        await asyncio.sleep(0)  # the scan tests its first chunk, then hands the loop back
+        commit(state, Leave(1, frozenset({2})))  # group 1's only customer
+        return await scan
+
+    found = asyncio.run(scan_during_a_removal())
+    assert [g["uid"] for g in found if g["customerCount"] < 1] == []
+    assert sorted(g["uid"] for g in found) == [2, 3, 4, 5, 6, 7]
+
+
+def test_a_group_renamed_while_a_scan_by_name_hands_the_loop_back_keeps_the_page_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    state = state_of([f"Group {i}" for i in range(1, 8)])
+    where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
+
+    async def scan_during_a_rename() -> list[Group]:
+        scan = asyncio.create_task(select(state, Selection(where=where, sort="name")))
+        await asyncio.sleep(0)  # "Group 1" and "Group 2" are read, then the loop handed back
+        commit(state, Put(1, {"name": "Group 9", "created": "c1", "changed": "y"}))
+        return await scan
+
+    names = [g["name"] for g in asyncio.run(scan_during_a_rename())]
+    assert names == sorted(names)
 
 
 def read_while(

@@ -44,12 +44,14 @@ _INSIDE: Mapping[str, Callable[[str, str], bool]] = {
     "endsWith": str.endswith,
 }
 
-# Orderings other than uid and name, which come ordered from the indexes: the sort key of a
-# uid in a state. Each ends with the uid, so pages never overlap.
+# The sort key of a uid in a state, for each ordering. Each ends with the uid, so pages never
+# overlap. (Scans give uid and name in order already, from the indexes.)
 ORDERINGS: Mapping[str, Callable[[State], Callable[[int], tuple[Any, ...]]]] = {
     "created": lambda state: lambda uid: (state.groups[uid]["created"], uid),
     "changed": lambda state: lambda uid: (state.groups[uid]["changed"], uid),
     "customerCount": lambda state: lambda uid: (state.count(uid), uid),
+    "uid": lambda state: lambda uid: (uid,),
+    "name": lambda state: lambda uid: (state.folded[uid], uid),
 }
 
 
@@ -80,6 +82,7 @@ async def count(state: State, where: filters.Filter) -> int:
 
 async def select(state: State, selection: Selection) -> list[Group]:
     """The groups a selection picks, ordered and paged."""
+    position = state.last_position  # every commit adds an event: it moves when one comes
     end = _end(selection.offset, selection.limit)
     found = _matching(state, selection.where, selection.sort, selection.descending)
     if selection.sort in ("uid", "name"):  # already in order: stop once the page is full
@@ -95,7 +98,18 @@ async def select(state: State, selection: Selection) -> list[Group]:
         else:
             matches.sort(key=key, reverse=selection.descending)
             uids = matches[selection.offset : end]
+    if state.last_position != position:
+        uids = _as_now(state, selection, uids)
     return [_group(state, uid) for uid in uids if uid in state.groups]
+
+
+def _as_now(state: State, selection: Selection, uids: list[int]) -> list[int]:
+    """A page found while commits came between the scan's chunks, as the groups are now:
+    those that still exist and match, in the order of their values now (a group changed
+    meanwhile may no longer match, or sort elsewhere). Only the page is tested again."""
+    test = filters.compile_filter(selection.where)
+    kept = [uid for uid in uids if uid in state.groups and test(_record(state, uid))]
+    return sorted(kept, key=ORDERINGS[selection.sort](state), reverse=selection.descending)
 
 
 def members(state: State, uid: int, page: Page) -> list[int]:
