@@ -92,34 +92,32 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def parse_wrk(text: str) -> Run:
-    def find(pattern: str) -> re.Match[str]:
+    """wrk's report, and the lines post.lua or create.lua print after it."""
+
+    def find(pattern: str, absent: str = "") -> list[str]:
+        """The groups of ``pattern`` in the report; each ``absent`` when it is not there and
+        need not be."""
         match = re.search(pattern, text, re.MULTILINE)
-        if match is None:
+        if match is None and not absent:
             raise BenchError(f"cannot read wrk's output ({pattern!r}): {text[-800:]}")
-        return match
+        return list(match.groups()) if match else [absent] * re.compile(pattern).groups
 
     def millis(percent: int) -> float:
-        match = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)")
-        return float(match.group(1)) * UNITS[match.group(2)]
+        number, unit = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)")
+        return float(number) * UNITS[unit]
 
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    rpc = int(find(r"^JSON-RPC errors: (\d+)").group(1))
-    socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    errors = (socket_errors, int(non_2xx.group(1)) if non_2xx else 0, rpc)
-    said = "{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else ""
-    requests = int(find(r"^\s*(\d+) requests in ").group(1))
-    creates = re.search(r"^Creates: (\d+) answers in ([\d.]+) s", text, re.MULTILINE)
+    sockets = find(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", "0")
+    non_2xx = find(r"Non-2xx or 3xx responses: (\d+)", "0")
+    errors = (sum(map(int, sockets)), int(non_2xx[0]), int(find(r"^JSON-RPC errors: (\d+)")[0]))
+    answers, span = find(r"^Creates: (\d+) answers in ([\d.]+) s", "0")
     return Run(
-        requests=requests,
-        rate=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
+        requests=int(find(r"^\s*(\d+) requests in ")[0]),
+        rate=float(find(r"^Requests/sec:\s+([\d.]+)")[0]),
         p50=millis(50),
         p99=millis(99),
-        errors=said,
-        answers=int(creates.group(1)) if creates else 0,
-        span=float(creates.group(2)) if creates else 0.0,
+        errors="{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else "",
+        answers=int(answers),
+        span=float(span),
     )
 
 
