@@ -47,14 +47,6 @@ def pinned(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)] if PIN and core is not None else []
 
 
-def service_command(core: int | None = 0) -> list[str]:
-    exe = Path(sys.executable).parent / "customergroup-rpc"
-    return [
-        *pinned(core),
-        *([str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]),
-    ]
-
-
 def body(method: str, params: Any) -> str:
     """One JSON-RPC request for ``Customergroup.<method>``, compact, as post.lua sends it."""
     call = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
@@ -145,10 +137,11 @@ class Bench:
         on ``db``, else on ``DIR/name/db.json`` (made or copied there before)."""
         folder = self.folder / name
         folder.mkdir(exist_ok=True)
-        command = service_command(core)
+        exe = Path(sys.executable).parent / "customergroup-rpc"
+        program = [str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]
         if baseline:
-            command = [*pinned(core), sys.executable, str(ROOT / "bench/baseline.py")]
-        kind = Baseline if baseline else Server
+            program = [sys.executable, str(ROOT / "bench/baseline.py")]
+        kind, command = Baseline if baseline else Server, [*pinned(core), *program]
         where = db or str(folder / "db.json")
         started = kind(folder, where, admin_token=self.token, args=args, command=command)
         self.servers.append(started)
