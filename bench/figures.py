@@ -92,7 +92,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import embedded as embedded_data  # bench/embedded.py, beside this script
 from embedded import BATCH, NEEDLE, NEEDLES
@@ -259,6 +259,7 @@ def told(found: list[float], of: str = "") -> str:
 # -- rounds of two sides or more -------------------------------------------------------------------
 
 Side = Callable[[int], Run]  # one measured run in round i (its command line shown in round 0)
+By = Literal["p50", "p99", "rate"]  # what a figure compares of two runs
 
 
 def alternate(sides: dict[str, Callable[[int], T]], rounds: int) -> dict[str, list[T]]:
@@ -270,18 +271,18 @@ def alternate(sides: dict[str, Callable[[int], T]], rounds: int) -> dict[str, li
     return runs
 
 
-def middle(runs: list[Run], by: str) -> Run:
+def middle(runs: list[Run], by: By) -> Run:
     """The median run (of an odd number) in ``by``."""
     return sorted(runs, key=lambda run: float(getattr(run, by)))[len(runs) // 2]
 
 
-def ratios(above: list[Run], below: list[Run], by: str) -> list[float]:
-    """Round by round, ``by`` (``p50``, ``p99`` or ``rate``) of ``above`` over ``below``."""
+def ratios(above: list[Run], below: list[Run], by: By) -> list[float]:
+    """Round by round, ``by`` of ``above`` over ``below``."""
     return [getattr(a, by) / getattr(b, by) for a, b in zip(above, below, strict=True)]
 
 
 def compare(
-    key: str, runs: dict[str, list[Run]], above: tuple[str, str], below: tuple[str, str], by: str
+    key: str, runs: dict[str, list[Run]], above: tuple[str, str], below: tuple[str, str], by: By
 ) -> Row:
     """Figure ``key``'s row: the median of the rounds' ratios of side ``above`` to side
     ``below`` (each a side's name and its label) in ``by``, each side shown by its median run
@@ -328,7 +329,7 @@ def gets(bench: Bench, sides: dict[str, tuple[Server, str]]) -> dict[str, list[R
     )
 
 
-# -- the figures that are more than two sides of p50 -------------------------------------------
+# -- the other figures -----------------------------------------------------------------------------
 
 
 def figure_add(bench: Bench, big: Server, empty: Server) -> Row:
@@ -459,7 +460,7 @@ def figure_workers(bench: Bench, one: Server, two: Server) -> Row:
     return row
 
 
-# -- the two halves ------------------------------------------------------------------------------
+# -- the two halves --------------------------------------------------------------------------------
 
 
 def embedded(args: argparse.Namespace, bench: Bench, rows: dict[str, Row]) -> None:
@@ -559,7 +560,7 @@ def pg_settings(cluster: Cluster) -> str:
     )
 
 
-# -- output and main ------------------------------------------------------------------------------
+# -- output and main -------------------------------------------------------------------------------
 
 
 def machine_line(folder: Path, load: tuple[float, float, float]) -> str:
