@@ -42,9 +42,9 @@ Then two figures kept from before, and the memory:
    parses a small JSON body and answers a small JSON object). Target: >= 0.75x.
 8b. ``metrics``: what metrics cost: figure 8's ``get`` with metrics on (the default) against
    ``--no-metrics``, on two servers started alike, each on a database of its own seeded alike
-   (a running server's file alone is no copy of its data: see the journal), so that the flag is
-   all that differs, not the history of a server that ran the figures before. Target: >= 0.95x
-   (at most 5% fewer).
+   with 100 groups (a running server's file alone is no copy of its data: see the journal), so
+   that the flag is all that differs, not the history of a server that ran the figures before.
+   Target: >= 0.95x (at most 5% fewer).
 9. ``throughput``: durable ``create`` requests/s, 32 clients against one, each on a fresh copy
    of a 1,000-group database, each stopping after ``--throughput-creates`` answers; the rate is
    answers over the time from the first request to the last answer (bench/create.lua).
