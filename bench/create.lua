@@ -1,4 +1,4 @@
--- Customergroup.create with a new name on every request, for bench/http.py.
+-- Customergroup.create with a new name on every request, for bench/figures.py.
 --
 --   wrk -t1 -c1 -d5s --latency -s bench/create.lua URL -- PREFIX [LIMIT]
 --
@@ -36,11 +36,7 @@ function init(args)
    limit = tonumber(args[2] or "0") or 0
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
-   counter = 0
-   answers = 0
-   errors = 0
-   first = 0
-   last = 0
+   counter, answers, errors, first, last = 0, 0, 0, 0, 0
 end
 
 function request()
@@ -67,19 +63,16 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local total, made, first_sent, last_answer = 0, 0, nil, nil
+   local total, made, first_sent, last_answer = 0, 0, math.huge, 0
    for _, thread in ipairs(threads) do
       total = total + thread:get("errors")
       made = made + thread:get("answers")
-      local sent, answered = thread:get("first"), thread:get("last")
-      if sent > 0 and (first_sent == nil or sent < first_sent) then
-         first_sent = sent
+      if thread:get("first") > 0 then
+         first_sent = math.min(first_sent, thread:get("first"))
       end
-      if answered > 0 and (last_answer == nil or answered > last_answer) then
-         last_answer = answered
-      end
+      last_answer = math.max(last_answer, thread:get("last"))
    end
+   local span = last_answer > 0 and last_answer - first_sent or 0
    io.write(string.format("JSON-RPC errors: %d\n", total))
-   io.write(string.format("Creates: %d answers in %.6f s\n", made,
-                          (last_answer or 0) - (first_sent or 0)))
+   io.write(string.format("Creates: %d answers in %.6f s\n", made, span))
 end

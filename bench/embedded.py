@@ -10,12 +10,12 @@ again (not timed), so the database holds as many memberships before each timed a
 from __future__ import annotations
 
 import http.client
-import json
-import statistics
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from wrk import body  # bench/wrk.py, beside this script
 
 from harness.client import Client, result
 from harness.server import Server
@@ -71,38 +71,28 @@ class Adds:
     uid: int
     token: str
     first: int = 10**12  # customers above any the seeding made
-    took: list[float] = field(default_factory=list)  # milliseconds, client round trips
     _client: Client | None = None
 
     def once(self) -> float:
-        """One timed add (then an untimed remove); its milliseconds."""
+        """One timed add (then an untimed remove); its milliseconds, the client's round trip."""
         if self._client is None:
             self._client = Client(self.server.port, self.token, timeout=60.0)
         customers = list(range(self.first, self.first + ADD))
         self.first += ADD
-        add = _body("addCustomers", [self.uid, customers])
+        add = body("addCustomers", [self.uid, customers]).encode()
         began = time.perf_counter()
         reply = self._client.send(add)
         took = (time.perf_counter() - began) * 1000
         if reply.status != 200 or result(reply.json()) != ADD:
             raise AssertionError(f"addCustomers answered {reply.status} {reply.body[:200]!r}")
-        removed = self._client.send(_body("removeCustomers", [self.uid, customers]))
+        removed = self._client.send(body("removeCustomers", [self.uid, customers]).encode())
         if removed.status != 200 or result(removed.json()) != ADD:
             raise AssertionError("removeCustomers did not take the customers out")
-        self.took.append(took)
         return took
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def alternate_adds(sides: list[Adds], calls: int) -> list[float]:
-    """``calls`` timed adds on each side, alternating; each side's median (ms)."""
-    for i in range(calls):
-        for side in sides if i % 2 == 0 else reversed(sides):
-            side.once()
-    return [statistics.median(side.took) for side in sides]
 
 
 class Adder(threading.Thread):
@@ -136,8 +126,3 @@ def rss_mb(server: Server) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1000
     raise AssertionError("no VmRSS")
-
-
-def _body(method: str, params: object) -> bytes:
-    call = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
-    return json.dumps(call, separators=(",", ":")).encode()

@@ -22,20 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from machine import cpu_model, file_system  # bench/machine.py, beside this script
+from report import machine, ms, table, times  # bench/report.py, beside this script
 
 from customergroup_rpc import files, filters
 from customergroup_rpc.schemas import Schemas
@@ -62,17 +61,17 @@ def measure(action: Callable[[], Any]) -> tuple[float, Any, int]:
     return elapsed, result, spy.call_count
 
 
-def ms(value: float) -> str:
-    if value < 0.1:
-        return f"{value * 1000:,.2f} µs"
-    return f"{value:,.3f} ms" if value < 10 else f"{value:,.1f} ms"
-
-
-def times(value: float) -> str:
-    """A ratio: ``5.32x``, or ``1/2,044`` when it is far below one."""
-    if value < 0.1:
-        return f"1/{1 / value:,.0f}" if value else "0"
-    return f"{value:,.2f}x" if value < 100 else f"{value:,.0f}x"
+@contextmanager
+def service(path: Path) -> Iterator[tuple[Customergroups, asyncio.AbstractEventLoop]]:
+    """The service on a TinyStore at ``path``, and an event loop of its own to run its calls
+    (coroutines, each to its end: a write to its commit), closed after."""
+    loop = asyncio.new_event_loop()
+    store = TinyStore.open(path)
+    try:
+        yield Customergroups(store, Schemas.load()), loop
+    finally:
+        loop.run_until_complete(store.aclose())
+        loop.close()
 
 
 # -- a. one call of 10,000 against one customer and against one call per customer ---------------
@@ -80,10 +79,7 @@ def times(value: float) -> str:
 
 def bulk_adds(folder: Path, budget: float) -> list[Row]:
     """Part a on a durable store in ``folder``."""
-    loop = asyncio.new_event_loop()  # writes are coroutines; each call runs to its commit
-    store = TinyStore.open(folder / "bench.db.json")
-    try:
-        groups = Customergroups(store, Schemas.load())
+    with service(folder / "bench.db.json") as (groups, loop):
 
         def run(call: Callable[[], Awaitable[Any]]) -> Callable[[], Any]:
             return lambda: loop.run_until_complete(call())
@@ -137,9 +133,6 @@ def bulk_adds(folder: Path, budget: float) -> list[Row]:
         move = run(lambda: groups.move_customers(bulk, one_by_one, None))
         move_ms, moved, move_writes = measure(move)
         assert moved == BULK
-    finally:
-        loop.run_until_complete(store.aclose())
-        loop.close()
     size = (folder / "bench.db.json").stat().st_size  # the journal folded into it at the stop
 
     per_bulk, per_call = bulk_ms / BULK, loop_ms / calls
@@ -220,11 +213,8 @@ def build_database(path: Path, count: int, rng: random.Random) -> int:
 def sorting(folder: Path, count: int, runs: int) -> list[Row]:
     path = folder / "groups.db.json"
     total = build_database(path, count, random.Random(11))
-    loop = asyncio.new_event_loop()  # reads are coroutines too (the store's seam is async)
-    sync = loop.run_until_complete
-    store = TinyStore.open(path)
-    try:
-        groups = Customergroups(store, Schemas.load())
+    with service(path) as (groups, loop):
+        sync = loop.run_until_complete
         assert sync(groups.count(filters.MATCH_ALL)) == count
         samples: dict[str, list[float]] = {"uid": [], "name": [], "customerCount": []}
         for _ in range(runs):  # interleaved, so drift hits every ordering alike
@@ -238,9 +228,6 @@ def sorting(folder: Path, count: int, runs: int) -> list[Row]:
         assert keys == sorted(keys, reverse=True)
         assert sum(g["customerCount"] for g in top) == total
         biggest = top[0]["customerCount"]
-    finally:
-        sync(store.aclose())
-        loop.close()
     median = {sort: statistics.median(found) for sort, found in samples.items()}
     by_count = median["customerCount"]
     label = f"{count:,} groups, {total:,} memberships, largest {biggest:,}"
@@ -272,18 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         (folder / "a").mkdir()
         (folder / "b").mkdir()
         rows = bulk_adds(folder / "a", args.budget)
-        where = file_system(folder)
         rows += sorting(folder / "b", args.groups, args.runs)
-
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print("| figure | value | baseline | ratio |", "|---|---|---|---|", sep="\n")
-    print("\n".join(f"| {' | '.join(row)} |" for row in rows))
-    print(
-        f"\nMachine: {cpu_model()}, nproc {nproc}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), {platform.system()} {platform.release()}; "
-        f"database files in {args.dir or tempfile.gettempdir()} ({where}); "
-        f"whole run {time.perf_counter() - started:.1f} s."
-    )
+        said = (
+            f"{machine(folder)} ({folder.parent}); whole run {time.perf_counter() - started:.1f} s."
+        )
+    print(table(["figure", "value", "baseline", "ratio"], rows), "", said, sep="\n")
     return 0
 
 

@@ -1,4 +1,4 @@
--- POST one fixed JSON body on every request, for bench/http.py.
+-- POST one fixed JSON body on every request, for bench/figures.py.
 --
 --   wrk -t1 -c32 -d5s --latency -s bench/post.lua URL -- BODY
 --

@@ -9,7 +9,7 @@ temporary folder as ``$DIR``).
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shlex
 import shutil
@@ -18,6 +18,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from report import usable_cores  # bench/report.py, beside this script
 
 from harness.client import ENDPOINT, CallError
 from harness.server import Server
@@ -35,10 +38,6 @@ class BenchError(Exception):
 FAILURES = (BenchError, CallError, AssertionError)  # AssertionError: a server did not start
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 PIN = usable_cores() >= 2 and shutil.which("taskset") is not None
 
 
@@ -48,12 +47,10 @@ def pinned(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)] if PIN and core is not None else []
 
 
-def service_command(core: int | None = 0) -> list[str]:
-    exe = Path(sys.executable).parent / "customergroup-rpc"
-    return [
-        *pinned(core),
-        *([str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]),
-    ]
+def body(method: str, params: Any) -> str:
+    """One JSON-RPC request for ``Customergroup.<method>``, compact, as post.lua sends it."""
+    call = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
+    return json.dumps(call, separators=(",", ":"))
 
 
 class Baseline(Server):
@@ -87,34 +84,32 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def parse_wrk(text: str) -> Run:
-    def find(pattern: str) -> re.Match[str]:
+    """wrk's report, and the lines post.lua or create.lua print after it."""
+
+    def find(pattern: str, absent: str = "") -> list[str]:
+        """The groups of ``pattern`` in the report; each ``absent`` when it is not there and
+        need not be."""
         match = re.search(pattern, text, re.MULTILINE)
-        if match is None:
+        if match is None and not absent:
             raise BenchError(f"cannot read wrk's output ({pattern!r}): {text[-800:]}")
-        return match
+        return list(match.groups()) if match else [absent] * re.compile(pattern).groups
 
     def millis(percent: int) -> float:
-        match = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)")
-        return float(match.group(1)) * UNITS[match.group(2)]
+        number, unit = find(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)")
+        return float(number) * UNITS[unit]
 
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    rpc = int(find(r"^JSON-RPC errors: (\d+)").group(1))
-    socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    errors = (socket_errors, int(non_2xx.group(1)) if non_2xx else 0, rpc)
-    said = "{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else ""
-    requests = int(find(r"^\s*(\d+) requests in ").group(1))
-    creates = re.search(r"^Creates: (\d+) answers in ([\d.]+) s", text, re.MULTILINE)
+    sockets = find(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", "0")
+    non_2xx = find(r"Non-2xx or 3xx responses: (\d+)", "0")
+    errors = (sum(map(int, sockets)), int(non_2xx[0]), int(find(r"^JSON-RPC errors: (\d+)")[0]))
+    answers, span = find(r"^Creates: (\d+) answers in ([\d.]+) s", "0")
     return Run(
-        requests=requests,
-        rate=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
+        requests=int(find(r"^\s*(\d+) requests in ")[0]),
+        rate=float(find(r"^Requests/sec:\s+([\d.]+)")[0]),
         p50=millis(50),
         p99=millis(99),
-        errors=said,
-        answers=int(creates.group(1)) if creates else 0,
-        span=float(creates.group(2)) if creates else 0.0,
+        errors="{} socket, {} non-2xx, {} JSON-RPC errors".format(*errors) if any(errors) else "",
+        answers=int(answers),
+        span=float(span),
     )
 
 
@@ -140,17 +135,15 @@ class Bench:
     ) -> Server:
         """A server (the service, or bench/baseline.py) on ``core`` (None: unpinned), started;
         on ``db``, else on ``DIR/name/db.json`` (made or copied there before)."""
-        (self.folder / name).mkdir(exist_ok=True)
-        where = db or str(self.folder / name / "db.json")
-        kind, command = Server, service_command(core)
+        folder = self.folder / name
+        folder.mkdir(exist_ok=True)
+        exe = Path(sys.executable).parent / "customergroup-rpc"
+        program = [str(exe)] if exe.exists() else [sys.executable, "-m", "customergroup_rpc"]
         if baseline:
-            kind, command = (
-                Baseline,
-                [*pinned(core), sys.executable, str(ROOT / "bench/baseline.py")],
-            )
-        started = kind(
-            self.folder / name, where, admin_token=self.token, args=args, command=command
-        )
+            program = [sys.executable, str(ROOT / "bench/baseline.py")]
+        kind, command = Baseline if baseline else Server, [*pinned(core), *program]
+        where = db or str(folder / "db.json")
+        started = kind(folder, where, admin_token=self.token, args=args, command=command)
         self.servers.append(started)
         return started.start(START_TIMEOUT)
 
@@ -173,18 +166,24 @@ class Bench:
                 words.append(shlex.quote(word))
         return " ".join(words)
 
-    def wrk(
-        self,
-        label: str,
-        url: str,
-        script: str,
-        args: Sequence[str],
-        *,
-        connections: int,
-        seconds: int,
+    def measure(
+        self, label: str, server: Server, script: str, args: Sequence[str], connections: int
     ) -> Run:
-        command = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-        command += ["--timeout", WRK_TIMEOUT, "-s", script, url, "--", *args]
+        """A warm-up run of --warmup seconds (not shown), then the measured run, its command
+        line shown under ``label`` unless that is empty."""
+
+        def command(seconds: int, sent: Sequence[str]) -> list[str]:
+            head = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+            return [*head, "--timeout", WRK_TIMEOUT, "-s", script, self.url(server), "--", *sent]
+
+        if self.warmup > 0:
+            warm = list(args)
+            if script == CREATE_LUA:  # other names, and at most a tenth of the creates
+                warm = [f"{args[0]} warm-up", str(max(10, int(args[1]) // 10)) if args[1:] else "0"]
+            self.wrk(command(self.warmup, warm), self.warmup)
+        return self.wrk(command(self.duration, args), self.duration, label)
+
+    def wrk(self, command: list[str], seconds: int, label: str = "") -> Run:
         try:
             done = subprocess.run(
                 command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60, check=False
@@ -199,14 +198,3 @@ class Bench:
         if run.errors:
             raise BenchError(f"wrk saw errors: {run.errors} in {run.requests} requests")
         return run
-
-    def measure(
-        self, label: str, url: str, script: str, args: Sequence[str], connections: int
-    ) -> Run:
-        """A warm-up run of --warmup seconds (not shown), then the measured run."""
-        if self.warmup > 0:
-            warm = list(args)
-            if script == CREATE_LUA:  # other names, and at most a tenth of the creates
-                warm = [f"{args[0]} warm-up", str(max(10, int(args[1]) // 10)) if args[1:] else "0"]
-            self.wrk("", url, script, warm, connections=connections, seconds=self.warmup)
-        return self.wrk(label, url, script, args, connections=connections, seconds=self.duration)
