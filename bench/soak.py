@@ -18,26 +18,11 @@ The modules, each a thing a reader can hold:
     soak_bad.py      the calls it gets wrong on purpose, and the error each must get
     soak_load.py     the load driver: a thread per client, contract and model checks, figures
     soak_checks.py   the invariants checked afterwards, with the clients stopped
+    soak_feed.py     a subscriber to the change feed during the run, and the feed's invariants
 
 Every reply is held to the contract (harness/contract.py and methods.py: envelope, ids,
 documented errors with pointers, verdicts on bad params, results valid and shaped by their
-query), and every answer to its client's prediction. Afterwards, with the clients stopped:
-
-- ``count({})`` and ``count(null)`` equal the length of ``list()``; no two names fold to one
-  key (``customergroup_rpc.text.fold``);
-- every owned group has its last acknowledged name, every deleted one answers 9003, and the
-  members of owned groups are the acknowledged ones; ``customerCount`` equals the length of
-  ``listCustomers`` for every group;
-- uids of creates are unique, strictly increasing per client and in real time (a create
-  answered before another was sent has the smaller uid), and a deleted uid never comes back;
-- no ``-32603``, no HTTP 5xx, every request answered, every answer as predicted, every
-  method answered with a result at least once;
-- the change feed (soak_feed.py): a subscriber over a WebSocket got every event of the run once,
-  in order; the events replay to the groups as they are, versions included; every acknowledged
-  create and delete has its event;
-- with its own server: it stops cleanly on SIGTERM, its log has no traceback, and the database
-  file parses and holds exactly the final groups and members (on PostgreSQL: a server started
-  again on the database serves exactly them).
+query), and every answer to its client's prediction.
 
 Prints requests, requests/s, errors by code and p50/p99 latency per method, then the invariants;
 ``--json PATH`` also writes the summary as JSON (``-`` for standard output). Exits 1 when an
@@ -61,14 +46,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from soak_checks import (
-    NAMES,
-    Groups,
-    Invariant,
-    disk_invariant,
-    final_checks,
-    restart_invariant,
-)
+from soak_checks import NAMES, STOP_TIMEOUT, Invariant, final_checks, own_server_invariants
 from soak_feed import Follower, feed_invariants, head
 from soak_load import Load, Stats, Target
 from soak_model import Registry
@@ -79,7 +57,6 @@ from harness.server import Server, cli
 
 REQUEST_TIMEOUT = 30.0
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 
 
 class Stop(Exception):
@@ -197,29 +174,6 @@ def own_target(server: Server, folder: Path) -> tuple[Target, str]:
     target = Target("127.0.0.1", server.port, ENDPOINT, server.token or "", view or None)
     pid = server.process.pid if server.process else "?"
     return target, f"own, pid {pid}, db {server.db}"
-
-
-def own_server_invariants(
-    server: Server, folder: Path, final: Groups, members: dict[int, list[int]]
-) -> list[Invariant]:
-    """It stops cleanly and keeps the final state (in its file, or for a server started again
-    on its PostgreSQL database), and its log has no traceback."""
-    exit_code = server.stop(timeout=STOP_TIMEOUT)
-    tracebacks = server.stderr().count("Traceback")
-    db = str(server.db)
-    if is_url(db):
-        (folder / "restarted").mkdir()
-        with (
-            Server(folder / "restarted", db, admin_token=server.token) as again,
-            Target("127.0.0.1", again.port, ENDPOINT, server.token or "", None).client() as client,
-        ):
-            kept = restart_invariant(client, final, members, exit_code)
-    else:
-        kept = disk_invariant(Path(db), final, members, exit_code)
-    return [
-        kept,
-        Invariant("no traceback in the server log", tracebacks == 0, f"{tracebacks} found"),
-    ]
 
 
 # -- report -----------------------------------------------------------------------------------
