@@ -1,9 +1,5 @@
 """Soak the service: many clients doing every method over loopback for a bounded time, then check.
 
-Usage:
-    .venv/bin/python bench/soak.py [--clients 32] [--seconds 30] [--seed N] [--json PATH]
-        [--url URL --token TOKEN [--view-token TOKEN] | --db PATH|URL [--workers N]] [--keep]
-
 By default it starts its own server (harness.server: ``serve`` on 127.0.0.1 and a free port, a
 database in a temporary folder, a fresh admin token, a ``view`` token made with ``token
 create``) and stops it by its PID at the end; ``--db PATH`` uses that database file instead,
@@ -33,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import secrets
 import shutil
@@ -40,7 +37,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -182,6 +179,7 @@ def own_target(server: Server, folder: Path) -> tuple[Target, str]:
 def summary(
     stats: Stats, seconds: float, invariants: Sequence[Invariant], setup: dict[str, Any]
 ) -> dict[str, Any]:
+    """The figures and the invariants, as ``--json`` writes them."""
     others = sorted({*stats.calls, *stats.latency} - {*NAMES, "batch"})
     methods: dict[str, Any] = {}
     for label in [*NAMES, "batch", *others]:
@@ -189,26 +187,28 @@ def summary(
         methods[label] = {
             "calls": stats.calls[label],
             "ok": stats.ok[label],
-            "errors": {str(code): n for code, n in sorted(stats.errors.get(label, {}).items())},
+            "errors": keyed(stats.errors.get(label, {})),
             "requests": len(times),
             "p50_ms": round(percentile(times, 0.50), 3),
             "p99_ms": round(percentile(times, 0.99), 3),
         }
-    errors: collections.Counter[int] = collections.Counter()
-    for codes in stats.errors.values():
-        errors.update(codes)
     return {
         **setup,
         "seconds": round(seconds, 3),
         "requests": stats.requests,
         "requests_per_second": round(stats.requests / seconds, 1) if seconds else 0.0,
         "calls": sum(stats.calls.values()),
-        "http_statuses": {str(k): n for k, n in sorted(stats.http.items())},
-        "errors_by_code": {str(code): n for code, n in sorted(errors.items())},
+        "http_statuses": keyed(stats.http),
+        "errors_by_code": keyed(sum(stats.errors.values(), collections.Counter[int]())),
         "methods": methods,
-        "invariants": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in invariants],
-        "ok": all(i.ok for i in invariants),
+        "invariants": [dataclasses.asdict(invariant) for invariant in invariants],
+        "ok": all(invariant.ok for invariant in invariants),
     }
+
+
+def keyed(counts: Mapping[int, int]) -> dict[str, int]:
+    """Counts with their keys as text, in key order (as JSON has them)."""
+    return {str(key): n for key, n in sorted(counts.items())}
 
 
 def table(report: dict[str, Any]) -> str:
