@@ -93,8 +93,8 @@ RAW = (
 def invalid(rng: random.Random) -> list[Call]:
     """An invalid request (-32600) and one of an unknown method (-32601)."""
     return [
-        Call("", raw=rng.choice(INVALID), fails=(-32600,), tag="bad:invalid"),
-        Call("", raw=UNKNOWN, fails=(-32601,), tag="bad:method"),
+        Call("bad:invalid", raw=rng.choice(INVALID), fails=(-32600,)),
+        Call("bad:method", raw=UNKNOWN, fails=(-32601,)),
     ]
 
 

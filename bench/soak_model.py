@@ -38,7 +38,8 @@ class Call:
 
     ``then`` gets the result when one is due (checks it, updates the model); ``fails`` lists the
     error codes that are due instead (or, with ``then``, allowed: a race). A -32602 must name
-    ``at`` (positional pointers). ``raw`` is sent instead of a well-formed request.
+    ``at`` (positional pointers). ``raw`` is sent instead of a well-formed request, and
+    ``method`` is then only its label in the figures.
     """
 
     method: str
@@ -49,11 +50,6 @@ class Call:
     raw: dict[str, Any] | None = None
     names: Sequence[str] | None = None  # send the params by these names
     token: Any = DEFAULT  # the manage token; None for none, or another one
-    tag: str = ""  # its label in the figures, when not the method's name
-
-    @property
-    def label(self) -> str:
-        return self.tag or self.method
 
     def request(self, id_: Any) -> dict[str, Any]:
         if self.raw is not None:
