@@ -39,7 +39,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,10 +53,6 @@ from harness.server import Server, cli
 
 REQUEST_TIMEOUT = 30.0
 START_TIMEOUT = 30.0
-
-
-class Stop(Exception):
-    """SIGTERM: stop like Ctrl-C does."""
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -85,7 +80,7 @@ def run_clients(
             load.start()
         for load in loads:
             load.join(max(0.1, deadline + REQUEST_TIMEOUT + 5 - time.monotonic()))
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:  # or SIGTERM
         print("soak: interrupted; stopping the clients", file=sys.stderr)
         for load in loads:
             load.stopping.set()
@@ -265,14 +260,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stop
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         return soak(args)
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:
         print("soak: interrupted", file=sys.stderr)
         return 130
     finally:
