@@ -108,7 +108,7 @@ def bad_params(m: Owned) -> Call | None:
     return Call(method, sent, fails=fails, at=(at,) if at else ())
 
 
-def invalid_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
+def bad_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
     """A patch that fails validation, and where."""
     if new and m.rng.random() < 0.15:
         return {}, ("/name",)  # name is required
@@ -126,11 +126,9 @@ def bad_call(m: Owned, view_token: str | None) -> Call | Raw:
     uid = m.own()
     viewer: tuple[Call, ...] = ()
     if view_token is not None:  # reads pass, writes are refused
-        read = Call("count", [], token=view_token)
+        read, query = Call("count", [], token=view_token), m.rng.choice(QUERIES)
         if uid is not None:
-            read = Call(
-                "get", [uid, m.rng.choice(QUERIES)], partial(m.group, uid), token=view_token
-            )
+            read = Call("get", [uid, query], partial(m.group, uid), token=view_token)
         write = Call("addCustomers", [m.any_uid(), [1, 2]], fails=(1006,), token=view_token)
         viewer = (read, write)
     kinds: tuple[Call | Raw, ...] = (

@@ -12,17 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from soak_bad import (
-    EITHER,
-    GONE,
-    PARAMS,
-    QUERIES,
-    Raw,
-    bad_call,
-    bad_params,
-    invalid,
-    invalid_patch,
-)
+from soak_bad import EITHER, GONE, PARAMS, QUERIES, Raw, bad_call, bad_params, bad_patch, invalid
 from soak_model import CUSTOMERS, Call, Owned, other_spelling, styled
 
 from harness.client import NO_PARAMS
@@ -147,7 +137,7 @@ class Mix:
             name = styled(rng, shared if pick < 0.8 else theirs)
             then = partial(m.created, name)
             return Call("create", [{"name": name}], then, PARAMS, ("/name",))
-        patch, at = invalid_patch(self.m, new=True)
+        patch, at = bad_patch(self.m, new=True)
         return Call("create", [patch], fails=PARAMS, at=at)
 
     def op_set(self) -> Call | None:
@@ -171,7 +161,7 @@ class Mix:
             then = partial(m.renamed, uid, name)
             return Call("set", [uid, {"name": name}, *tail], then, PARAMS, ("/name",))
         elif pick < 0.6:
-            patch, at = invalid_patch(self.m, new=False)
+            patch, at = bad_patch(self.m, new=False)
             return Call("set", [other, patch], fails=EITHER, at=at)
         return Call("set", [uid, {"name": name}, *tail], partial(m.renamed, uid, name))
 
@@ -190,7 +180,7 @@ class Mix:
         if pick < 0.65:  # its own name, spelled another way
             spelling = {"name": other_spelling(rng, m.live[uid])}
             return Call("validate", [uid, spelling], partial(m.problems_at, ()))
-        patch, at = invalid_patch(self.m, new=False)
+        patch, at = bad_patch(self.m, new=False)
         return Call("validate", [rng.choice((uid, None)), patch], partial(m.problems_at, at))
 
     def op_delete(self) -> Call | None:
