@@ -1,9 +1,5 @@
 """Soak the service: many clients doing every method over loopback for a bounded time, then check.
 
-Usage:
-    .venv/bin/python bench/soak.py [--clients 32] [--seconds 30] [--seed N] [--json PATH]
-        [--url URL --token TOKEN [--view-token TOKEN] | --db PATH|URL [--workers N]] [--keep]
-
 By default it starts its own server (harness.server: ``serve`` on 127.0.0.1 and a free port, a
 database in a temporary folder, a fresh admin token, a ``view`` token made with ``token
 create``) and stops it by its PID at the end; ``--db PATH`` uses that database file instead,
@@ -18,26 +14,11 @@ The modules, each a thing a reader can hold:
     soak_bad.py      the calls it gets wrong on purpose, and the error each must get
     soak_load.py     the load driver: a thread per client, contract and model checks, figures
     soak_checks.py   the invariants checked afterwards, with the clients stopped
+    soak_feed.py     a subscriber to the change feed during the run, and the feed's invariants
 
 Every reply is held to the contract (harness/contract.py and methods.py: envelope, ids,
 documented errors with pointers, verdicts on bad params, results valid and shaped by their
-query), and every answer to its client's prediction. Afterwards, with the clients stopped:
-
-- ``count({})`` and ``count(null)`` equal the length of ``list()``; no two names fold to one
-  key (``customergroup_rpc.text.fold``);
-- every owned group has its last acknowledged name, every deleted one answers 9003, and the
-  members of owned groups are the acknowledged ones; ``customerCount`` equals the length of
-  ``listCustomers`` for every group;
-- uids of creates are unique, strictly increasing per client and in real time (a create
-  answered before another was sent has the smaller uid), and a deleted uid never comes back;
-- no ``-32603``, no HTTP 5xx, every request answered, every answer as predicted, every
-  method answered with a result at least once;
-- the change feed (soak_feed.py): a subscriber over a WebSocket got every event of the run once,
-  in order; the events replay to the groups as they are, versions included; every acknowledged
-  create and delete has its event;
-- with its own server: it stops cleanly on SIGTERM, its log has no traceback, and the database
-  file parses and holds exactly the final groups and members (on PostgreSQL: a server started
-  again on the database serves exactly them).
+query), and every answer to its client's prediction.
 
 Prints requests, requests/s, errors by code and p50/p99 latency per method, then the invariants;
 ``--json PATH`` also writes the summary as JSON (``-`` for standard output). Exits 1 when an
@@ -48,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import secrets
 import shutil
@@ -55,20 +37,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from soak_checks import (
-    NAMES,
-    Groups,
-    Invariant,
-    disk_invariant,
-    final_checks,
-    restart_invariant,
-)
+from soak_checks import NAMES, STOP_TIMEOUT, Invariant, final_checks, own_server_invariants
 from soak_feed import Follower, feed_invariants, head
 from soak_load import Load, Stats, Target
 from soak_model import Registry
@@ -79,11 +53,6 @@ from harness.server import Server, cli
 
 REQUEST_TIMEOUT = 30.0
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
-
-
-class Stop(Exception):
-    """SIGTERM: stop like Ctrl-C does."""
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -111,7 +80,7 @@ def run_clients(
             load.start()
         for load in loads:
             load.join(max(0.1, deadline + REQUEST_TIMEOUT + 5 - time.monotonic()))
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:  # or SIGTERM
         print("soak: interrupted; stopping the clients", file=sys.stderr)
         for load in loads:
             load.stopping.set()
@@ -199,35 +168,13 @@ def own_target(server: Server, folder: Path) -> tuple[Target, str]:
     return target, f"own, pid {pid}, db {server.db}"
 
 
-def own_server_invariants(
-    server: Server, folder: Path, final: Groups, members: dict[int, list[int]]
-) -> list[Invariant]:
-    """It stops cleanly and keeps the final state (in its file, or for a server started again
-    on its PostgreSQL database), and its log has no traceback."""
-    exit_code = server.stop(timeout=STOP_TIMEOUT)
-    tracebacks = server.stderr().count("Traceback")
-    db = str(server.db)
-    if is_url(db):
-        (folder / "restarted").mkdir()
-        with (
-            Server(folder / "restarted", db, admin_token=server.token) as again,
-            Target("127.0.0.1", again.port, ENDPOINT, server.token or "", None).client() as client,
-        ):
-            kept = restart_invariant(client, final, members, exit_code)
-    else:
-        kept = disk_invariant(Path(db), final, members, exit_code)
-    return [
-        kept,
-        Invariant("no traceback in the server log", tracebacks == 0, f"{tracebacks} found"),
-    ]
-
-
 # -- report -----------------------------------------------------------------------------------
 
 
 def summary(
     stats: Stats, seconds: float, invariants: Sequence[Invariant], setup: dict[str, Any]
 ) -> dict[str, Any]:
+    """The figures and the invariants, as ``--json`` writes them."""
     others = sorted({*stats.calls, *stats.latency} - {*NAMES, "batch"})
     methods: dict[str, Any] = {}
     for label in [*NAMES, "batch", *others]:
@@ -235,26 +182,28 @@ def summary(
         methods[label] = {
             "calls": stats.calls[label],
             "ok": stats.ok[label],
-            "errors": {str(code): n for code, n in sorted(stats.errors.get(label, {}).items())},
+            "errors": keyed(stats.errors.get(label, {})),
             "requests": len(times),
             "p50_ms": round(percentile(times, 0.50), 3),
             "p99_ms": round(percentile(times, 0.99), 3),
         }
-    errors: collections.Counter[int] = collections.Counter()
-    for codes in stats.errors.values():
-        errors.update(codes)
     return {
         **setup,
         "seconds": round(seconds, 3),
         "requests": stats.requests,
         "requests_per_second": round(stats.requests / seconds, 1) if seconds else 0.0,
         "calls": sum(stats.calls.values()),
-        "http_statuses": {str(k): n for k, n in sorted(stats.http.items())},
-        "errors_by_code": {str(code): n for code, n in sorted(errors.items())},
+        "http_statuses": keyed(stats.http),
+        "errors_by_code": keyed(sum(stats.errors.values(), collections.Counter[int]())),
         "methods": methods,
-        "invariants": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in invariants],
-        "ok": all(i.ok for i in invariants),
+        "invariants": [dataclasses.asdict(invariant) for invariant in invariants],
+        "ok": all(invariant.ok for invariant in invariants),
     }
+
+
+def keyed(counts: Mapping[int, int]) -> dict[str, int]:
+    """Counts with their keys as text, in key order (as JSON has them)."""
+    return {str(key): n for key, n in sorted(counts.items())}
 
 
 def table(report: dict[str, Any]) -> str:
@@ -311,14 +260,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stop
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         return soak(args)
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:
         print("soak: interrupted", file=sys.stderr)
         return 130
     finally:

@@ -1,14 +1,16 @@
 """The calls a soak client gets wrong on purpose, and the documented error each must get.
 
-``BAD_PARAMS`` are params wrong whatever the data (the pointer a -32602 names, positional);
-``INVALID_PATCHES`` patches the object schema refuses; ``bad_call`` makes a body wrong as a
-whole (``Raw``: parse error, invalid request, empty or long batch, unknown method, a lone
-notification, a body over 1 MiB) or a call without the right token.
+``BAD_PARAMS`` are calls that fail whatever the data: params the contract refuses (the pointer
+a -32602 names, positional) and calls on a group the client deleted (9003: a uid is never
+handed out again); ``INVALID_PATCHES`` patches the object schema refuses; ``bad_call`` makes a
+body wrong as a whole (``Raw``: parse error, empty or long batch, a lone notification, a body
+over 1 MiB), an invalid request or unknown method, or a call without the right token.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 from dataclasses import dataclass
 from functools import partial
@@ -20,18 +22,12 @@ from harness.methods import INVALID_PARAMS, NOT_FOUND
 
 MAX_BODY = 1024 * 1024  # the service's default --max-body
 PARAMS, EITHER, GONE = (INVALID_PARAMS,), (INVALID_PARAMS, NOT_FOUND), (NOT_FOUND,)
-QUERIES: tuple[Any, ...] = (
-    None,
-    True,
-    {},
-    "name",
-    ["uid", "name"],
-    ["name", "customerCount", "uid"],
-)
-QUERIES += ({"uid": True, "name": True, "changed": True},)
+QUERIES: tuple[Any, ...] = (None, True, {}, "name", ["uid", "name"])
+QUERIES += (["name", "customerCount", "uid"], {"uid": True, "name": True, "changed": True})
 QUERIES += ({"name": True, "customerCount": True, "created": False},)
-OWN, ANY = "<own>", "<any>"  # in BAD_PARAMS: the uid of an own group, any uid
-# Params that are wrong whatever the data: the codes they get, and where a -32602 points.
+OWN, ANY, DELETED = "<own>", "<any>", "<deleted>"  # in BAD_PARAMS: a uid of such a group
+PLACES = (OWN, ANY, DELETED)
+# Calls that fail whatever the data: the codes they get, and where a -32602 points.
 BAD_PARAMS: tuple[tuple[str, list[Any], tuple[int, ...], str | None], ...] = (
     ("count", [{"/name": {"startsWith": 5}}], PARAMS, "/0/~1name/startsWith"),
     ("count", [{"/created": {"min": "yesterday"}}], PARAMS, "/0/~1created/min"),
@@ -55,6 +51,10 @@ BAD_PARAMS: tuple[tuple[str, list[Any], tuple[int, ...], str | None], ...] = (
     ("removeCustomers", [OWN, ["x"]], PARAMS, "/1/0"),
     ("moveCustomers", [OWN, OWN, None], PARAMS, "/1"),
     ("moveCustomers", [OWN, ANY, [CUSTOMERS + 7]], EITHER, None),
+    *(("get", [DELETED, *query], GONE, None) for query in ([], [None], ["name"])),
+    *((method, [DELETED], GONE, None) for method in ("getSchema", "listCustomers", "delete")),
+    *((method, [DELETED, {"name": "x"}], GONE, None) for method in ("set", "validate")),
+    ("addCustomers", [DELETED, [1]], GONE, None),
 )
 # Patches that fail validation, and where (FRESH: a name nobody has, so the name is not why).
 FRESH = "<fresh>"
@@ -63,6 +63,10 @@ INVALID_PATCHES: tuple[tuple[dict[str, Any], str], ...] = (
     ({"name": FRESH, "uid": 3}, "/uid"),
     ({"name": FRESH, "created": "2020-01-01T00:00:00Z", "colour": "red"}, "/colour"),
 )
+# Requests invalid as such (-32600), or of no method (-32601): alone, or members of a batch.
+INVALID = ({"jsonrpc": "2.0", "params": []}, {"jsonrpc": "1.0", "method": "Customergroup.count"})
+UNKNOWN = {"jsonrpc": "2.0", "method": "Customergroup.explode", "params": []}
+WRONG_TOKEN = "cgr_not_a_token_" + secrets.token_hex(4)
 
 
 @dataclass
@@ -76,17 +80,35 @@ class Raw:
     alone: bool = False  # sent on a connection of its own (the 413)
 
 
+COUNT = {"jsonrpc": "2.0", "method": "Customergroup.count", "params": [{}]}
+RAW = (
+    Raw("bad:parse", b'{"jsonrpc": "2.0", "method": ', -32700, json=False),
+    Raw("bad:empty-batch", b"[]", -32600),
+    Raw("bad:big-batch", json.dumps([{**COUNT, "id": i} for i in range(101)]).encode(), -32600),
+    Raw("notification", json.dumps(COUNT).encode(), None),
+    Raw("bad:413", json.dumps({**COUNT, "params": ["x" * MAX_BODY]}).encode(), -32600, alone=True),
+)
+
+
+def invalid(rng: random.Random) -> list[Call]:
+    """An invalid request (-32600) and one of an unknown method (-32601)."""
+    return [
+        Call("bad:invalid", raw=rng.choice(INVALID), fails=(-32600,)),
+        Call("bad:method", raw=UNKNOWN, fails=(-32601,)),
+    ]
+
+
 def bad_params(m: Owned) -> Call | None:
-    """Params that are wrong whatever the data (``BAD_PARAMS``)."""
+    """A call that fails whatever the data (``BAD_PARAMS``); None without the group it needs."""
     method, params, fails, at = m.rng.choice(BAD_PARAMS)
-    uid, other = m.own(), m.any_uid()
-    if OWN in params and uid is None:
+    picks = {OWN: m.own(), ANY: m.any_uid(), DELETED: m.gone()}
+    if any(picks[p] is None for p in params if p in PLACES):
         return None
-    sent = [uid if p == OWN else other if p == ANY else p for p in params]
+    sent = [picks[p] if p in PLACES else p for p in params]
     return Call(method, sent, fails=fails, at=(at,) if at else ())
 
 
-def invalid_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
+def bad_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
     """A patch that fails validation, and where."""
     if new and m.rng.random() < 0.15:
         return {}, ("/name",)  # name is required
@@ -95,40 +117,25 @@ def invalid_patch(m: Owned, new: bool) -> tuple[dict[str, Any], tuple[str]]:
     return {k: fresh if v == FRESH else v for k, v in patch.items()}, (at,)
 
 
-def bad_call(m: Owned, view_token: str | None) -> Call | Raw | None:
-    """A call wrong as a whole, or without the right token: its documented error; None at times."""
-    kind, uid = next(m.registry.bad_kinds) % 12, m.own()
-    count = {"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}
-    if kind == 0:
-        return Raw("bad:parse", b'{"jsonrpc": "2.0", "method": ', -32700, json=False)
-    if kind == 1:
-        return Raw("bad:invalid", json.dumps({**count, "jsonrpc": "1.0"}).encode(), -32600)
-    if kind == 2:
-        return Raw("bad:empty-batch", b"[]", -32600)
-    if kind == 3:
-        many = [{**count, "id": i} for i in range(101)]
-        return Raw("bad:big-batch", json.dumps(many).encode(), -32600)
-    if kind == 4:
-        unknown = {**count, "method": "Customergroup.explode", "params": []}
-        return Raw("bad:method", json.dumps(unknown).encode(), -32601)
-    if kind == 5:
-        new = [{"name": m.fresh_name()}]
-        return Call("create", new, fails=(1004,), token=None)
-    if kind == 6:
-        wrong = "cgr_not_a_token_" + secrets.token_hex(4)
-        return Call("delete", [m.any_uid()], fails=(1004,), token=wrong)
-    if kind in (7, 8) and view_token is not None:  # reads pass, writes are refused
-        if uid is None:
-            return Call("count", [], token=view_token)
-        if kind == 7:
-            return Call("addCustomers", [uid, [1, 2, 3]], fails=(1006,), token=view_token)
-        query = m.rng.choice(QUERIES)
-        return Call("get", [uid, query], partial(m.group, uid), token=view_token)
-    if kind == 9:
-        notification = {"jsonrpc": "2.0", "method": "Customergroup.count", "params": [{}]}
-        return Raw("notification", json.dumps(notification).encode(), None)
-    if kind == 10 and m.rng.random() < 0.2:
-        params = [{"name": m.fresh_name()}, ["uid"], "x" * MAX_BODY]
-        big = {**count, "method": "Customergroup.create", "params": params}
-        return Raw("bad:413", json.dumps(big).encode(), -32600, alone=True)
-    return None  # the caller counts instead
+def bad_call(m: Owned, view_token: str | None) -> Call | Raw:
+    """A body wrong as a whole, or a call without the right token, and its documented error.
+
+    The kinds are taken in turn across all clients (``Registry.bad_kinds``), so that a short
+    soak meets every one.
+    """
+    uid = m.own()
+    viewer: tuple[Call, ...] = ()
+    if view_token is not None:  # reads pass, writes are refused
+        read, query = Call("count", [], token=view_token), m.rng.choice(QUERIES)
+        if uid is not None:
+            read = Call("get", [uid, query], partial(m.group, uid), token=view_token)
+        write = Call("addCustomers", [m.any_uid(), [1, 2]], fails=(1006,), token=view_token)
+        viewer = (read, write)
+    kinds: tuple[Call | Raw, ...] = (
+        *RAW,
+        *invalid(m.rng),
+        Call("create", [{"name": m.fresh_name()}], fails=(1004,), token=None),
+        Call("delete", [m.any_uid()], fails=(1004,), token=WRONG_TOKEN),
+        *viewer,
+    )
+    return kinds[next(m.registry.bad_kinds) % len(kinds)]

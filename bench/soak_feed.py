@@ -20,7 +20,6 @@ import asyncio
 import collections
 import json
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ CATCH_UP = 60.0  # seconds the subscriber may take to receive the last event, at
 
 
 class Follower(threading.Thread):
-    """Subscribes after ``since`` and keeps the pushed events until stopped."""
+    """Subscribes after ``since`` and keeps the pushed events until told where to stop."""
 
     def __init__(self, target: Target, since: int) -> None:
         super().__init__(name="soak-feed", daemon=True)
@@ -42,8 +41,7 @@ class Follower(threading.Thread):
         self.events: list[dict[str, Any]] = []
         self.error: str | None = None
         self.subscribed = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._quit: asyncio.Event | None = None
+        self.last: int | None = None  # the position to stop at, once known
 
     @classmethod
     def started(cls, target: Target, since: int, timeout: float = 30.0) -> Follower:
@@ -54,52 +52,41 @@ class Follower(threading.Thread):
         return follower
 
     def run(self) -> None:
-        asyncio.run(self._follow())
-
-    def stop_after(self, last: int, timeout: float = CATCH_UP) -> None:
-        """Wait until the event at ``last`` came (or ``timeout``), then stop."""
-        deadline = time.monotonic() + timeout
-        while self.is_alive() and time.monotonic() < deadline:
-            if (self.events[-1]["position"] if self.events else self.since) >= last:
-                break
-            time.sleep(0.05)
-        if self._loop is not None and self._quit is not None:
-            self._loop.call_soon_threadsafe(self._quit.set)
-        self.join(timeout)
-
-    async def _follow(self) -> None:
-        self._loop, self._quit = asyncio.get_running_loop(), asyncio.Event()
-        target = self.target
-        url = f"http://{target.host}:{target.port}{target.path}?auth={target.token}"
         try:
-            async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-                request = {"jsonrpc": "2.0", "method": "Customergroup.subscribe", "id": 1}
-                await ws.send_json({**request, "params": [self.since]})
-                answer = json.loads(await ws.receive_str(timeout=30))
-                if "result" not in answer:
-                    self.error = f"subscribe answered {answer}"
-                    return
-                self.subscribed.set()
-                stopping = asyncio.ensure_future(self._quit.wait())
-                while True:
-                    receiving = asyncio.ensure_future(ws.receive())
-                    await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if not receiving.done():
-                        receiving.cancel()
-                        return
-                    message = receiving.result()
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        self.error = f"the socket closed: {message.type.name}"
-                        return
-                    note = json.loads(message.data)
-                    if note.get("method") != "Customergroup.changed":
-                        self.error = f"unexpected message {message.data[:300]}"
-                        return
-                    self.events.append(note["params"])
+            asyncio.run(self._follow())
         except Exception as error:  # a bug or a lost server: reported, not hidden
             self.error = repr(error)
         finally:
             self.subscribed.set()
+
+    def stop_after(self, last: int, timeout: float = CATCH_UP) -> None:
+        """Stop once the event at ``last`` came, or after ``timeout``."""
+        self.last = last
+        self.join(timeout)
+
+    async def _follow(self) -> None:
+        target = self.target
+        url = f"http://{target.host}:{target.port}{target.path}?auth={target.token}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            request = {"jsonrpc": "2.0", "method": "Customergroup.subscribe", "id": 1}
+            await ws.send_json({**request, "params": [self.since]})
+            answer = json.loads(await ws.receive_str(timeout=30))
+            if "result" not in answer:
+                self.error = f"subscribe answered {answer}"
+                return
+            self.subscribed.set()
+            position = self.since
+            while self.last is None or position < self.last:
+                try:  # a short wait, to see soon that ``last`` came
+                    message = await ws.receive(timeout=0.1)
+                except TimeoutError:
+                    continue
+                note = json.loads(message.data) if message.type == aiohttp.WSMsgType.TEXT else {}
+                if note.get("method") != "Customergroup.changed":
+                    self.error = f"unexpected message {message.type.name} {message.data!r:.300}"
+                    return
+                self.events.append(note["params"])
+                position = note["params"]["position"]
 
 
 def head(client: Client) -> int:

@@ -109,7 +109,7 @@ class Load(threading.Thread):
         if isinstance(step, Call):
             if step.params is not NO_PARAMS and self.rng.random() < 0.2:
                 step.names = METHODS[f"Customergroup.{step.method}"].names
-            self.send([step], step.token, label=step.label)
+            self.send([step], step.token, label=step.method)
         elif isinstance(step, Batch):
             self.send(step.calls, DEFAULT, label="batch", notify=step.notify)
         elif isinstance(step, Raw):
@@ -180,21 +180,17 @@ class Load(threading.Thread):
         if label == "batch":
             self.account("batch", {})
         for call, (_, answer) in zip(calls, pairs, strict=True):
-            self.account(call.label, answer)
+            self.account(call.method, answer)
             try:
                 call.judge(answer)
             except Broken as broken:
-                self.problem(f"{call.label}{short_params(call)}: {broken}")
+                self.problem(f"{call.method}{short_params(call)}: {broken}")
                 self.model.lost(call)
 
     def raw(self, raw: Raw) -> None:
         """A body wrong as a whole: what the contract allows, with the error code it must have."""
-        alone = self.target.client() if raw.alone else None
-        try:
-            reply = self.post(raw.body, raw.label, DEFAULT, alone)
-        finally:
-            if alone is not None:
-                alone.close()
+        with self.target.client() as alone:  # connects only when used: for the 413
+            reply = self.post(raw.body, raw.label, DEFAULT, alone if raw.alone else None)
         sent = json.loads(raw.body) if raw.json else None
         if reply is None or self.check(sent, raw.body, reply, DEFAULT, raw.label) is None:
             return

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from soak_bad import EITHER, GONE, PARAMS, QUERIES, Raw, bad_call, bad_params, invalid_patch
+from soak_bad import EITHER, GONE, PARAMS, QUERIES, Raw, bad_call, bad_params, bad_patch, invalid
 from soak_model import CUSTOMERS, Call, Owned, other_spelling, styled
 
 from harness.client import NO_PARAMS
@@ -21,7 +21,7 @@ MAX_OWNED = 14  # a client deletes instead of creating when it owns this many gr
 SHARED_NAMES = 6  # names every client races to create
 WEIGHTS = {"count": 5, "get": 9, "get_schema": 3, "list": 7, "list_customers": 6, "create": 9}
 WEIGHTS |= {"set": 11, "validate": 5, "delete": 4, "add": 8, "remove": 5, "move": 4}
-WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 8, "changes": 3}
+WEIGHTS |= {"batch": 5, "bad": 4, "bad_params": 14, "changes": 3}
 SORTS = ("uid", "name", "created", "changed", "customerCount")
 
 
@@ -60,25 +60,19 @@ class Mix:
         return Call("count", rng.choice((NO_PARAMS, [None], [{}], [counts], [customers])))
 
     def op_get(self) -> Call:
-        m, rng = self.m, self.rng
+        m, rng, uid, other = self.m, self.rng, self.m.own(), self.m.any_uid()
         query = rng.choice(QUERIES)
         tail: list[Any] = [] if query is None and rng.random() < 0.5 else [query]
-        pick, uid, gone, other = rng.random(), m.own(), m.gone(), m.any_uid()
-        if pick < 0.6 and uid is not None:
-            return Call(
-                "get", [str(uid) if rng.random() < 0.2 else uid, *tail], partial(m.group, uid)
-            )
-        if pick < 0.8 and gone is not None:
-            return Call("get", [gone, *tail], fails=GONE)
+        if uid is not None and rng.random() < 0.75:
+            sent = str(uid) if rng.random() < 0.2 else uid
+            return Call("get", [sent, *tail], partial(m.group, uid))
         return Call("get", [other, *tail], partial(m.same_uid, other), GONE)
 
     def op_get_schema(self) -> Call:
-        pick, uid, gone = self.rng.random(), self.m.own(), self.m.gone()
-        if pick < 0.45 or uid is None:
+        uid = self.m.own()
+        if uid is None or self.rng.random() < 0.5:
             return Call("getSchema", self.rng.choice((NO_PARAMS, [], [None])))
-        if pick < 0.85 or gone is None:
-            return Call("getSchema", [uid])
-        return Call("getSchema", [gone], fails=GONE)
+        return Call("getSchema", [uid])
 
     def op_list(self) -> Call:
         m, rng = self.m, self.rng
@@ -98,18 +92,15 @@ class Mix:
         return Call("list", [query, selection], partial(m.listed, selection, complete))
 
     def op_list_customers(self) -> Call:
-        m, rng = self.m, self.rng
-        uid, gone, pick = m.own(), m.gone(), rng.random()
+        m, rng, uid = self.m, self.rng, self.m.own()
         limit, offset = rng.randint(0, 30), rng.randint(0, 20)
         selections: tuple[Any, ...] = (NO_PARAMS, None, {}, {"limit": limit})
         selections += ({"offset": offset // 2, "descending": True},)
         selections += ({"limit": limit or 1, "offset": offset, "descending": False},)
         selection = rng.choice(selections)
         tail: list[Any] = [] if selection is NO_PARAMS else [selection]
-        if pick < 0.65 and uid is not None:
+        if uid is not None and rng.random() < 0.8:
             return Call("listCustomers", [uid, *tail], partial(m.customers_of, uid, selection))
-        if pick < 0.8 and gone is not None:
-            return Call("listCustomers", [gone], fails=GONE)
         return Call("listCustomers", [m.any_uid(), *tail], lambda _: None, GONE)
 
     def op_changes(self) -> Call:
@@ -146,12 +137,12 @@ class Mix:
             name = styled(rng, shared if pick < 0.8 else theirs)
             then = partial(m.created, name)
             return Call("create", [{"name": name}], then, PARAMS, ("/name",))
-        patch, at = invalid_patch(self.m, new=True)
+        patch, at = bad_patch(self.m, new=True)
         return Call("create", [patch], fails=PARAMS, at=at)
 
     def op_set(self) -> Call | None:
         m, rng = self.m, self.rng
-        uid, pick, other, gone = m.own(), rng.random(), m.any_uid(), m.gone()
+        uid, pick, other = m.own(), rng.random(), m.any_uid()
         theirs = m.registry.some(rng, names=True)
         if uid is None:
             return None
@@ -170,15 +161,13 @@ class Mix:
             then = partial(m.renamed, uid, name)
             return Call("set", [uid, {"name": name}, *tail], then, PARAMS, ("/name",))
         elif pick < 0.6:
-            patch, at = invalid_patch(self.m, new=False)
+            patch, at = bad_patch(self.m, new=False)
             return Call("set", [other, patch], fails=EITHER, at=at)
-        elif pick < 0.65 and gone is not None:
-            return Call("set", [gone, {"name": name}], fails=GONE)
         return Call("set", [uid, {"name": name}, *tail], partial(m.renamed, uid, name))
 
     def op_validate(self) -> Call:
         m, rng = self.m, self.rng
-        uid, pick, gone = m.own(), rng.random(), m.gone()
+        uid, pick = m.own(), rng.random()
         other = m.own(exclude=uid)
         if pick < 0.3 or uid is None:
             target = uid if rng.random() < 0.5 else None
@@ -191,24 +180,21 @@ class Mix:
         if pick < 0.65:  # its own name, spelled another way
             spelling = {"name": other_spelling(rng, m.live[uid])}
             return Call("validate", [uid, spelling], partial(m.problems_at, ()))
-        if pick < 0.9 or gone is None:
-            patch, at = invalid_patch(self.m, new=False)
-            return Call("validate", [rng.choice((uid, None)), patch], partial(m.problems_at, at))
-        return Call("validate", [gone, {"name": "x"}], fails=GONE)
+        patch, at = bad_patch(self.m, new=False)
+        return Call("validate", [rng.choice((uid, None)), patch], partial(m.problems_at, at))
 
     def op_delete(self) -> Call | None:
-        uid, gone = self.m.own(), self.m.gone()
-        if uid is not None and (len(self.m.live) > 3 or self.rng.random() < 0.3):
-            return Call("delete", [uid], partial(self.m.deleted_group, uid))
-        return None if gone is None else Call("delete", [gone], fails=GONE)
+        uid = self.m.own()
+        if uid is None or (len(self.m.live) <= 3 and self.rng.random() >= 0.3):
+            return None
+        return Call("delete", [uid], partial(self.m.deleted_group, uid))
 
     def op_add(self) -> Call | None:
-        m, rng = self.m, self.rng
-        uid, gone = m.own(), m.gone()
-        if uid is not None and (rng.random() < 0.9 or gone is None):
-            customers = m.customers(40 if rng.random() < 0.1 else 12)
-            return Call("addCustomers", [uid, customers], partial(m.added, uid, customers))
-        return None if gone is None else Call("addCustomers", [gone, [1]], fails=GONE)
+        m, rng, uid = self.m, self.rng, self.m.own()
+        if uid is None:
+            return None
+        customers = m.customers(40 if rng.random() < 0.1 else 12)
+        return Call("addCustomers", [uid, customers], partial(m.added, uid, customers))
 
     def op_remove(self) -> Call | None:
         m, rng, uid = self.m, self.rng, self.m.own()
@@ -239,37 +225,27 @@ class Mix:
     def op_batch(self) -> Batch:
         """Reads and the owner's writes whose answers are predicted in order, and bad members."""
         rng = self.rng
-        calls = [self.batch_member(rng.randrange(7)) for _ in range(rng.randint(1, 8))]
-        invalid = {"jsonrpc": "2.0", "params": []}
-        unknown = {"jsonrpc": "2.0", "method": "Customergroup.explode", "params": []}
-        if rng.random() < 0.3:
-            bad = Call("", raw=invalid, fails=(-32600,), tag="bad:invalid")
-            calls.insert(rng.randrange(len(calls) + 1), bad)
-        if rng.random() < 0.3:
-            bad = Call("", raw=unknown, fails=(-32601,), tag="bad:method")
-            calls.insert(rng.randrange(len(calls) + 1), bad)
+        calls = [self.batch_member() for _ in range(rng.randint(1, 8))]
+        for bad in invalid(rng):
+            if rng.random() < 0.3:
+                calls.insert(rng.randrange(len(calls) + 1), bad)
         return Batch(calls, [Call("count", [{}])] if rng.random() < 0.3 else [])
 
-    def batch_member(self, kind: int) -> Call:
-        """A call whose answer the owner's model predicts, whatever came before it."""
+    def batch_member(self) -> Call:
+        """A call whose answer the model predicts whatever came before it in the batch: no
+        delete, no name taken from another group (their predictions are made when sent)."""
         m, uid = self.m, self.m.own()
-        if kind == 0 or uid is None:
-            return self.create_fresh(method="create")
-        if kind == 1:
-            customers = m.customers()
-            return Call("addCustomers", [uid, customers], partial(m.added, uid, customers))
-        if kind == 2:
+        if uid is not None and self.rng.random() < 0.15:
             name = m.fresh_name()
             return Call("set", [uid, {"name": name}], partial(m.renamed, uid, name))
-        if kind == 3:
-            return Call("get", [uid], partial(m.group, uid))
-        if kind == 4:
-            return Call("listCustomers", [uid], partial(m.customers_of, uid, None))
-        return Call("count", [{}]) if kind == 5 else self.op_list()
+        create = partial(self.create_fresh, "create")
+        reads = (self.op_get, self.op_list_customers, self.op_count, self.op_list)
+        ops = (create, self.op_add, *reads)
+        return self.rng.choice(ops)() or create()
 
     def op_bad(self) -> Step:
-        """A call wrong as a whole, or without the right token (soak_bad.bad_call)."""
-        return bad_call(self.m, self.view_token) or self.op_count()
+        """A body wrong as a whole, or a call without the right token (soak_bad.bad_call)."""
+        return bad_call(self.m, self.view_token)
 
     def op_bad_params(self) -> Call | None:
         return bad_params(self.m)

@@ -38,7 +38,8 @@ class Call:
 
     ``then`` gets the result when one is due (checks it, updates the model); ``fails`` lists the
     error codes that are due instead (or, with ``then``, allowed: a race). A -32602 must name
-    ``at`` (positional pointers). ``raw`` is sent instead of a well-formed request.
+    ``at`` (positional pointers). ``raw`` is sent instead of a well-formed request, and
+    ``method`` is then only its label in the figures.
     """
 
     method: str
@@ -49,11 +50,6 @@ class Call:
     raw: dict[str, Any] | None = None
     names: Sequence[str] | None = None  # send the params by these names
     token: Any = DEFAULT  # the manage token; None for none, or another one
-    tag: str = ""  # its label in the figures, when not the method's name
-
-    @property
-    def label(self) -> str:
-        return self.tag or self.method
 
     def request(self, id_: Any) -> dict[str, Any]:
         if self.raw is not None:
@@ -84,23 +80,22 @@ class Call:
         return "/" + "/".join(part for part in (self.names[int(head)], rest) if part)
 
 
+# Spellings of a name that fold to the same key: case, width, spaces, or as it is.
+SPELLINGS: tuple[Callable[[random.Random, str], str], ...] = (
+    lambda rng, name: name.upper(),
+    lambda rng, name: name.lower(),
+    lambda rng, name: name.swapcase(),
+    lambda rng, name: "".join(c.translate(FULLWIDTH) if rng.random() < 0.5 else c for c in name),
+    lambda rng, name: name.replace(" ", rng.choice(("  ", "\u00a0", " \u3000 "))),
+    lambda rng, name: f"{' ' * rng.randrange(1, 3)}{name}{' ' * rng.randrange(3)}",
+    lambda rng, name: name,
+    lambda rng, name: name,
+)
+
+
 def styled(rng: random.Random, name: str) -> str:
-    """A spelling of ``name`` that folds to the same key: case, width, spaces, or as it is."""
-    kind = rng.randrange(8)
-    if kind == 0:
-        spelling = name.upper()
-    elif kind == 1:
-        spelling = name.lower()
-    elif kind == 2:
-        spelling = name.swapcase()
-    elif kind == 3:
-        spelling = "".join(c.translate(FULLWIDTH) if rng.random() < 0.5 else c for c in name)
-    elif kind == 4:
-        spelling = name.replace(" ", rng.choice(("  ", "\u00a0", " \u3000 ")))
-    elif kind == 5:
-        spelling = f"{' ' * rng.randrange(1, 3)}{name}{' ' * rng.randrange(3)}"
-    else:
-        spelling = name
+    """A spelling of ``name`` that folds to the same key (``SPELLINGS``)."""
+    spelling = rng.choice(SPELLINGS)(rng, name)
     return spelling if fold(spelling) == fold(name) else name
 
 
@@ -120,8 +115,7 @@ class Registry:
         self._lock = threading.Lock()
         self.uids: list[int] = list(uids)
         self.names: collections.deque[str] = collections.deque(maxlen=256)
-        # The kinds of soak_bad.bad_call are taken in turn across all clients, so a short soak
-        # meets every one (drawn at random, a 4-second soak on a busy machine missed some).
+        # soak_bad.bad_call's kinds in turn: drawn at random, a 4-second soak missed some.
         self.bad_kinds = itertools.count()
 
     def add(self, uid: int | None, name: str | None) -> None:
@@ -261,8 +255,7 @@ class Owned:
         self.members[target] |= moving
 
     def events_of(self, uid: int, limit: int | None, found: dict[str, Any]) -> None:
-        """changes of an own group: only its events, in position order, within the limit;
-        its events begin with its creation unless retention dropped that."""
+        """changes of an own group: only its events, in position order, within the limit."""
         events = found["events"]
         need(all(uid in (e["uid"], e.get("toUid")) for e in events), "events of", uid, events)
         positions = [e["position"] for e in events]

@@ -43,8 +43,7 @@ def run_soak(
         check=False,
     )
     assert summary.exists(), f"no summary; exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    report = json.loads(summary.read_text("utf-8"))
-    assert isinstance(report, dict), report
+    report: dict[str, Any] = json.loads(summary.read_text("utf-8"))
     return done, report
 
 
@@ -63,17 +62,12 @@ def test_a_short_soak_holds_every_invariant_and_exercises_every_method(
     done, report = run_soak(tmp_path, *server)
     output = f"{done.stdout}\n{done.stderr}"
 
-    broken = [i for i in report["invariants"] if not i["ok"]]
-    assert not broken, output
+    # -32603, HTTP 5xx and the server's log are among the invariants.
+    assert report["ok"] is True, output
     assert done.returncode == 0, output
-    assert report["ok"] is True
-    assert "all invariants hold" in done.stdout
-
     methods = report["methods"]
     without_result = [m for m in METHODS if methods.get(m, {}).get("ok", 0) == 0]
     assert not without_result, f"never answered with a result: {without_result}\n{output}"
     assert methods["batch"]["requests"] > 0, output
     assert report["requests"] > CLIENTS * SECONDS * 10, output  # it really ran
     assert report["errors_by_code"].keys() >= DOCUMENTED, output
-    assert "-32603" not in report["errors_by_code"], output
-    assert not [s for s in report["http_statuses"] if int(s) >= 500], output
