@@ -33,7 +33,6 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from .server import free_port
 
@@ -95,6 +94,13 @@ def _runner() -> list[str]:
     return [runuser, "-u", SUPERUSER, "--"]
 
 
+def _plain(name: str) -> str:
+    """A database or setting name that is safe in SQL as it is; ValueError otherwise."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"Not a plain name: {name!r}")
+    return name
+
+
 def _environment() -> dict[str, str]:
     # PG* settings of the caller (PGDATA, PGPORT, PGHOST, ...) must not redirect our commands.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -129,12 +135,7 @@ class Cluster:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- the server ---------------------------------------------------------------------------
@@ -178,9 +179,7 @@ class Cluster:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-            if self._watchdog is not None:
-                self._watchdog.communicate()  # closes its pipe: it finds nothing left to do
-                self._watchdog = None
+            self._unwatch()
 
     def close(self) -> None:
         """Stop; a throwaway cluster is removed too."""
@@ -188,9 +187,7 @@ class Cluster:
             self.remove()
         else:
             self.stop()
-            if self._watchdog is not None:
-                self._watchdog.communicate()
-                self._watchdog = None
+            self._unwatch()
 
     def running(self) -> bool:
         """Whether the server answers (``pg_ctl status``)."""
@@ -225,26 +222,19 @@ class Cluster:
         Copying a template is cheap (tens of milliseconds): a fresh database per test.
         """
         name = name or "test_" + secrets.token_hex(6)
-        for identifier in (name, template):
-            if not _NAME.fullmatch(identifier):
-                raise ValueError(f"Not a plain database name: {identifier!r}")
-        self.psql(f"CREATE DATABASE {name} TEMPLATE {template}")
+        self.psql(f"CREATE DATABASE {_plain(name)} TEMPLATE {_plain(template)}")
         return name
 
     def drop_database(self, name: str) -> None:
         """Drop a database, ending the sessions still on it."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"Not a plain database name: {name!r}")
-        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.psql(f"DROP DATABASE IF EXISTS {_plain(name)} WITH (FORCE)")
 
     def databases(self) -> list[str]:
         return self.psql("SELECT datname FROM pg_database ORDER BY 1").splitlines()
 
     def setting(self, name: str) -> str:
         """A server setting as the server reports it (``SHOW``): for benchmark reports."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"Not a setting name: {name!r}")
-        return self.psql(f"SHOW {name}")
+        return self.psql(f"SHOW {_plain(name)}")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -307,6 +297,11 @@ class Cluster:
             env=_environment(),
             start_new_session=True,  # a Ctrl-C meant for us must not stop it before us
         )
+
+    def _unwatch(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.communicate()  # closes its pipe: it finds nothing left to do
+            self._watchdog = None
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
