@@ -31,7 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from .server import free_port
@@ -128,11 +128,17 @@ class Cluster:
 
     @classmethod
     def temporary(cls) -> Cluster:
-        """A cluster in a new temporary folder, deleted by ``remove()``."""
+        """A cluster in a new temporary folder, deleted by ``remove()`` (``with
+        Cluster.temporary() as cluster``: started, and deleted at the end, or if it fails to
+        start: ``Unavailable`` when no PostgreSQL server can run here)."""
         return cls(Path(tempfile.mkdtemp(prefix="customergroup-rpc-pg-")), throwaway=True)
 
     def __enter__(self) -> Cluster:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -313,18 +319,6 @@ class Cluster:
 # -- the command (make serve-pg) --------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def throwaway() -> Iterator[Cluster]:
-    """A started cluster in a temporary folder, removed afterwards (``Unavailable`` if no
-    PostgreSQL server can run here)."""
-    cluster = Cluster.temporary()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.postgres",
@@ -337,21 +331,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", default="customergroups", help="(customergroups)")
     parser.add_argument("command", nargs="+", help="the command to run, after --")
     args = parser.parse_args(argv)
-    cluster = Cluster(args.dir) if args.dir else Cluster.temporary()
     try:
-        cluster.start()
+        with Cluster(args.dir) if args.dir else Cluster.temporary() as cluster:
+            if args.database not in cluster.databases():
+                cluster.create_database(args.database)
+            url = cluster.url(args.database)
+            kept = f"kept in {cluster.root}" if args.dir else "thrown away at the end"
+            print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({kept}): {url}", file=sys.stderr)
+            return _run_with(args.command, {**os.environ, "CUSTOMERGROUP_RPC_DB": url})
     except (Unavailable, RuntimeError) as exc:
         print(f"harness.postgres: {exc}", file=sys.stderr)
         return 1
-    try:
-        if args.database not in cluster.databases():
-            cluster.create_database(args.database)
-        url = cluster.url(args.database)
-        kept = f"kept in {cluster.root}" if args.dir else "thrown away at the end"
-        print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({kept}): {url}", file=sys.stderr)
-        return _run_with(args.command, {**os.environ, "CUSTOMERGROUP_RPC_DB": url})
-    finally:
-        cluster.close()
 
 
 def _run_with(command: list[str], env: dict[str, str]) -> int:
