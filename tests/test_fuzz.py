@@ -366,7 +366,7 @@ SELECTION_KEYS = {
 
 def selections(schema: Mapping[str, Any]) -> st.SearchStrategy[Any]:
     """Selections with the keys ``schema`` has (odd values), true, null or {}; now and then
-    false, junk, or a key of list's selection that ``schema`` lacks (listCustomers: sort)."""
+    false, junk, or a key of list's selection ``schema`` lacks (listCustomers: sort, filters)."""
     own = {key: values for key, values in SELECTION_KEYS.items() if key in schema["properties"]}
     alien = [st.fixed_dictionaries({k: v}) for k, v in SELECTION_KEYS.items() if k not in own]
     return mostly(
