@@ -103,7 +103,7 @@ def check_reply(
     answer = None
     if reply.status == 200:
         need(reply.content_type == "application/json", "content type", reply.content_type)
-        answer = json.loads(reply.body, parse_constant=_not_json)
+        answer = json.loads(reply.body, parse_constant=not_json)
     else:
         need(reply.body == b"", "a 204 with a body")
     if not sent.ok or (sent.parse_error_allowed and code_of(answer) == PARSE):
@@ -129,7 +129,8 @@ def check_reply(
     return check_members(members, answers, scope)
 
 
-def _not_json(name: str) -> Any:
+def not_json(name: str) -> Any:
+    """A ``parse_constant`` for ``json.loads``: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not JSON")
 
 

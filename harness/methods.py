@@ -146,13 +146,8 @@ def uid_ok(value: Any, nullable: bool) -> bool:
 
 
 def customers_ok(values: list[Any]) -> bool:
-    return all(_customer_ok(value) for value in values)
-
-
-def _customer_ok(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return value >= 1 and (isinstance(value, int) or value.is_integer())
+    """Every value a number that is a uid (as above), at least 1."""
+    return all(not isinstance(v, str) and uid_ok(v, False) and v >= 1 for v in values)
 
 
 def patch_problem(patch: Any, new: bool) -> str | None:

@@ -31,9 +31,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from .server import free_port
 
@@ -95,6 +94,13 @@ def _runner() -> list[str]:
     return [runuser, "-u", SUPERUSER, "--"]
 
 
+def _plain(name: str) -> str:
+    """A database or setting name that is safe in SQL as it is; ValueError otherwise."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"Not a plain name: {name!r}")
+    return name
+
+
 def _environment() -> dict[str, str]:
     # PG* settings of the caller (PGDATA, PGPORT, PGHOST, ...) must not redirect our commands.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -122,19 +128,20 @@ class Cluster:
 
     @classmethod
     def temporary(cls) -> Cluster:
-        """A cluster in a new temporary folder, deleted by ``remove()``."""
+        """A cluster in a new temporary folder, deleted by ``remove()`` (``with
+        Cluster.temporary() as cluster``: started, and deleted at the end, or if it fails to
+        start: ``Unavailable`` when no PostgreSQL server can run here)."""
         return cls(Path(tempfile.mkdtemp(prefix="customergroup-rpc-pg-")), throwaway=True)
 
     def __enter__(self) -> Cluster:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- the server ---------------------------------------------------------------------------
@@ -178,9 +185,7 @@ class Cluster:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-            if self._watchdog is not None:
-                self._watchdog.communicate()  # closes its pipe: it finds nothing left to do
-                self._watchdog = None
+            self._unwatch()
 
     def close(self) -> None:
         """Stop; a throwaway cluster is removed too."""
@@ -188,9 +193,7 @@ class Cluster:
             self.remove()
         else:
             self.stop()
-            if self._watchdog is not None:
-                self._watchdog.communicate()
-                self._watchdog = None
+            self._unwatch()
 
     def running(self) -> bool:
         """Whether the server answers (``pg_ctl status``)."""
@@ -225,26 +228,19 @@ class Cluster:
         Copying a template is cheap (tens of milliseconds): a fresh database per test.
         """
         name = name or "test_" + secrets.token_hex(6)
-        for identifier in (name, template):
-            if not _NAME.fullmatch(identifier):
-                raise ValueError(f"Not a plain database name: {identifier!r}")
-        self.psql(f"CREATE DATABASE {name} TEMPLATE {template}")
+        self.psql(f"CREATE DATABASE {_plain(name)} TEMPLATE {_plain(template)}")
         return name
 
     def drop_database(self, name: str) -> None:
         """Drop a database, ending the sessions still on it."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"Not a plain database name: {name!r}")
-        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.psql(f"DROP DATABASE IF EXISTS {_plain(name)} WITH (FORCE)")
 
     def databases(self) -> list[str]:
         return self.psql("SELECT datname FROM pg_database ORDER BY 1").splitlines()
 
     def setting(self, name: str) -> str:
         """A server setting as the server reports it (``SHOW``): for benchmark reports."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"Not a setting name: {name!r}")
-        return self.psql(f"SHOW {name}")
+        return self.psql(f"SHOW {_plain(name)}")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -308,6 +304,11 @@ class Cluster:
             start_new_session=True,  # a Ctrl-C meant for us must not stop it before us
         )
 
+    def _unwatch(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.communicate()  # closes its pipe: it finds nothing left to do
+            self._watchdog = None
+
     def _log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -316,18 +317,6 @@ class Cluster:
 
 
 # -- the command (make serve-pg) --------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def throwaway() -> Iterator[Cluster]:
-    """A started cluster in a temporary folder, removed afterwards (``Unavailable`` if no
-    PostgreSQL server can run here)."""
-    cluster = Cluster.temporary()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,21 +331,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", default="customergroups", help="(customergroups)")
     parser.add_argument("command", nargs="+", help="the command to run, after --")
     args = parser.parse_args(argv)
-    cluster = Cluster(args.dir) if args.dir else Cluster.temporary()
     try:
-        cluster.start()
+        with Cluster(args.dir) if args.dir else Cluster.temporary() as cluster:
+            if args.database not in cluster.databases():
+                cluster.create_database(args.database)
+            url = cluster.url(args.database)
+            kept = f"kept in {cluster.root}" if args.dir else "thrown away at the end"
+            print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({kept}): {url}", file=sys.stderr)
+            return _run_with(args.command, {**os.environ, "CUSTOMERGROUP_RPC_DB": url})
     except (Unavailable, RuntimeError) as exc:
         print(f"harness.postgres: {exc}", file=sys.stderr)
         return 1
-    try:
-        if args.database not in cluster.databases():
-            cluster.create_database(args.database)
-        url = cluster.url(args.database)
-        kept = f"kept in {cluster.root}" if args.dir else "thrown away at the end"
-        print(f"PostgreSQL on 127.0.0.1:{cluster.port} ({kept}): {url}", file=sys.stderr)
-        return _run_with(args.command, {**os.environ, "CUSTOMERGROUP_RPC_DB": url})
-    finally:
-        cluster.close()
 
 
 def _run_with(command: list[str], env: dict[str, str]) -> int:

@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .client import CallError, Client, rpc
@@ -93,12 +92,7 @@ class Server:
     def __enter__(self) -> Server:
         return self.start()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- process ----------------------------------------------------------------------------
@@ -190,7 +184,8 @@ class Server:
     # -- HTTP -------------------------------------------------------------------------------
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """GET ``path`` on a connection of its own; the status and the body."""
+        conn = self.connection(timeout)
         try:
             conn.request("GET", path)
             response = conn.getresponse()

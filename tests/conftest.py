@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customergroup_rpc.app import TOKENS, Config, create_app
-from harness.postgres import Cluster, Unavailable, throwaway
+from harness.postgres import Cluster, Unavailable
 
 MANAGE = "test-manage-token"
 VIEW = "test-view-token"
@@ -102,7 +102,7 @@ def postgres() -> Iterator[Cluster]:
     """A throwaway PostgreSQL cluster for the whole run, started when a test first needs it
     and removed at the end; tests that need it skip when no PostgreSQL server can run here."""
     try:
-        with throwaway() as cluster:
+        with Cluster.temporary() as cluster:
             yield cluster
     except Unavailable as exc:
         pytest.skip(f"PostgreSQL: {exc}")

@@ -20,7 +20,7 @@ import contextlib
 import json
 import math
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,7 +128,7 @@ def decode(body: bytes) -> contract.Sent:
     sys.setrecursionlimit(max(limit, 50_000))
     try:
         text = body.decode("utf-8")
-        doc = json.loads(text, parse_constant=_not_json)
+        doc = json.loads(text, parse_constant=contract.not_json)
         every = json.loads(text, object_pairs_hook=list)  # duplicate keys' values too
     except ValueError:
         return contract.Sent(ok=False)
@@ -146,10 +146,6 @@ def decode(body: bytes) -> contract.Sent:
         elif isinstance(value, list):
             stack += [(item, depth + 1) for item in value]
     return contract.Sent(ok=True, doc=doc, parse_error_allowed=infinite or deepest > 100)
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 # --- strategies: well-formed values mixed with hostile ones ---
@@ -189,22 +185,18 @@ keys = st.one_of(
 # Survivable oddities: the service must parse them and answer properly.
 ODD_LITERALS = st.sampled_from(
     [
-        *[
-            Raw(text)
-            for text in ('"\\ud800"', '"\\udfff\\ud800x"', '"\\ud83d\\ude00"', '"\\u0000"')
-        ],
-        *[Raw(text) for text in ('{"a":1,"a":2}', '{"name":"A","name":"Staff"}', "1" + "0" * 400)],
-        *[Raw(text) for text in ("-" + "9" * 400, "1E2", "-0", "-0.0", "1.0", "1e-400")],
-        Raw("[" * 34 + "]" * 34),
+        *['"\\ud800"', '"\\udfff\\ud800x"', '"\\ud83d\\ude00"', '"\\u0000"', '{"a":1,"a":2}'],
+        *['{"name":"A","name":"Staff"}', "1" + "0" * 400, "-" + "9" * 400, "1E2", "-0", "-0.0"],
+        *["1.0", "1e-400", "[" * 34 + "]" * 34],
     ]
-)
+).map(Raw)
 # Killers: not JSON by the standard, or too much for any parser; a parse error at most.
 PARSE_KILLERS = st.sampled_from(
     [
-        *[Raw(text) for text in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 5000)],
-        *[Raw("[" * 5000 + "]" * 5000), Raw('{"a":' * 3000 + "1" + "}" * 3000)],
+        *["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 5000, "[" * 5000 + "]" * 5000],
+        '{"a":' * 3000 + "1" + "}" * 3000,
     ]
-)
+).map(Raw)
 deep_nesting = st.integers(2, 1200).flatmap(
     lambda n: st.sampled_from([Raw("[" * n + "]" * n), Raw('{"a":' * n + "null" + "}" * n)])
 )
@@ -326,7 +318,6 @@ FIELDS = {
 fitting_filters = st.lists(st.sampled_from(sorted(FIELDS)), unique=True, max_size=3).flatmap(
     lambda fields: st.fixed_dictionaries({field: FIELDS[field] for field in fields})
 )
-POINTERS = ["/uid", "/name", "/created", "/changed", "/customerCount", "/customers"]
 OPERATORS = ["equals", "in", "not", "startsWith", "endsWith", "contains", "min", "max"]
 operands = st.one_of(
     names,
@@ -351,7 +342,7 @@ bad_pointers = st.sampled_from(["name", "/nope", "/na~1me", "~1name", "/name/", 
 filters = mostly(
     st.one_of(fitting_filters, st.just({}), st.none()),
     st.dictionaries(
-        mostly(st.sampled_from(POINTERS), bad_pointers | odd_text), misfits, max_size=3
+        mostly(st.sampled_from(list(FIELDS)), bad_pointers | odd_text), misfits, max_size=3
     ),
     one_in=3,
 )
@@ -363,40 +354,30 @@ counts = mostly(
     ),
     one_in=3,
 )
-sorts = mostly(
-    st.sampled_from(["uid", "name", "created", "changed", "customerCount"]),
-    st.sampled_from(["Name", "", None, "uid ", "-uid"]),
-)
-flags = mostly(st.booleans(), st.sampled_from([None, 0, 1, "true", []]))
-selections = mostly(
-    mostly(
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "filters": filters,
-                "limit": counts,
-                "offset": counts,
-                "sort": sorts,
-                "descending": flags,
-            },
+ORDERINGS = METHODS["Customergroup.list"].params[1].schema["properties"]["sort"]["enum"]
+SELECTION_KEYS = {
+    "filters": filters,
+    "limit": counts,
+    "offset": counts,
+    "sort": mostly(st.sampled_from(ORDERINGS), st.sampled_from(["Name", "", None, "uid ", "-uid"])),
+    "descending": mostly(st.booleans(), st.sampled_from([None, 0, 1, "true", []])),
+}
+
+
+def selections(schema: Mapping[str, Any]) -> st.SearchStrategy[Any]:
+    """Selections with the keys ``schema`` has (odd values), true, null or {}; now and then
+    false, junk, or a key of list's selection ``schema`` lacks (listCustomers: sort, filters)."""
+    own = {key: values for key, values in SELECTION_KEYS.items() if key in schema["properties"]}
+    alien = [st.fixed_dictionaries({k: v}) for k, v in SELECTION_KEYS.items() if k not in own]
+    return mostly(
+        mostly(
+            st.fixed_dictionaries({}, optional=own), st.sampled_from([True, None, {}]), one_in=4
         ),
-        st.sampled_from([True, None, {}]),
-        one_in=4,
-    ),
-    st.one_of(st.just(False), st.dictionaries(keys, junk, max_size=2)),
-    one_in=6,
-)
-member_selections = mostly(
-    mostly(
-        st.fixed_dictionaries(
-            {}, optional={"limit": counts, "offset": counts, "descending": flags}
-        ),
-        st.sampled_from([True, None, {}]),
-        one_in=4,
-    ),
-    st.one_of(st.just(False), st.just({"sort": "uid"}), st.dictionaries(keys, junk, max_size=2)),
-    one_in=6,
-)
+        st.one_of(st.just(False), *alien, st.dictionaries(keys, junk, max_size=2)),
+        one_in=6,
+    )
+
+
 BAD_CUSTOMERS = [0, -1, MAX_UID + 1, 10**400, 1.5, "3", True, None, [1], {}]
 customer_lists = mostly(
     st.lists(customer_uids, max_size=8),
@@ -416,7 +397,7 @@ FEED_PARAMS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-def value_for(method: Method, param: Param, hostile: bool = True) -> st.SearchStrategy[Any]:
+def value_for(param: Param, hostile: bool = True) -> st.SearchStrategy[Any]:
     """Well-formed values of one parameter, now and then (if hostile) junk."""
     nullable = "null" in param.schema.get("type", [])
     if param.name in UID_PARAMS:
@@ -424,7 +405,7 @@ def value_for(method: Method, param: Param, hostile: bool = True) -> st.SearchSt
     elif param.name == "customers":
         good = mostly(customer_lists, st.none(), one_in=3) if nullable else customer_lists
     elif param.name == "selection":
-        good = member_selections if method.name.endswith("listCustomers") else selections
+        good = selections(param.schema)
     elif param.name in FEED_PARAMS:
         good = FEED_PARAMS[param.name]
     else:
@@ -438,14 +419,13 @@ def params_for(draw: st.DrawFn, method: Method, hostile: bool = True) -> Any:
 
     Not hostile: every required param and most optional ones, by position or by name.
     """
-    spec = method.params
-    required = sum(1 for p in spec if p.required)
+    spec, required = method.params, method.least
     if not hostile:
         if draw(st.booleans()):
             count = draw(mostly(st.just(len(spec)), st.integers(required, len(spec)), one_in=3))
-            return [draw(value_for(method, p, hostile=False)) for p in spec[:count]]
+            return [draw(value_for(p, hostile=False)) for p in spec[:count]]
         return {
-            p.name: draw(value_for(method, p, hostile=False))
+            p.name: draw(value_for(p, hostile=False))
             for p in spec
             if p.required or draw(mostly(st.just(True), st.just(False), one_in=3))
         }
@@ -456,13 +436,13 @@ def params_for(draw: st.DrawFn, method: Method, hostile: bool = True) -> Any:
         return draw(mostly(scalars, st.just(Raw('"params"'))))
     if form == "position":
         count = draw(mostly(st.integers(required, len(spec)), st.integers(0, len(spec) + 1)))
-        values = [draw(value_for(method, p)) for p in spec[:count]]
+        values = [draw(value_for(p)) for p in spec[:count]]
         return values + [draw(junk) for _ in range(count - len(spec))]
     every = [p.name for p in spec]
     chosen = draw(mostly(st.just(every), st.lists(st.sampled_from(every), unique=True)))
     by_name = {p.name: p for p in spec}
     named = {
-        name: draw(value_for(method, by_name[name]))
+        name: draw(value_for(by_name[name]))
         for name in chosen
         if by_name[name].required or draw(st.booleans())
     }
@@ -510,54 +490,30 @@ def requests(draw: st.DrawFn, notification: bool | None = None) -> Pairs:
     return Pairs(tuple(items))
 
 
+def member(**wrong: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A request to count with an id or none, but for the ``wrong`` members."""
+    good = {"jsonrpc": st.just("2.0"), "method": st.just("Customergroup.count")}
+    optional = {} if "id" in wrong else {"id": ids}
+    return st.fixed_dictionaries({**good, **wrong}, optional=optional)
+
+
 INVALID_MEMBERS = st.one_of(
     scalars,
     st.just([]),
     st.just({}),
     st.lists(st.integers(), min_size=1, max_size=2),
-    st.fixed_dictionaries(
-        {
-            "jsonrpc": st.sampled_from(["1.0", "2", 2.0, None]),
-            "method": st.just("Customergroup.count"),
-        },
-        optional={"id": ids},
-    ),
-    st.fixed_dictionaries(
-        {
-            "jsonrpc": st.just("2.0"),
-            "method": st.one_of(numbers, st.none(), st.just(["x"]), st.just({"x": 1})),
-        },
-        optional={"id": ids},
-    ),
-    st.fixed_dictionaries(
-        {
-            "jsonrpc": st.just("2.0"),
-            "method": st.just("Customergroup.get"),
-            "params": st.one_of(numbers, odd_text, st.booleans()),
-        },
-        optional={"id": ids},
-    ),
-    st.fixed_dictionaries(
-        {
-            "jsonrpc": st.just("2.0"),
-            "method": st.just("Customergroup.count"),
-            "id": st.one_of(st.booleans(), st.just([1]), st.just({"id": 1})),
-        }
-    ),
+    member(jsonrpc=st.sampled_from(["1.0", "2", 2.0, None])),
+    member(method=st.one_of(numbers, st.none(), st.just(["x"]), st.just({"x": 1}))),
+    member(method=st.just("Customergroup.get"), params=st.one_of(numbers, odd_text, st.booleans())),
+    member(id=st.one_of(st.booleans(), st.just([1]), st.just({"id": 1}))),
 )
+# Mostly the manage token as ?auth=; else either way, the view token, none, wrong or upper-cased.
 auths = mostly(
     st.just(Auth("query", MANAGE)),
-    st.sampled_from(
-        [
-            Auth("bearer", MANAGE),
-            Auth("query", VIEW),
-            Auth("bearer", VIEW),
-            Auth("none"),
-            Auth("query", ""),
-            Auth("query", "wrong"),
-            Auth("bearer", "wrong"),
-            Auth("query", MANAGE.upper()),
-        ]
+    st.builds(
+        Auth,
+        st.sampled_from(["bearer", "query", "none"]),
+        st.sampled_from([MANAGE, VIEW, "", "wrong", MANAGE.upper()]),
     ),
     one_in=3,
 )
@@ -569,11 +525,10 @@ auths = mostly(
 class Service:
     """An app on a database file; each ``run`` restarts it on the same seeded file."""
 
-    def __init__(self, folder: Path, max_body: int = 1024 * 1024) -> None:
+    def __init__(self, folder: Path, max_body: int) -> None:
         self.folder, self.db, self.max_body = folder, folder / "groups.db.json", max_body
         self.loop = asyncio.new_event_loop()
         self.seed = b""
-        self.snapshot: Any = None
         self.run(self._seed)
         self.seed = self.db.read_bytes()
         self.snapshot = self.run(snapshot)
@@ -594,53 +549,42 @@ class Service:
 
     async def _seed(self, client: Client) -> None:
         client.app[TOKENS].create("view", VIEW)
-        for uid, (name, customers) in enumerate(SEED, start=1):
-            await call(client, "create", {"name": name})
-            await call(client, "addCustomers", uid, list(customers))
-        await call(client, "delete", DELETED)
+        made = [("create", [{"name": name}]) for name, _ in SEED]
+        filled = [("addCustomers", [uid, list(c)]) for uid, (_, c) in enumerate(SEED, start=1)]
+        answers = await post(client, batch(*made, *filled, ("delete", [DELETED])))
+        assert all("result" in answer for answer in answers), answers
 
     def close(self) -> None:
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()
 
 
-async def call(client: Client, method: str, *params: Any) -> Any:
-    request = {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": 1}
-    response = await client.post(ENDPOINT, json=request, params={"auth": MANAGE})
-    answer = await response.json()
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-SNAPSHOT = json.dumps(
-    [
-        {"jsonrpc": "2.0", "method": "Customergroup.list", "id": "groups"},
-        *(
-            {"jsonrpc": "2.0", "method": "Customergroup.listCustomers", "params": [uid], "id": uid}
-            for uid in range(1, len(SEED) + 2)
-        ),
+def batch(*calls: tuple[str, Any]) -> list[dict[str, Any]]:
+    """Requests to ``Customergroup.<method>`` with ``params``, ids 0, 1, 2, ..."""
+    return [
+        {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": i}
+        for i, (method, params) in enumerate(calls)
     ]
-).encode()
 
 
-async def snapshot(client: Client) -> Any:
-    """Everything a reader sees: every group whole, every group's customers (one batch)."""
-    response = await client.post(ENDPOINT, data=SNAPSHOT, params={"auth": MANAGE})
+async def post(client: Client, calls: list[dict[str, Any]]) -> Any:
+    """The decoded answers to a batch sent with the manage token."""
+    response = await client.post(ENDPOINT, json=calls, params={"auth": MANAGE})
     return await response.json()
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    service = Service(tmp_path)
-    try:
-        yield service
-    finally:
-        service.close()
+# Everything a reader sees: every group whole, every group's customers.
+SNAPSHOT = batch(("list", []), *(("listCustomers", [uid]) for uid in range(1, len(SEED) + 2)))
+
+
+async def snapshot(client: Client) -> Any:
+    return await post(client, SNAPSHOT)
 
 
 @pytest.fixture
-def small_service(tmp_path: Path) -> Iterator[Service]:
-    service = Service(tmp_path, max_body=SMALL_BODY)
+def service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
+    """The app on the seeded file; its max_body 1 MiB unless the test parametrizes it."""
+    service = Service(tmp_path, getattr(request, "param", 1024 * 1024))
     try:
         yield service
     finally:
@@ -680,7 +624,7 @@ def no_leaks(service: Service, body: bytes, answer: bytes) -> None:
     """No traceback, source path, file name or token, unless the request itself sent it."""
     sent = body.decode("utf-8", "replace")
     with contextlib.suppress(ValueError, RecursionError):
-        sent += json.dumps(json.loads(body, parse_constant=_not_json), ensure_ascii=False)
+        sent += json.dumps(json.loads(body, parse_constant=contract.not_json), ensure_ascii=False)
     text = answer.decode("utf-8", "replace")
     for secret in ("Traceback", "/work/", ".py", str(service.folder), MANAGE, VIEW):
         if secret not in sent:
@@ -761,10 +705,11 @@ def raw_bodies(draw: st.DrawFn) -> bytes:
     return body
 
 
+@pytest.mark.parametrize("service", [SMALL_BODY], indirect=True)
 @given(body=raw_bodies(), auth=auths)
-def test_raw_bodies(small_service: Service, body: bytes, auth: Auth) -> None:
+def test_raw_bodies(service: Service, body: bytes, auth: Auth) -> None:
     """Bodies cut, spliced, wrapped in deep arrays, invalid UTF-8, or over max_body."""
-    exchange(small_service, body, auth)
+    exchange(service, body, auth)
 
 
 @given(
@@ -774,11 +719,8 @@ def test_raw_bodies(small_service: Service, body: bytes, auth: Auth) -> None:
 )
 def test_validate_agrees_with_set(service: Service, uid: Any, patch: Any, by_name: bool) -> None:
     """validate finds exactly the problems set reports, and nothing when set succeeds."""
-    calls = []
-    for id_, name in enumerate(("validate", "set")):
-        params: Any = {"uid": uid, "patch": patch} if by_name else [uid, patch]
-        method = f"Customergroup.{name}"
-        calls.append({"jsonrpc": "2.0", "method": method, "params": params, "id": id_})
+    params: Any = {"uid": uid, "patch": patch} if by_name else [uid, patch]
+    calls = batch(("validate", params), ("set", params))
     answers = exchange(service, encode(calls, ascii_only=True), Auth("query", MANAGE))
     if not isinstance(answers, list):
         return  # a patch that is not JSON (NaN, 1e400): one parse error, checked already
@@ -793,16 +735,6 @@ def test_validate_agrees_with_set(service: Service, uid: Any, patch: Any, by_nam
         }, (checked, applied)
     else:
         assert "result" in applied, f"validate found nothing wrong, set said {applied}"
-
-
-def _batch(*calls: tuple[str, list[Any]]) -> list[dict[str, Any]]:
-    return [
-        {"jsonrpc": "2.0", "method": f"Customergroup.{method}", "params": params, "id": i}
-        for i, (method, params) in enumerate(calls)
-    ]
-
-
-ORDERINGS = ["uid", "name", "created", "changed", "customerCount"]
 
 
 @given(
@@ -825,7 +757,7 @@ def test_count_list_and_pages_agree(
     """
     where, sort, descending = order["filters"], order["sort"], order["descending"]
     pages = range(0, len(SEED) + size, size)
-    calls = _batch(
+    calls = batch(
         ("count", [where]),
         ("list", [True, order]),
         ("list", [["uid"], {"filters": where}]),

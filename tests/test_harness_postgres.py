@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.postgres import Cluster, Unavailable, throwaway
+from harness.postgres import Cluster, Unavailable
 
 
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
     """A cluster of this test's own, for tests that stop or crash it."""
     try:
-        with throwaway() as cluster:
+        with Cluster.temporary() as cluster:
             yield cluster
     except Unavailable as exc:
         pytest.skip(f"PostgreSQL: {exc}")
