@@ -251,9 +251,11 @@ async def test_a_call_postgresql_cancels_is_unavailable_and_leaves_the_database_
     watcher = await asyncpg.connect(postgres_url)
 
     async def cancel_the_sleep() -> None:
+        # Only once the backend sleeps: a cancel that lands between asyncpg's prepare and its
+        # execute finds the backend reading from the client, and PostgreSQL drops it.
         while not await watcher.fetchval(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
-            " WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
+            " WHERE query = 'SELECT pg_sleep(30)' AND wait_event = 'PgSleep'"
         ):
             await asyncio.sleep(0.01)
 
