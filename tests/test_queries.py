@@ -114,6 +114,21 @@ def test_a_long_scan_in_name_order_walks_every_chunk() -> None:
     )
 
 
+def selected_while(
+    state: State, selection: Selection, meanwhile: Callable[[], None]
+) -> list[Group]:
+    """``select`` (``CHUNK`` groups at a time), with ``meanwhile`` run when the scan first
+    hands the event loop back, after testing its first chunk."""
+
+    async def scan() -> list[Group]:
+        scanning = asyncio.create_task(select(state, selection))
+        await asyncio.sleep(0)
+        meanwhile()
+        return await scanning
+
+    return asyncio.run(scan())
+
+
 def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -123,13 +138,10 @@ def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
     state = state_of([f"Group {i}" for i in range(1, 8)])
     where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
 
-    async def scan_during_a_delete() -> list[int]:
-        scan = asyncio.create_task(select(state, Selection(where=where, sort="created")))
-        await asyncio.sleep(0)  # the scan tests its first chunk, then hands the loop back
-        state.apply(Drop(1))
-        return [group["uid"] for group in await scan]
-
-    assert asyncio.run(scan_during_a_delete()) == [3, 6, 4, 7, 2, 5]
+    found = selected_while(
+        state, Selection(where=where, sort="created"), lambda: state.apply(Drop(1))
+    )
+    assert [group["uid"] for group in found] == [3, 6, 4, 7, 2, 5]
 
 
 def commit(state: State, *changes: Change) -> None:
@@ -151,13 +163,8 @@ def test_a_group_that_stops_matching_while_a_scan_hands_the_loop_back_is_left_ou
     counted = {**FIELDS, "/customerCount": filters.FieldType.INTEGER}
     where = filters.parse({"/customerCount": {"min": 1}}, counted, "")
 
-    async def scan_during_a_removal() -> list[Group]:
-        scan = asyncio.create_task(select(state, Selection(where=where, sort=sort)))
-        await asyncio.sleep(0)  # the scan tests its first chunk, then hands the loop back
-        commit(state, Leave(1, frozenset({2})))  # group 1's only customer
-        return await scan
-
-    found = asyncio.run(scan_during_a_removal())
+    removal = Leave(1, frozenset({2}))  # group 1's only customer
+    found = selected_while(state, Selection(where=where, sort=sort), lambda: commit(state, removal))
     assert [g["uid"] for g in found if g["customerCount"] < 1] == []
     assert sorted(g["uid"] for g in found) == [2, 3, 4, 5, 6, 7]
 
@@ -169,13 +176,11 @@ def test_a_group_renamed_while_a_scan_by_name_hands_the_loop_back_keeps_the_page
     state = state_of([f"Group {i}" for i in range(1, 8)])
     where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
 
-    async def scan_during_a_rename() -> list[Group]:
-        scan = asyncio.create_task(select(state, Selection(where=where, sort="name")))
-        await asyncio.sleep(0)  # "Group 1" and "Group 2" are read, then the loop handed back
-        commit(state, Put(1, {"name": "Group 9", "created": "c1", "changed": "y"}))
-        return await scan
-
-    names = [g["name"] for g in asyncio.run(scan_during_a_rename())]
+    rename = Put(1, {"name": "Group 9", "created": "c1", "changed": "y"})
+    found = selected_while(
+        state, Selection(where=where, sort="name"), lambda: commit(state, rename)
+    )
+    names = [g["name"] for g in found]  # "Group 1" and "Group 2" were read before the rename
     assert names == sorted(names)
 
 
