@@ -61,10 +61,7 @@ def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
         ({"events": {"1": {"type": 5}}}, "entry '1' of events is malformed"),
         ({"events": {"1": {"type": "created"}}}, "entry '1' of events is malformed"),
         ({"events": {"1": {"type": "created", "uid": "1"}}}, "entry '1' of events is malformed"),
-        (
-            {"events": {"1": {"type": "x", "uid": 1, "toUid": []}}},
-            "entry '1' of events is malformed",
-        ),
+        ({"events": {"1": BAD_MOVE}}, "entry '1' of events is malformed"),
         ({"feed": {"1": 5}}, "feed.last_position is not an integer"),
         ({"feed": {"1": {"last_position": "7"}}}, "feed.last_position is not an integer"),
         ({"feed": {"1": {"last_position": True}}}, "feed.last_position is not an integer"),
