@@ -64,6 +64,10 @@ def state_of(listed: list[str]) -> State:
     return state
 
 
+def where(raw: dict[str, Any]) -> filters.Filter:
+    return filters.parse(raw, FIELDS, "")
+
+
 def expected(state: State, raw: dict[str, Any], sort: str, descending: bool) -> list[int]:
     test = filters.compile_filter(filters.parse(raw, FIELDS, ""))
     found = []
@@ -114,6 +118,14 @@ def test_a_long_scan_in_name_order_walks_every_chunk() -> None:
     )
 
 
+@pytest.fixture
+def state(monkeypatch: pytest.MonkeyPatch) -> State:
+    """Groups 1 to 7, "Group 1", ..., each with one customer; a scan tests ``CHUNK`` = 2 of
+    them between two hand-backs of the event loop."""
+    monkeypatch.setattr(queries, "CHUNK", 2)
+    return state_of([f"Group {i}" for i in range(1, 8)])
+
+
 def selected_while(
     state: State, selection: Selection, meanwhile: Callable[[], None]
 ) -> list[Group]:
@@ -129,18 +141,11 @@ def selected_while(
     return asyncio.run(scan())
 
 
-def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_group_deleted_while_a_scan_hands_the_loop_back_is_left_out(state: State) -> None:
     # A scan yields between chunks; a delete committed meanwhile must not break the sort
     # (the soak found list sorted by changed answering -32603: a KeyError on the deleted uid).
-    monkeypatch.setattr(queries, "CHUNK", 2)
-    state = state_of([f"Group {i}" for i in range(1, 8)])
-    where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
-
-    found = selected_while(
-        state, Selection(where=where, sort="created"), lambda: state.apply(Drop(1))
-    )
+    every = Selection(where({"/uid": {"min": 1}}), sort="created")
+    found = selected_while(state, every, lambda: state.apply(Drop(1)))
     assert [group["uid"] for group in found] == [3, 6, 4, 7, 2, 5]
 
 
@@ -154,12 +159,10 @@ def commit(state: State, *changes: Change) -> None:
 
 @pytest.mark.parametrize("sort", ["uid", "customerCount"])
 def test_a_group_that_stops_matching_while_a_scan_hands_the_loop_back_is_left_out(
-    monkeypatch: pytest.MonkeyPatch, sort: str
+    state: State, sort: str
 ) -> None:
     # The soak found list(customerCount >= 1) answering a group with no customers: matched in
     # the scan's first chunk, emptied by a commit before the page was read.
-    monkeypatch.setattr(queries, "CHUNK", 2)
-    state = state_of([f"Group {i}" for i in range(1, 8)])  # each with one customer
     counted = {**FIELDS, "/customerCount": filters.FieldType.INTEGER}
     where = filters.parse({"/customerCount": {"min": 1}}, counted, "")
 
@@ -170,15 +173,12 @@ def test_a_group_that_stops_matching_while_a_scan_hands_the_loop_back_is_left_ou
 
 
 def test_a_group_renamed_while_a_scan_by_name_hands_the_loop_back_keeps_the_page_in_order(
-    monkeypatch: pytest.MonkeyPatch,
+    state: State,
 ) -> None:
-    monkeypatch.setattr(queries, "CHUNK", 2)
-    state = state_of([f"Group {i}" for i in range(1, 8)])
-    where = filters.parse({"/uid": {"min": 1}}, FIELDS, "")
 
     rename = Put(1, {"name": "Group 9", "created": "c1", "changed": "y"})
     found = selected_while(
-        state, Selection(where=where, sort="name"), lambda: commit(state, rename)
+        state, Selection(where({"/uid": {"min": 1}}), sort="name"), lambda: commit(state, rename)
     )
     names = [g["name"] for g in found]  # "Group 1" and "Group 2" were read before the rename
     assert names == sorted(names)
@@ -272,10 +272,6 @@ def scans(state: State) -> int:
     return state.groups.scans + state.folded.scans
 
 
-def where(raw: dict[str, Any]) -> filters.Filter:
-    return filters.parse(raw, FIELDS, "")
-
-
 def uids(state: State, selection: Selection) -> list[int]:
     return [group["uid"] for group in asyncio.run(select(state, selection))]
 
@@ -356,10 +352,8 @@ def test_a_short_page_of_many_matches_in_created_order_is_the_same_as_sorting_th
     [("created", {"/uid": {"min": 1}}), ("name", {"/uid": {"min": 1}}), ("uid", {})],
 )
 def test_a_long_scan_hands_the_loop_back_once_per_chunk_and_for_one_turn_only(
-    monkeypatch: pytest.MonkeyPatch, tested: list[int], sort: str, raw: dict[str, Any]
+    state: State, tested: list[int], sort: str, raw: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr(queries, "CHUNK", 2)
-    state = state_of([f"Group {i}" for i in range(1, 8)])
     if not raw:  # a read of the feed: seven events
         for position in range(1, 8):
             state.apply(Event(position, {"type": "created", "uid": position}))
