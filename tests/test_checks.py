@@ -32,6 +32,14 @@ VALUES: list[Any] = [
     [1, 2],
     [0],
     [True],
+    [17, 5.0],
+    [17, 5.5],
+    [2**53 - 1, 1],
+    [1, 2**53],
+    [1, "2"],
+    [1, None],
+    [[1]],
+    list(range(1, 10_002)),
     {},
     {"name": "Staff"},
     {"name": ""},
@@ -93,6 +101,17 @@ def test_hot_params_compile() -> None:
     for name in ("get", "list", "count", "create", "set"):
         for param in loaded.methods[f"Customergroup.{name}"].params:
             assert param.quick is not None, (name, param.name)
+
+
+def test_member_params_compile() -> None:
+    """An array of 10,000 customer uids is checked without jsonschema, or an item by item walk,
+    when valid: the one C-level pass per rule keeps an addCustomers of 10,000 short."""
+    loaded = Schemas.load()
+    for name in ("addCustomers", "removeCustomers", "moveCustomers"):
+        param = next(
+            p for p in loaded.methods[f"Customergroup.{name}"].params if p.name == "customers"
+        )
+        assert param.quick is not None, name
 
 
 def test_patch_schemas_compile() -> None:

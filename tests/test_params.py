@@ -63,6 +63,15 @@ def test_uid_accepts_digit_strings_and_integral_numbers(binder: Binder) -> None:
     assert binder.bind(method, [5.0]).uid("uid") == 5
 
 
+def test_customer_uids_come_as_ints_whole_numbers_sent_as_floats_too(binder: Binder) -> None:
+    method = binder.schemas.methods["Customergroup.addCustomers"]
+    sent = [17, 42]
+    assert binder.bind(method, [1, sent]).customers("customers") is sent  # no copy, no int()
+    converted = binder.bind(method, [1, [17, 5.0]]).customers("customers")
+    assert converted == [17, 5]
+    assert [type(uid) for uid in converted] == [int, int]
+
+
 def test_query_and_filter_pointers_follow_the_call_form(binder: Binder) -> None:
     method = binder.schemas.methods["Customergroup.list"]
     named = binder.bind(method, {"selection": {"filters": {"/name": {"startsWith": 1}}}})
