@@ -78,9 +78,11 @@ class SortedInts:
         """The members as a set, for set algebra; the caller must not change it."""
         return self._set
 
-    def update(self, values: Iterable[int]) -> None:
-        """Add numbers (those already here are ignored)."""
-        new = set(values) - self._set
+    def update(self, values: Iterable[int], *, absent: bool = False) -> None:
+        """Add numbers (those already here are ignored). With ``absent`` the caller knows that
+        none is here (a committed ``Join``'s customers), and they are not looked up first: in a
+        set of 1,000,000 each lookup is a cache miss, and 10,000 of them take about 1 ms."""
+        new = set(values) if absent else set(values) - self._set
         self._set |= new
         back = new & self._removed  # still in the chunks
         if back:
@@ -89,9 +91,10 @@ class SortedInts:
         self._added |= new
         self._sync_if_many()
 
-    def discard_all(self, values: Iterable[int]) -> None:
-        """Remove numbers (those not here are ignored)."""
-        gone = self._set.intersection(values)
+    def discard_all(self, values: Iterable[int], *, present: bool = False) -> None:
+        """Remove numbers (those not here are ignored). With ``present`` the caller knows that
+        all are here (a committed ``Leave``'s customers): they are not looked up first."""
+        gone = set(values) if present else self._set.intersection(values)
         self._set -= gone
         never = gone & self._added  # not in the chunks yet
         if never:

@@ -211,6 +211,8 @@ class State:
         return self._grams.candidates(text)
 
     def apply(self, change: Change) -> None:
+        """Take a change, as staged (``overlay.Layer.apply``): a Join's customers absent from
+        the group, a Leave's present in it."""
         if isinstance(change, Event | Forget):
             self._feed(change)
             return
@@ -238,13 +240,13 @@ class State:
                 self._members[uid] = SortedInts(change.customers)
             else:
                 self._members.pop(uid, None)
-        elif isinstance(change, Join):
+        elif isinstance(change, Join):  # its customers are absent, a Leave's present (apply)
             if change.customers:
-                self._members.setdefault(uid, SortedInts()).update(change.customers)
+                self._members.setdefault(uid, SortedInts()).update(change.customers, absent=True)
         else:
             found = self._members.get(uid)
             if found is not None:
-                found.discard_all(change.customers)
+                found.discard_all(change.customers, present=True)
                 if not found:
                     del self._members[uid]
 
