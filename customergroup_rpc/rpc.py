@@ -66,6 +66,7 @@ from .schemas import Method, Schemas
 from .service import Actor, Customergroups
 from .store import WriteFailed
 from .tokens import GRANTS
+from .turns import LARGE_BODY, take_turn
 
 log = logging.getLogger("customergroup_rpc")
 _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
@@ -349,6 +350,8 @@ class Dispatcher:
         except (ValueError, RecursionError):
             context.refused(ParseError.code, started)
             return _dump(ParseError().response())
+        if len(body) >= LARGE_BODY:  # parsing it took a while: the others' turn
+            await take_turn()
         if not isinstance(doc, list):
             answer = await self._one(doc, context)
             return None if answer is None else _dump(answer)

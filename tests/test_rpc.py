@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from unittest import mock
 
 import pytest
 
+from customergroup_rpc import turns
 from customergroup_rpc.errors import LIMIT, Problem, Problems
 from customergroup_rpc.i18n import N_, Language, render
 from customergroup_rpc.rpc import PROBLEM_BYTES, READS, WRITES, Context, Dispatcher
@@ -142,6 +144,22 @@ async def test_integral_floats_page_like_integers(rpc: Dispatcher, selection: An
         "id": 1,
     }
     assert len((await answer(rpc, request))["result"]) == 1
+
+
+async def test_a_large_body_once_parsed_lets_a_small_request_go_first(rpc: Dispatcher) -> None:
+    """A body of LARGE_BODY bytes or more takes a turn (turns.py) after it is parsed: a
+    request that came meanwhile is answered before the large one runs."""
+    padding = " " * turns.LARGE_BODY
+    large = json.dumps({"jsonrpc": "2.0", "method": "Customergroup.count", "id": 1}) + padding
+    finished: list[str] = []
+
+    async def send(body: str, name: str) -> None:
+        await rpc.handle(body.encode(), Context(scope="manage"))
+        finished.append(name)
+
+    small = json.dumps({"jsonrpc": "2.0", "method": "Customergroup.count", "id": 2})
+    await asyncio.gather(send(large, "large"), send(small, "small"))
+    assert finished == ["small", "large"]
 
 
 def create(name: str, id_: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from customergroup_rpc import files
+from customergroup_rpc import files, turns
 from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
 from customergroup_rpc.store.journal import Journal, path_of, replayed
@@ -521,6 +521,31 @@ async def test_a_write_after_a_failed_one_writes_the_committed_members_only(
 # What the store answers inside a together() block, moves, its health and totals (issue 17).
 
 AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
+
+
+@pytest.mark.parametrize("change", ["add", "remove", "move", "move all"])
+async def test_a_change_of_many_customers_lets_waiting_requests_go_first(change: str) -> None:
+    """Such a change hands the event loop over before it is checked and staged, so a read
+    that came meanwhile is answered after a short turn, not after the whole change."""
+    store = TinyStore.open(None)
+    for name in ("A", "B"):
+        await store.create(name, AT)
+    many = frozenset(range(1, turns.MANY + 1))
+    await store.add(1, many, AT)
+    calls = {
+        "add": lambda: store.add(1, frozenset(range(10**6, 10**6 + turns.MANY)), LATER),
+        "remove": lambda: store.remove(1, many, LATER),
+        "move": lambda: store.move(1, 2, sorted(many), LATER),
+        "move all": lambda: store.move(1, 2, None, LATER),
+    }
+    write = asyncio.ensure_future(calls[change]())
+    await asyncio.sleep(0)  # the write has started, and waits for its turn
+    assert not write.done()
+    assert store.working.count(1) == turns.MANY, "staged before others had their turn"
+    assert (await store.get(1) or {}).get("version") == 2
+    await write
+    assert (await store.get(1) or {}).get("version") == 3
+    await store.aclose()
 
 
 async def test_a_get_inside_a_together_block_sees_the_writes_before_it(db: Path | None) -> None:

@@ -48,6 +48,7 @@ from .. import filters
 from ..codec import dumps
 from ..errors import GroupMissing, NameTaken, NotMembers, VersionConflict
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
+from ..turns import MANY, take_turn
 from . import (
     CommitHook,
     Group,
@@ -221,6 +222,8 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
+        if len(customers) >= MANY:  # the requests that came meanwhile go first
+            await take_turn()
         fields = self._existing(uid, expected)
         new = self.working.absent(uid, customers)
         await self._membership(Join(uid, new), "customersAdded", fields, at, actor)
@@ -235,6 +238,8 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
+        if len(customers) >= MANY:  # the requests that came meanwhile go first
+            await take_turn()
         fields = self._existing(uid, expected)
         gone = customers - self.working.absent(uid, customers)
         await self._membership(Leave(uid, gone), "customersRemoved", fields, at, actor)
@@ -250,6 +255,8 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
+        if customers is None or len(customers) >= MANY:
+            await take_turn()
         fields = self._existing(source, expected)
         into = self._existing(target)
         if customers is None:
