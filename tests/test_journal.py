@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tinydb import TinyDB
 
 from customergroup_rpc.files import FileLocked
-from customergroup_rpc.store import Retention, StoreError
+from customergroup_rpc.store import Retention, StoreError, journal
 from customergroup_rpc.store.journal import (
     MAGIC,
     Corrupt,
@@ -602,3 +602,18 @@ async def test_the_feed_is_journaled_with_its_changes_and_survives_a_crash_and_a
     assert positions == [e["position"] for e in kept.events]
     assert plain.table("feed").get(doc_id=1) == {"last_position": 7}
     plain.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_fold_s_process_runs_at_idle_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a core the server shares, a request preempts the fold at once (journal.background);
+    asked for before the fold reads anything."""
+    asked: list[tuple[int, int]] = []
+    folded: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        os, "sched_setscheduler", lambda pid, policy, param: asked.append((pid, policy))
+    )
+    monkeypatch.setattr(journal, "fold", lambda *args: folded.extend(asked))
+    paths = ["db.json", "db.json.journal", "0", "out"]
+    assert journal.main(paths) == 0
+    assert folded == [(0, os.SCHED_IDLE)]

@@ -335,8 +335,19 @@ def _lock(fd: int, path: Path) -> None:
 def main(argv: list[str]) -> int:
     """The fold, as a child process of the server: DB JOURNAL UPTO OUT."""
     db, journal, upto, out = argv
+    background()
     fold(Path(db), Path(journal), int(upto), Path(out))
     return 0
+
+
+def background() -> None:
+    """Run from now on at the scheduler's idle priority (Linux ``SCHED_IDLE``), where there
+    is one. On a core the server shares, a request that comes preempts the fold at once; at
+    nice 10 the fold still ran for whole time slices of a few ms while requests waited. On a
+    core that is busy all the time the fold waits, and the journal grows until it can run."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 if __name__ == "__main__":
