@@ -84,7 +84,8 @@ def figure_get_during_adds(title: Title, bench: Bench, big: Server) -> Row:
     loud = post(bench, big, GET_BODY, 1, "get, while adds run")
 
     def with_adds(i: int) -> Run:
-        adder = embedded_data.Adder(embedded_data.Adds(big, 1, bench.token))
+        seconds = bench.warmup + bench.duration
+        adder = embedded_data.Adder(embedded_data.Adds(big, 1, bench.token), seconds)
         adder.start()
         try:
             return loud(i)
