@@ -132,7 +132,9 @@ class Layer:
             back = change.customers & left
             if back:
                 self._left[uid] = set(left - back)
-            self._joined.setdefault(uid, set()).update(change.customers - back)
+            self._joined.setdefault(uid, set()).update(
+                change.customers - back if back else change.customers
+            )
         elif isinstance(change, Leave):
             joined = self._joined.get(uid, _EMPTY)
             here = change.customers & joined
