@@ -16,6 +16,7 @@ changes = st.tuples(numbers, st.booleans())
 step = st.one_of(
     st.tuples(st.just("add"), changes),
     st.tuples(st.just("remove"), changes),
+    st.tuples(st.just("settle"), st.integers(0, 10)),
     st.tuples(
         st.just("page"),
         st.tuples(st.integers(0, 200), st.none() | st.integers(0, 40), st.booleans()),
@@ -50,6 +51,10 @@ def test_sorted_ints_answer_as_a_sorted_set_does(
                 else:
                     members.discard_all(some)
                 model -= set(some)
+            elif kind == "settle":
+                assert isinstance(argument, int)
+                waiting = members.waiting()
+                assert members.settle(argument) == max(0, waiting - argument)
             else:
                 assert isinstance(argument, tuple)
                 offset, limit, descending = argument

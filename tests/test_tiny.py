@@ -20,7 +20,7 @@ from customergroup_rpc import files, turns
 from customergroup_rpc.errors import NameTaken
 from customergroup_rpc.store import Page, Retention, StoreError, WriteFailed, tiny
 from customergroup_rpc.store.journal import Journal, path_of, replayed
-from customergroup_rpc.store.state import Drop, Members, Put
+from customergroup_rpc.store.state import Drop, Members, Put, State
 from customergroup_rpc.store.tiny import TinyStore
 
 DOC = {"name": "Staff", "created": "2014-01-16T14:14:18Z", "changed": "2014-01-16T14:14:18Z"}
@@ -545,6 +545,65 @@ async def test_a_change_of_many_customers_lets_waiting_requests_go_first(change:
     assert (await store.get(1) or {}).get("version") == 2
     await write
     assert (await store.get(1) or {}).get("version") == 3
+    await store.aclose()
+
+
+async def test_customers_that_stay_catch_up_in_the_background_a_step_at_a_time(
+    db: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a group's sorted customers lag by SETTLE_AT, they catch up SETTLE_STEP at a time,
+    a turn between steps, not all at once on the next page read."""
+    monkeypatch.setattr(tiny, "SETTLE_AT", 30)
+    monkeypatch.setattr(tiny, "SETTLE_STEP", 10)
+    steps: list[int] = []
+    real = State.settle
+
+    def settle(state: State, uid: int, most: int) -> int:
+        steps.append(most)
+        return real(state, uid, most)
+
+    monkeypatch.setattr(State, "settle", settle)
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    await store.add(1, frozenset(range(1, 21)), AT)  # 20 wait: under SETTLE_AT
+    await asyncio.sleep(0.05)
+    assert store.committed.waiting(1) == 20
+    assert not steps
+    await store.add(1, frozenset(range(21, 51)), LATER)  # 50 wait
+    for _ in range(200):
+        if not store.committed.waiting(1):
+            break
+        await asyncio.sleep(0.005)
+    assert store.committed.waiting(1) == 0
+    assert steps == [10] * len(steps)
+    assert len(steps) >= 5
+    assert await store.members(1, Page(offset=45, limit=None)) == [46, 47, 48, 49, 50]
+    await store.aclose()
+
+
+async def test_customers_added_and_taken_out_again_never_wait_for_the_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adds of a call's most (10,000), each taken out again by the next call (as figure 3 of
+    make bench does): nothing waits, nothing is settled."""
+    settled: list[int] = []
+
+    def settle(state: State, uid: int, most: int) -> int:
+        settled.append(uid)
+        return 0
+
+    monkeypatch.setattr(State, "settle", settle)
+    store = TinyStore.open(None)
+    await store.create("A", AT)
+    await store.add(1, frozenset(range(1, 101)), AT)
+    assert len(await store.members(1, Page()) or ()) == 100  # a page read: chunks catch up
+    for first in range(1_000, 31_000, 10_000):
+        customers = frozenset(range(first, first + 10_000))
+        await store.add(1, customers, AT)
+        await store.remove(1, customers, LATER)
+    await asyncio.sleep(0.01)
+    assert store.committed.waiting(1) == 0
+    assert not settled
     await store.aclose()
 
 

@@ -49,7 +49,8 @@ class SortedInts:
         self._offsets: list[int] | None = None  # where each chunk starts; built when asked
         # Numbers added to (removed from) the set and not yet to (from) the chunks: a change
         # costs a few set operations, and the chunks catch up on the next read by position,
-        # or once SYNC_AT numbers wait. A number added, then removed again, never waits.
+        # step by step (settle: the store does it in the background), or at once when SYNC_AT
+        # numbers wait. A number added, then removed again, never waits.
         self._added: set[int] = set()
         self._removed: set[int] = set()
         self._rebuild(ordered)
@@ -133,8 +134,24 @@ class SortedInts:
             i, at = i + 1, 0
         return found
 
+    def waiting(self) -> int:
+        """How many numbers the chunks have yet to take in, or to give up."""
+        return len(self._added) + len(self._removed)
+
+    def settle(self, most: int) -> int:
+        """Bring up to ``most`` waiting numbers into (or out of) the chunks, one at a time:
+        O(most x log n), however many wait. Returns how many still wait. Reads see no
+        difference: the set is always current, and a page brings the chunks up to date first.
+        """
+        removed = _taken(self._removed, most)
+        added = _taken(self._added, most - len(removed))
+        if removed or added:
+            self._offsets = None
+            self._place(added, removed)
+        return self.waiting()
+
     def _sync_if_many(self) -> None:
-        if len(self._added) + len(self._removed) >= SYNC_AT:
+        if self.waiting() >= SYNC_AT:
             self._sync()
 
     def _sync(self) -> None:
@@ -152,6 +169,10 @@ class SortedInts:
             ordered.sort()  # two ascending runs: one merge
             self._rebuild(ordered)
             return
+        self._place(added, removed)
+
+    def _place(self, added: list[int], removed: list[int]) -> None:
+        """Numbers into and out of the chunks, one at a time (each list ascending)."""
         chunks, maxes, find = self._chunks, self._maxes, bisect.bisect_left
         for value in removed:
             i = find(maxes, value)
@@ -187,6 +208,11 @@ class SortedInts:
                 pieces = [chunk[j : j + LOAD] for j in range(0, len(chunk), LOAD)]
                 chunks[i : i + 1] = pieces
                 maxes[i : i + 1] = [piece[-1] for piece in pieces]
+
+
+def _taken(numbers: set[int], most: int) -> list[int]:
+    """Up to ``most`` numbers taken out of a set, ascending."""
+    return sorted(numbers.pop() for _ in range(min(most, len(numbers))))
 
 
 def trigrams(folded: str) -> set[str]:

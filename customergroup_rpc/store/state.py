@@ -160,6 +160,17 @@ class State:
         found = self._members.get(uid)
         return customers if found is None else customers - found.as_set()
 
+    def waiting(self, uid: int) -> int:
+        """How many of a group's customers its sorted chunks have yet to catch up with."""
+        found = self._members.get(uid)
+        return 0 if found is None else found.waiting()
+
+    def settle(self, uid: int, most: int) -> int:
+        """Catch a group's chunks up with at most ``most`` customers (``SortedInts.settle``);
+        how many still wait."""
+        found = self._members.get(uid)
+        return 0 if found is None else found.settle(most)
+
     def everyone(self, uid: int) -> frozenset[int]:
         found = self._members.get(uid)
         return NONE if found is None else frozenset(found.as_set())

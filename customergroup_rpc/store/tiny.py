@@ -69,6 +69,11 @@ from .tinyfile import document, load, operations
 
 log = logging.getLogger(__name__)
 
+SETTLE_AT = 20_000
+"""A group whose sorted customers lag by this many catches up in the background: more than a
+call's 10,000, so that customers added and taken out again by the next call never do."""
+SETTLE_STEP = 2_000  # customers per step of that catching up (about 0.7 ms)
+
 FOLD_BYTES = 16 << 20
 """The journal is folded once it holds this many bytes of records, or the file's size if more
 (so that folding costs O(1) per journaled byte); ``CUSTOMERGROUP_RPC_FOLD_BYTES`` overrides."""
@@ -101,6 +106,8 @@ class TinyStore:
         self._pending: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._folder: asyncio.Task[None] | None = None
+        self._unsettled: set[int] = set()  # groups whose sorted customers lag (_settle)
+        self._settler: asyncio.Task[None] | None = None
         self._holds = 0
         self._io = asyncio.Lock()  # appends and trims of the journal, one at a time
         self._file_size = path.stat().st_size if path is not None else 0
@@ -331,6 +338,9 @@ class TinyStore:
             await asyncio.shield(self._flusher)
         if self._folder is not None:
             await asyncio.shield(self._folder)
+        if self._settler is not None:
+            self._settler.cancel()  # only the chunks' catching up: nothing to keep
+            await asyncio.wait({self._settler})
         journal = self._journal
         if journal is not None and self.path is not None and not journal.broken:
             try:
@@ -346,6 +356,8 @@ class TinyStore:
 
     def close(self) -> None:
         """Let the files go (the journal stays as it is: it is read at the next start)."""
+        if self._settler is not None:
+            self._settler.cancel()  # only the chunks' catching up: nothing to keep
         if self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -435,6 +447,7 @@ class TinyStore:
             self.on_commit(time.perf_counter() - started, len(futures))
             for change in layer.changes:
                 self.committed.apply(change)
+            self._settle_later(layer.changes)
             self.working.below = self.committed
             for future in futures:
                 if not future.done():
@@ -443,6 +456,25 @@ class TinyStore:
             self._ticked.set()
             self._ticked = asyncio.Event()
             self._fold_if_due()
+
+    def _settle_later(self, changes: Sequence[Change]) -> None:
+        """Groups whose committed customers have ``SETTLE_AT`` or more waiting for their sorted
+        chunks catch up in the background (``_settle``), not all at once on the next page read,
+        or once 100,000 wait: that took 70 ms of the event loop for a group of 1,000,000."""
+        for change in changes:
+            if isinstance(change, Join | Leave) and self.committed.waiting(change.uid) >= SETTLE_AT:
+                self._unsettled.add(change.uid)
+        if self._unsettled and (self._settler is None or self._settler.done()):
+            self._settler = asyncio.create_task(self._settle())
+
+    async def _settle(self) -> None:
+        """``SETTLE_STEP`` customers of a group into its sorted chunks (under 1 ms), then a
+        turn for the requests waiting, until none is left (readers see no difference)."""
+        while self._unsettled:
+            uid = next(iter(self._unsettled))
+            if self.committed.settle(uid, SETTLE_STEP) == 0:
+                self._unsettled.discard(uid)
+            await take_turn()
 
     async def _append(self, data: bytes) -> None:
         """One record, durable in the journal of the file this server holds."""
