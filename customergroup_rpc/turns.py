@@ -36,3 +36,10 @@ MANY = 1_000  # customers
 async def take_turn() -> None:
     """Let the requests that are waiting go first (for up to ``TURN`` seconds)."""
     await asyncio.sleep(TURN)
+
+
+async def before_change(customers: int) -> None:
+    """Before a change of ``customers`` is checked and staged: a turn when they are ``MANY``
+    or more."""
+    if customers >= MANY:
+        await take_turn()

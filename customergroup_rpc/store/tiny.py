@@ -48,7 +48,7 @@ from .. import filters
 from ..codec import dumps
 from ..errors import GroupMissing, NameTaken, NotMembers, VersionConflict
 from ..files import FileLocked, Lock, LockLost, remove_stale_temporaries, resolved, write_atomic
-from ..turns import MANY, take_turn
+from ..turns import before_change, take_turn
 from . import (
     CommitHook,
     Group,
@@ -229,8 +229,7 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
-        if len(customers) >= MANY:  # the requests that came meanwhile go first
-            await take_turn()
+        await before_change(len(customers))  # the requests that came meanwhile go first
         fields = self._existing(uid, expected)
         new = self.working.absent(uid, customers)
         await self._membership(Join(uid, new), "customersAdded", fields, at, actor)
@@ -245,8 +244,7 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
-        if len(customers) >= MANY:  # the requests that came meanwhile go first
-            await take_turn()
+        await before_change(len(customers))  # the requests that came meanwhile go first
         fields = self._existing(uid, expected)
         gone = customers - self.working.absent(uid, customers)
         await self._membership(Leave(uid, gone), "customersRemoved", fields, at, actor)
@@ -262,8 +260,8 @@ class TinyStore:
         actor: Actor | None = None,
         expected: int | None = None,
     ) -> int:
-        if customers is None or len(customers) >= MANY:
-            await take_turn()
+        moved = self.working.count(source) if customers is None else len(customers)
+        await before_change(moved)  # the requests that came meanwhile go first
         fields = self._existing(source, expected)
         into = self._existing(target)
         if customers is None:
