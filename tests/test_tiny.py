@@ -524,10 +524,12 @@ AT, LATER = "2014-01-16T14:14:18Z", "2014-01-16T15:00:00Z"
 
 
 @pytest.mark.parametrize("change", ["add", "remove", "move", "move all"])
-async def test_a_change_of_many_customers_lets_waiting_requests_go_first(change: str) -> None:
+async def test_a_change_of_many_customers_lets_waiting_requests_go_first(
+    db: Path | None, change: str
+) -> None:
     """Such a change hands the event loop over before it is checked and staged, so a read
     that came meanwhile is answered after a short turn, not after the whole change."""
-    store = TinyStore.open(None)
+    store = TinyStore.open(db)
     for name in ("A", "B"):
         await store.create(name, AT)
     many = frozenset(range(1, turns.MANY + 1))
@@ -545,6 +547,40 @@ async def test_a_change_of_many_customers_lets_waiting_requests_go_first(change:
     assert (await store.get(1) or {}).get("version") == 2
     await write
     assert (await store.get(1) or {}).get("version") == 3
+    await store.aclose()
+
+
+async def test_moving_every_customer_of_a_small_group_takes_no_turn(db: Path | None) -> None:
+    store = TinyStore.open(db)
+    for name in ("A", "B"):
+        await store.create(name, AT)
+    await store.add(1, frozenset(range(1, turns.MANY)), AT)  # one fewer than MANY
+    write = asyncio.ensure_future(store.move(1, 2, None, LATER))
+    await asyncio.sleep(0)
+    assert store.working.count(2) == turns.MANY - 1, "staged at once"
+    assert await write == turns.MANY - 1
+    await store.aclose()
+
+
+async def test_concurrent_changes_of_many_customers_each_count_what_they_changed(
+    db: Path | None,
+) -> None:
+    """Checked and staged in one step after their turn: of overlapping adds (removes) run
+    together, each counts the customers it added (took out), so the counts sum to the whole,
+    and each that changed something made one version."""
+    store = TinyStore.open(db)
+    await store.create("A", AT)
+    starts = [i * turns.MANY // 2 + 1 for i in range(8)]
+    ranges = [frozenset(range(start, start + turns.MANY)) for start in starts]
+    everyone = frozenset().union(*ranges)
+    added = await asyncio.gather(*(store.add(1, r, AT) for r in ranges))
+    assert sum(added) == len(everyone) == (await store.get(1) or {}).get("customerCount")
+    removed = await asyncio.gather(*(store.remove(1, r, LATER) for r in ranges))
+    assert sum(removed) == len(everyone)
+    group = await store.get(1) or {}
+    assert group.get("customerCount") == 0
+    changed = sum(n > 0 for n in added) + sum(n > 0 for n in removed)
+    assert group.get("version") == 1 + changed
     await store.aclose()
 
 
@@ -570,6 +606,7 @@ async def test_customers_that_stay_catch_up_in_the_background_a_step_at_a_time(
     assert store.committed.waiting(1) == 20
     assert not steps
     await store.add(1, frozenset(range(21, 51)), LATER)  # 50 wait
+    assert store.committed.waiting(1) >= 40, "more than one step before a turn"
     for _ in range(200):
         if not store.committed.waiting(1):
             break
